@@ -1,0 +1,132 @@
+//! The error type of `latent-core`: every variant names the file, key or tensor it is about.
+
+use std::path::PathBuf;
+
+/// Errors raised while reading configs, weights, tokenizers or devices.
+#[derive(Debug, thiserror::Error)]
+pub enum CoreError {
+    /// A file could not be read or written.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The underlying error.
+        source: std::io::Error,
+    },
+    /// A JSON file is malformed or lacks a field.
+    #[error("{path}: {message}")]
+    Json {
+        /// The file.
+        path: PathBuf,
+        /// What serde reported (it names the missing or bad field, with line and column).
+        message: String,
+    },
+    /// `config.json` names a `model_type` this workspace does not implement.
+    #[error("{path}: unsupported model_type {model_type:?} (supported: llama, qwen2, qwen3, gpt2)")]
+    UnknownModelType {
+        /// The config file.
+        path: PathBuf,
+        /// The value found.
+        model_type: String,
+    },
+    /// `config.json` asks for a feature this workspace does not implement.
+    #[error("{path}: unsupported setting {key} = {value}")]
+    Unsupported {
+        /// The config file.
+        path: PathBuf,
+        /// The key.
+        key: String,
+        /// Its value.
+        value: String,
+    },
+    /// A config value is inconsistent (e.g. heads do not divide the width).
+    #[error("{path}: invalid {key}: {reason}")]
+    InvalidConfig {
+        /// The config file.
+        path: PathBuf,
+        /// The key.
+        key: String,
+        /// Why it is invalid.
+        reason: String,
+    },
+    /// A safetensors file is malformed.
+    #[error("{path}: {message}")]
+    Safetensors {
+        /// The file.
+        path: PathBuf,
+        /// The reason.
+        message: String,
+    },
+    /// The checkpoint lacks a tensor the model needs.
+    #[error("{location}: missing tensor {key:?} (needed for parameter {param})")]
+    MissingTensor {
+        /// The checkpoint directory or file.
+        location: PathBuf,
+        /// The Hugging Face key looked for.
+        key: String,
+        /// The model parameter path.
+        param: String,
+    },
+    /// A tensor in the checkpoint has the wrong shape or dtype.
+    #[error("{location}: tensor {key:?}: expected {expected}, found {found}")]
+    TensorMismatch {
+        /// The checkpoint file.
+        location: PathBuf,
+        /// The Hugging Face key.
+        key: String,
+        /// What the model expects.
+        expected: String,
+        /// What the file holds.
+        found: String,
+    },
+    /// A model or file is neither local nor in the Hugging Face cache, and the hub cannot be asked.
+    #[error("{repo}: file {file:?} is not in the local Hugging Face cache and {reason}")]
+    NotCached {
+        /// The hub repository id.
+        repo: String,
+        /// The file within it.
+        file: String,
+        /// Why the hub was not asked (offline mode) or what it answered.
+        reason: String,
+    },
+    /// A tokenizer could not be loaded or applied.
+    #[error("{path}: tokenizer: {message}")]
+    Tokenizer {
+        /// The tokenizer file.
+        path: PathBuf,
+        /// The reason.
+        message: String,
+    },
+    /// A `--device` string could not be understood, or the device is not compiled in.
+    #[error("device {spec:?}: {reason}")]
+    Device {
+        /// The string given.
+        spec: String,
+        /// The reason.
+        reason: String,
+    },
+    /// Inputs to `forward` have inconsistent shapes.
+    #[error("forward: {0}")]
+    Shape(String),
+}
+
+/// Result alias for this crate.
+pub type Result<T> = std::result::Result<T, CoreError>;
+
+impl CoreError {
+    /// Wraps an I/O error with its path.
+    pub fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+        Self::Io {
+            path: path.into(),
+            source,
+        }
+    }
+
+    /// Wraps a serde_json error with its path.
+    pub fn json(path: impl Into<PathBuf>, err: &serde_json::Error) -> Self {
+        Self::Json {
+            path: path.into(),
+            message: err.to_string(),
+        }
+    }
+}

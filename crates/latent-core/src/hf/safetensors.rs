@@ -1,0 +1,200 @@
+//! Reading and writing safetensors checkpoints (single file or sharded) as host tensors.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+use half::{bf16, f16};
+use safetensors::{Dtype, SafeTensors};
+
+use crate::{CoreError, Result};
+
+/// A tensor on the host, converted to f32 (lossless for f16/bf16 checkpoints).
+#[derive(Debug, Clone, PartialEq)]
+pub struct HostTensor {
+    /// Shape as stored.
+    pub shape: Vec<usize>,
+    /// Values in row-major order.
+    pub data: Vec<f32>,
+}
+
+/// The element type written by [`write_safetensors`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SaveDtype {
+    /// 32-bit floats.
+    F32,
+    /// bfloat16.
+    BF16,
+    /// IEEE half precision.
+    F16,
+}
+
+impl SaveDtype {
+    /// The name transformers uses in `config.json` (`torch_dtype` / `dtype`).
+    pub fn torch_name(self) -> &'static str {
+        match self {
+            Self::F32 => "float32",
+            Self::BF16 => "bfloat16",
+            Self::F16 => "float16",
+        }
+    }
+}
+
+/// The safetensors files of one checkpoint, read into memory, with a key → file index.
+#[derive(Debug)]
+pub struct Checkpoint {
+    files: Vec<(PathBuf, Vec<u8>)>,
+    key_file: HashMap<String, usize>,
+}
+
+impl Checkpoint {
+    /// Reads the given safetensors files (all shards of one checkpoint).
+    pub fn open(paths: &[PathBuf]) -> Result<Self> {
+        let mut files = Vec::with_capacity(paths.len());
+        let mut key_file = HashMap::new();
+        for (index, path) in paths.iter().enumerate() {
+            let bytes = std::fs::read(path).map_err(|e| CoreError::io(path, e))?;
+            let parsed = parse(path, &bytes)?;
+            for name in parsed.names() {
+                key_file.insert(name.to_string(), index);
+            }
+            files.push((path.clone(), bytes));
+        }
+        Ok(Self { files, key_file })
+    }
+
+    /// All tensor keys.
+    pub fn keys(&self) -> impl Iterator<Item = &str> {
+        self.key_file.keys().map(String::as_str)
+    }
+
+    /// Whether `key` is present.
+    pub fn contains(&self, key: &str) -> bool {
+        self.key_file.contains_key(key)
+    }
+
+    /// The directory (or file) the checkpoint came from, for messages.
+    pub fn location(&self) -> PathBuf {
+        match self.files.as_slice() {
+            [(path, _)] => path.clone(),
+            [(path, _), ..] => path.parent().map(Path::to_path_buf).unwrap_or_default(),
+            [] => PathBuf::new(),
+        }
+    }
+
+    /// Reads `key` as f32, or `None` when absent.
+    pub fn read(&self, key: &str) -> Result<Option<HostTensor>> {
+        let Some(&index) = self.key_file.get(key) else {
+            return Ok(None);
+        };
+        let (path, bytes) = &self.files[index];
+        let view = parse(path, bytes)?
+            .tensor(key)
+            .map_err(|e| safetensors_error(path, e))?;
+        let raw = view.data();
+        let data: Vec<f32> = match view.dtype() {
+            Dtype::F32 => raw
+                .chunks_exact(4)
+                .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+                .collect(),
+            Dtype::BF16 => raw
+                .chunks_exact(2)
+                .map(|b| bf16::from_le_bytes([b[0], b[1]]).to_f32())
+                .collect(),
+            Dtype::F16 => raw
+                .chunks_exact(2)
+                .map(|b| f16::from_le_bytes([b[0], b[1]]).to_f32())
+                .collect(),
+            Dtype::F64 => raw
+                .chunks_exact(8)
+                .map(|b| f64::from_le_bytes(b.try_into().expect("8 bytes")) as f32)
+                .collect(),
+            other => {
+                return Err(CoreError::TensorMismatch {
+                    location: path.clone(),
+                    key: key.into(),
+                    expected: "a floating-point tensor (f32, bf16, f16, f64)".into(),
+                    found: format!("{other:?}"),
+                })
+            }
+        };
+        Ok(Some(HostTensor {
+            shape: view.shape().to_vec(),
+            data,
+        }))
+    }
+}
+
+fn parse<'a>(path: &Path, bytes: &'a [u8]) -> Result<SafeTensors<'a>> {
+    SafeTensors::deserialize(bytes).map_err(|e| safetensors_error(path, e))
+}
+
+fn safetensors_error(path: &Path, err: safetensors::SafeTensorError) -> CoreError {
+    CoreError::Safetensors {
+        path: path.into(),
+        message: err.to_string(),
+    }
+}
+
+/// Writes tensors to `path` atomically (temporary file, then rename), with the `format: pt`
+/// metadata transformers expects.
+pub fn write_safetensors(path: &Path, tensors: &[(String, HostTensor)], dtype: SaveDtype) -> Result<()> {
+    let encoded: Vec<(String, Vec<usize>, Vec<u8>)> = tensors
+        .iter()
+        .map(|(key, t)| {
+            let bytes = match dtype {
+                SaveDtype::F32 => t.data.iter().flat_map(|v| v.to_le_bytes()).collect(),
+                SaveDtype::BF16 => t
+                    .data
+                    .iter()
+                    .flat_map(|v| bf16::from_f32(*v).to_le_bytes())
+                    .collect(),
+                SaveDtype::F16 => t
+                    .data
+                    .iter()
+                    .flat_map(|v| f16::from_f32(*v).to_le_bytes())
+                    .collect(),
+            };
+            (key.clone(), t.shape.clone(), bytes)
+        })
+        .collect();
+    let st_dtype = match dtype {
+        SaveDtype::F32 => Dtype::F32,
+        SaveDtype::BF16 => Dtype::BF16,
+        SaveDtype::F16 => Dtype::F16,
+    };
+    let views = encoded
+        .iter()
+        .map(|(key, shape, bytes)| {
+            safetensors::tensor::TensorView::new(st_dtype, shape.clone(), bytes)
+                .map(|view| (key.clone(), view))
+                .map_err(|e| safetensors_error(path, e))
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let metadata = HashMap::from([("format".to_string(), "pt".to_string())]);
+    let tmp = path.with_extension("safetensors.tmp");
+    safetensors::serialize_to_file(views, Some(metadata), &tmp).map_err(|e| safetensors_error(&tmp, e))?;
+    std::fs::rename(&tmp, path).map_err(|e| CoreError::io(path, e))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn round_trips_every_dtype() {
+        let dir = std::env::temp_dir().join(format!("latent-core-st-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let t = HostTensor {
+            shape: vec![2, 3],
+            data: vec![0.5, -1.25, 3.0, 0.0, 2.5, -0.125],
+        };
+        for dtype in [SaveDtype::F32, SaveDtype::BF16, SaveDtype::F16] {
+            let path = dir.join(format!("{}.safetensors", dtype.torch_name()));
+            write_safetensors(&path, &[("w".into(), t.clone())], dtype).unwrap();
+            let ckpt = Checkpoint::open(&[path]).unwrap();
+            assert_eq!(ckpt.read("w").unwrap().unwrap(), t, "{dtype:?}");
+            assert!(ckpt.read("missing").unwrap().is_none());
+        }
+        std::fs::remove_dir_all(dir).ok();
+    }
+}

@@ -1,0 +1,107 @@
+//! Causal self-attention with grouped key/value heads, optional per-head q/k norm and RoPE.
+
+use burn::nn::Linear;
+use burn::prelude::*;
+use burn::tensor::module::attention;
+use burn::tensor::ops::AttentionModuleOptions;
+
+use super::linear::init_linear;
+use super::norm::Norm;
+use super::rope::Rope;
+use crate::hf::config::{ModelConfig, NormKind};
+
+/// Self-attention of one block. GPT-2's fused `c_attn` is held as three views `q/k/v_proj`.
+#[derive(Module, Debug)]
+pub struct Attention<B: Backend> {
+    /// `[hidden, heads * head_dim]`.
+    pub q_proj: Linear<B>,
+    /// `[hidden, kv_heads * head_dim]`.
+    pub k_proj: Linear<B>,
+    /// `[hidden, kv_heads * head_dim]`.
+    pub v_proj: Linear<B>,
+    /// `[heads * head_dim, hidden]`.
+    pub o_proj: Linear<B>,
+    /// Per-head RMSNorm of queries, `[head_dim]` (Qwen3).
+    pub q_norm: Option<Norm<B>>,
+    /// Per-head RMSNorm of keys, `[head_dim]` (Qwen3).
+    pub k_norm: Option<Norm<B>>,
+    num_heads: usize,
+    num_kv_heads: usize,
+    head_dim: usize,
+}
+
+impl<B: Backend> Attention<B> {
+    /// A randomly initialised (lazy) attention for `config`.
+    pub fn new(config: &ModelConfig, device: &B::Device) -> Self {
+        let (h, d, std) = (config.hidden_size, config.head_dim, config.initializer_range);
+        let q = config.num_attention_heads * d;
+        let kv = config.num_key_value_heads * d;
+        let qk_norm = || {
+            config
+                .qk_norm
+                .then(|| Norm::new(NormKind::Rms, d, config.norm_eps, device))
+        };
+        Self {
+            q_proj: init_linear(h, q, config.qkv_bias, std, device),
+            k_proj: init_linear(h, kv, config.qkv_bias, std, device),
+            v_proj: init_linear(h, kv, config.qkv_bias, std, device),
+            o_proj: init_linear(q, h, config.o_bias, std, device),
+            q_norm: qk_norm(),
+            k_norm: qk_norm(),
+            num_heads: config.num_attention_heads,
+            num_kv_heads: config.num_key_value_heads,
+            head_dim: d,
+        }
+    }
+
+    /// Splits `[batch, seq, heads * head_dim]` into `[batch, heads, seq, head_dim]`, normalising each head.
+    fn heads(&self, x: Tensor<B, 3>, heads: usize, norm: &Option<Norm<B>>) -> Tensor<B, 4> {
+        let [b, s, _] = x.dims();
+        let x = x.reshape([b, s, heads, self.head_dim]);
+        let x = match norm {
+            Some(norm) => norm.forward(x),
+            None => x,
+        };
+        x.swap_dims(1, 2)
+    }
+
+    /// Repeats each key/value head for its group of query heads: `[b, kv, s, d]` → `[b, heads, s, d]`.
+    fn expand_kv(&self, x: Tensor<B, 4>) -> Tensor<B, 4> {
+        let groups = self.num_heads / self.num_kv_heads;
+        if groups == 1 {
+            return x;
+        }
+        let [b, kv, s, d] = x.dims();
+        x.unsqueeze_dim::<5>(2)
+            .expand([b, kv, groups, s, d])
+            .reshape([b, kv * groups, s, d])
+    }
+
+    /// Causal attention.
+    ///
+    /// Shapes: `x` `[batch, seq, hidden]`; `rope` cos/sin `[batch, 1, seq, head_dim]`;
+    /// `hide` `[batch, heads, seq, seq]` (true = masked key) → `[batch, seq, hidden]`.
+    pub fn forward(
+        &self,
+        x: Tensor<B, 3>,
+        rope: Option<&(Tensor<B, 4>, Tensor<B, 4>)>,
+        hide: Option<Tensor<B, 4, Bool>>,
+    ) -> Tensor<B, 3> {
+        let [b, s, _] = x.dims();
+        let mut q = self.heads(self.q_proj.forward(x.clone()), self.num_heads, &self.q_norm);
+        let mut k = self.heads(self.k_proj.forward(x.clone()), self.num_kv_heads, &self.k_norm);
+        let v = self.heads(self.v_proj.forward(x), self.num_kv_heads, &None);
+        if let Some((cos, sin)) = rope {
+            q = Rope::apply(q, cos, sin);
+            k = Rope::apply(k, cos, sin);
+        }
+        let options = AttentionModuleOptions {
+            scale: None,
+            softcap: None,
+            is_causal: true,
+        };
+        let out = attention(q, self.expand_kv(k), self.expand_kv(v), hide, None, options);
+        let out = out.swap_dims(1, 2).reshape([b, s, self.num_heads * self.head_dim]);
+        self.o_proj.forward(out)
+    }
+}

@@ -1,0 +1,192 @@
+//! The causal LM every method builds on, and its forward contract.
+
+use burn::module::Initializer;
+use burn::nn::{Embedding, Linear};
+use burn::prelude::*;
+use burn::tensor::module::{embedding, linear};
+
+use super::block::DecoderLayer;
+use super::input::{LmInput, LmOutput};
+use super::linear::init_linear;
+use super::norm::Norm;
+use super::rope::Rope;
+use crate::hf::config::{ModelConfig, Positions};
+use crate::{CoreError, Result};
+
+/// A decoder-only language model of any supported family (Llama, Qwen2, Qwen3, GPT-2).
+///
+/// Field names mirror the Hugging Face Llama names without the `model.` prefix; the family files
+/// map them to each checkpoint's keys (see [`crate::model::weight_names`]).
+#[derive(Module, Debug)]
+pub struct CausalLm<B: Backend> {
+    /// Token embedding `[vocab, hidden]`.
+    pub embed_tokens: Embedding<B>,
+    /// Learned position table `[max_positions, hidden]` (GPT-2 only).
+    pub embed_positions: Option<Embedding<B>>,
+    /// The blocks.
+    pub layers: Vec<DecoderLayer<B>>,
+    /// Final norm.
+    pub norm: Norm<B>,
+    /// Output head `[hidden, vocab]`; `None` when tied to `embed_tokens`.
+    pub lm_head: Option<Linear<B>>,
+    rope: Option<Rope>,
+    config: ModelConfig,
+}
+
+impl<B: Backend> CausalLm<B> {
+    /// A randomly initialised model (normal(0, `initializer_range`) weights, unit norms, zero
+    /// biases, as transformers initialises). Parameters are created lazily, so building and then
+    /// loading weights never materialises the random ones.
+    pub fn new(config: &ModelConfig, device: &B::Device) -> Self {
+        let normal = Initializer::Normal {
+            mean: 0.0,
+            std: config.initializer_range,
+        };
+        let h = config.hidden_size;
+        let rope = match &config.positions {
+            Positions::Rope(rope) => Some(Rope::new(rope, config.head_dim)),
+            Positions::Learned => None,
+        };
+        Self {
+            embed_tokens: Embedding {
+                weight: normal.init([config.vocab_size, h], device),
+            },
+            embed_positions: rope.is_none().then(|| Embedding {
+                weight: normal.init([config.max_position_embeddings, h], device),
+            }),
+            layers: (0..config.num_hidden_layers)
+                .map(|_| DecoderLayer::new(config, device))
+                .collect(),
+            norm: Norm::new(config.norm, h, config.norm_eps, device),
+            lm_head: (!config.tie_word_embeddings)
+                .then(|| init_linear(h, config.vocab_size, false, config.initializer_range, device)),
+            rope,
+            config: config.clone(),
+        }
+    }
+
+    /// The configuration the model was built from.
+    pub fn config(&self) -> &ModelConfig {
+        &self.config
+    }
+
+    /// The device holding the parameters.
+    pub fn device(&self) -> B::Device {
+        self.embed_tokens.weight.lazy_device()
+    }
+
+    /// Token embeddings of `ids` `[batch, seq]` → `[batch, seq, hidden]` (before position embeddings).
+    pub fn embed(&self, ids: Tensor<B, 2, Int>) -> Tensor<B, 3> {
+        embedding(self.embed_tokens.weight.val(), ids)
+    }
+
+    /// Logits of final hidden states: `[batch, seq, hidden]` → `[batch, seq, vocab]`.
+    pub fn logits(&self, hidden: Tensor<B, 3>) -> Tensor<B, 3> {
+        match &self.lm_head {
+            Some(head) => head.forward(hidden),
+            None => linear(hidden, self.embed_tokens.weight.val().transpose(), None),
+        }
+    }
+
+    /// Runs the model.
+    ///
+    /// Shapes: ids `[batch, seq]` and/or embeddings `[batch, seq, hidden]`; `attention_mask`
+    /// `[batch, seq]` (1 = real token, 0 = padding, left or right); `position_ids` `[batch, seq]`.
+    /// Output: logits `[batch, seq, vocab]`, final hidden `[batch, seq, hidden]` (after the final
+    /// norm) and, on request, `num_layers + 1` hidden states in transformers' convention.
+    pub fn forward(&self, input: LmInput<B>) -> Result<LmOutput<B>> {
+        let LmInput {
+            ids,
+            embeds,
+            replace,
+            attention_mask,
+            position_ids,
+            output_hidden_states,
+        } = input;
+        let mut x = match (ids, embeds, replace) {
+            (Some(ids), None, None) => self.embed(ids),
+            (None, Some(embeds), None) => embeds,
+            (Some(ids), Some(embeds), Some(replace)) => {
+                let [b, s, h] = embeds.dims();
+                if ids.dims() != [b, s] || replace.dims() != [b, s] {
+                    return Err(CoreError::Shape(format!(
+                        "ids {:?}, embeds {:?} and replace mask {:?} disagree",
+                        ids.dims(),
+                        embeds.dims(),
+                        replace.dims()
+                    )));
+                }
+                let replace = replace.unsqueeze_dim::<3>(2).expand([b, s, h]);
+                self.embed(ids).mask_where(replace, embeds)
+            }
+            _ => {
+                return Err(CoreError::Shape(
+                    "give ids, embeddings, or ids + embeddings + replace mask".into(),
+                ))
+            }
+        };
+        let [b, s, h] = x.dims();
+        if h != self.config.hidden_size {
+            return Err(CoreError::Shape(format!(
+                "input width {h} differs from hidden_size {}",
+                self.config.hidden_size
+            )));
+        }
+        let device = x.device();
+        if let Some(mask) = &attention_mask {
+            if mask.dims() != [b, s] {
+                return Err(CoreError::Shape(format!(
+                    "attention_mask {:?} does not match input [{b}, {s}]",
+                    mask.dims()
+                )));
+            }
+        }
+        let positions = match position_ids {
+            Some(p) => p,
+            None => default_positions(attention_mask.clone(), b, s, &device),
+        };
+        if let Some(table) = &self.embed_positions {
+            x = x + embedding(table.weight.val(), positions.clone());
+        }
+        let rope = self.rope.as_ref().map(|r| r.tables(positions, x.dtype()));
+        let heads = self.config.num_attention_heads;
+        let hide = attention_mask.map(|m| {
+            m.equal_elem(0)
+                .reshape([b, 1, 1, s])
+                .expand([b, heads, s, s])
+        });
+
+        let mut hidden_states = Vec::new();
+        for layer in &self.layers {
+            if output_hidden_states {
+                hidden_states.push(x.clone());
+            }
+            x = layer.forward(x, rope.as_ref(), hide.clone());
+        }
+        let last_hidden = self.norm.forward(x);
+        if output_hidden_states {
+            hidden_states.push(last_hidden.clone());
+        }
+        Ok(LmOutput {
+            logits: self.logits(last_hidden.clone()),
+            last_hidden,
+            hidden_states,
+        })
+    }
+}
+
+/// Position ids: the running count of real tokens minus one (so left padding starts real text at 0),
+/// or `0..seq` without a mask. Shape `[batch, seq]`.
+pub fn default_positions<B: Backend>(
+    attention_mask: Option<Tensor<B, 2, Int>>,
+    batch: usize,
+    seq: usize,
+    device: &B::Device,
+) -> Tensor<B, 2, Int> {
+    match attention_mask {
+        Some(mask) => (mask.cumsum(1) - 1).clamp_min(0),
+        None => Tensor::<B, 1, Int>::arange(0..seq as i64, device)
+            .unsqueeze::<2>()
+            .expand([batch, seq]),
+    }
+}

@@ -1,0 +1,80 @@
+//! The forward contract: what goes into [`crate::CausalLm::forward`] and what comes out.
+
+use burn::prelude::*;
+
+/// Inputs of one forward pass. Build with [`LmInput::ids`], [`LmInput::embeds`] or
+/// [`LmInput::mixed`], then add options.
+#[derive(Debug, Clone)]
+pub struct LmInput<B: Backend> {
+    pub(crate) ids: Option<Tensor<B, 2, Int>>,
+    pub(crate) embeds: Option<Tensor<B, 3>>,
+    pub(crate) replace: Option<Tensor<B, 2, Bool>>,
+    pub(crate) attention_mask: Option<Tensor<B, 2, Int>>,
+    pub(crate) position_ids: Option<Tensor<B, 2, Int>>,
+    pub(crate) output_hidden_states: bool,
+}
+
+impl<B: Backend> LmInput<B> {
+    fn new(
+        ids: Option<Tensor<B, 2, Int>>,
+        embeds: Option<Tensor<B, 3>>,
+        replace: Option<Tensor<B, 2, Bool>>,
+    ) -> Self {
+        Self {
+            ids,
+            embeds,
+            replace,
+            attention_mask: None,
+            position_ids: None,
+            output_hidden_states: false,
+        }
+    }
+
+    /// Token ids `[batch, seq]`.
+    pub fn ids(ids: Tensor<B, 2, Int>) -> Self {
+        Self::new(Some(ids), None, None)
+    }
+
+    /// Input embeddings `[batch, seq, hidden]` in place of tokens (position embeddings are still added).
+    pub fn embeds(embeds: Tensor<B, 3>) -> Self {
+        Self::new(None, Some(embeds), None)
+    }
+
+    /// Token ids `[batch, seq]`, with `embeds` `[batch, seq, hidden]` replacing the token embedding
+    /// wherever `replace` `[batch, seq]` is true (latent positions).
+    pub fn mixed(ids: Tensor<B, 2, Int>, embeds: Tensor<B, 3>, replace: Tensor<B, 2, Bool>) -> Self {
+        Self::new(Some(ids), Some(embeds), Some(replace))
+    }
+
+    /// Attention mask `[batch, seq]`: 1 for real tokens, 0 for padding (left or right).
+    /// Without explicit position ids, positions count real tokens only.
+    pub fn attention_mask(mut self, mask: Tensor<B, 2, Int>) -> Self {
+        self.attention_mask = Some(mask);
+        self
+    }
+
+    /// Explicit position ids `[batch, seq]`.
+    pub fn position_ids(mut self, positions: Tensor<B, 2, Int>) -> Self {
+        self.position_ids = Some(positions);
+        self
+    }
+
+    /// Also return every layer's hidden state.
+    pub fn output_hidden_states(mut self, yes: bool) -> Self {
+        self.output_hidden_states = yes;
+        self
+    }
+}
+
+/// Outputs of one forward pass.
+#[derive(Debug, Clone)]
+pub struct LmOutput<B: Backend> {
+    /// `[batch, seq, vocab]`.
+    pub logits: Tensor<B, 3>,
+    /// Final hidden state after the final norm, `[batch, seq, hidden]`.
+    pub last_hidden: Tensor<B, 3>,
+    /// When requested: `num_layers + 1` tensors `[batch, seq, hidden]`; index 0 is the embedding
+    /// output, index i the output of block i-1, and the last one is after the final norm
+    /// (transformers' `output_hidden_states`). Empty otherwise.
+    pub hidden_states: Vec<Tensor<B, 3>>,
+}

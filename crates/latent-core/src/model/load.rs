@@ -1,0 +1,127 @@
+//! Loading Hugging Face weights into a [`CausalLm`]: a module mapper that replaces each lazily
+//! initialised parameter with the checkpoint tensor its path names.
+
+use std::collections::HashSet;
+
+use burn::module::{ModuleMapper, Param};
+use burn::prelude::*;
+use burn::tensor::DType;
+
+use super::causal_lm::CausalLm;
+use super::weight_names::{hf_ref, HfRef};
+use crate::hf::config::Family;
+use crate::hf::safetensors::Checkpoint;
+use crate::{CoreError, Result};
+
+/// Checkpoint keys that hold buffers, not parameters, in some transformers versions.
+const IGNORED_SUFFIXES: [&str; 3] = [".attn.bias", ".attn.masked_bias", "rotary_emb.inv_freq"];
+
+impl<B: Backend> CausalLm<B> {
+    /// Replaces every parameter with its tensor from `checkpoint`, converted to `dtype`.
+    ///
+    /// Returns the model and the checkpoint keys that no parameter used (buffers excluded).
+    pub fn load_checkpoint(self, checkpoint: &Checkpoint, dtype: DType) -> Result<(Self, Vec<String>)> {
+        let mut mapper = LoadMapper {
+            checkpoint,
+            family: self.config().family,
+            dtype,
+            path: Vec::new(),
+            used: HashSet::new(),
+            error: None,
+        };
+        let model = self.map(&mut mapper);
+        if let Some(err) = mapper.error {
+            return Err(err);
+        }
+        let tied = model.config().tie_word_embeddings;
+        let mut unused: Vec<String> = checkpoint
+            .keys()
+            .filter(|k| !mapper.used.contains(*k))
+            .filter(|k| !IGNORED_SUFFIXES.iter().any(|s| k.ends_with(s)))
+            .filter(|k| !(tied && *k == "lm_head.weight"))
+            .map(str::to_string)
+            .collect();
+        unused.sort();
+        Ok((model, unused))
+    }
+}
+
+struct LoadMapper<'a> {
+    checkpoint: &'a Checkpoint,
+    family: Family,
+    dtype: DType,
+    path: Vec<String>,
+    used: HashSet<String>,
+    error: Option<CoreError>,
+}
+
+impl LoadMapper<'_> {
+    fn load<B: Backend, const D: usize>(&mut self, param: &Param<Tensor<B, D>>) -> Result<Tensor<B, D>> {
+        let path = self.path.join(".");
+        let HfRef {
+            keys,
+            transposed,
+            part,
+        } = hf_ref(self.family, &path);
+        let location = self.checkpoint.location();
+        let Some(key) = keys.iter().find(|k| self.checkpoint.contains(k)) else {
+            return Err(CoreError::MissingTensor {
+                location,
+                key: keys[0].clone(),
+                param: path,
+            });
+        };
+        let host = self.checkpoint.read(key)?.expect("key listed in the checkpoint");
+        let expected = param.lazy_shape().dims::<D>().to_vec();
+        let mismatch = |found: &[usize]| CoreError::TensorMismatch {
+            location: location.clone(),
+            key: key.clone(),
+            expected: format!("shape compatible with parameter {path} {expected:?}"),
+            found: format!("shape {found:?}"),
+        };
+        if host.shape.len() != D {
+            return Err(mismatch(&host.shape));
+        }
+        let shape = host.shape.clone();
+        let device = param.lazy_device();
+        let mut tensor = Tensor::<B, D>::from_data(TensorData::new(host.data, shape.clone()), (&device, self.dtype));
+        if let Some((index, count)) = part {
+            let width = shape[D - 1];
+            if width % count != 0 {
+                return Err(mismatch(&shape));
+            }
+            tensor = tensor.narrow(D - 1, index * width / count, width / count);
+        }
+        if transposed {
+            tensor = tensor.transpose();
+        }
+        if tensor.dims().to_vec() != expected {
+            return Err(mismatch(&shape));
+        }
+        self.used.insert(key.clone());
+        Ok(tensor)
+    }
+}
+
+impl<B: Backend> ModuleMapper<B> for LoadMapper<'_> {
+    fn enter_module(&mut self, name: &str, _container_type: &str) {
+        self.path.push(name.to_string());
+    }
+
+    fn exit_module(&mut self, _name: &str, _container_type: &str) {
+        self.path.pop();
+    }
+
+    fn map_float<const D: usize>(&mut self, param: Param<Tensor<B, D>>) -> Param<Tensor<B, D>> {
+        if self.error.is_some() {
+            return param;
+        }
+        match self.load(&param) {
+            Ok(tensor) => Param::initialized(param.id, tensor.set_require_grad(true)),
+            Err(err) => {
+                self.error = Some(err);
+                param
+            }
+        }
+    }
+}

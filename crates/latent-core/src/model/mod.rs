@@ -1,0 +1,26 @@
+//! The causal LM backbones: shared pieces, one file per family for its config and weight names,
+//! and loading/saving in Hugging Face layout.
+
+mod attention;
+mod block;
+mod causal_lm;
+pub mod gpt2;
+mod input;
+pub mod llama;
+mod linear;
+mod load;
+mod mlp;
+mod norm;
+mod pretrained;
+mod rope;
+mod save;
+pub mod weight_names;
+
+pub use attention::Attention;
+pub use block::DecoderLayer;
+pub use causal_lm::{default_positions, CausalLm};
+pub use input::{LmInput, LmOutput};
+pub use mlp::Mlp;
+pub use norm::Norm;
+pub use pretrained::Pretrained;
+pub use rope::Rope;
