@@ -87,6 +87,28 @@ impl DeviceSpec {
     }
 }
 
+/// Parses a `--dtype` value: `f32`, `bf16` or `f16`.
+pub fn parse_dtype(s: &str) -> Result<burn::tensor::DType> {
+    use burn::tensor::DType;
+    match s.trim().to_ascii_lowercase().as_str() {
+        "f32" | "float32" => Ok(DType::F32),
+        "bf16" | "bfloat16" => Ok(DType::BF16),
+        "f16" | "float16" | "half" => Ok(DType::F16),
+        _ => Err(CoreError::Device {
+            spec: s.to_string(),
+            reason: "expected a dtype: f32, bf16 or f16".into(),
+        }),
+    }
+}
+
+/// Peak resident memory of this process in MiB (Linux `VmHWM`), or `None` where unavailable.
+pub fn peak_rss_mb() -> Option<f64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kb: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kb / 1024.0)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

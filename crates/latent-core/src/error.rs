@@ -22,7 +22,9 @@ pub enum CoreError {
         message: String,
     },
     /// `config.json` names a `model_type` this workspace does not implement.
-    #[error("{path}: unsupported model_type {model_type:?} (supported: llama, qwen2, qwen3, gpt2)")]
+    #[error(
+        "{path}: unsupported model_type {model_type:?} (supported: llama, qwen2, qwen3, gpt2)"
+    )]
     UnknownModelType {
         /// The config file.
         path: PathBuf,

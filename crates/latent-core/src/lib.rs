@@ -28,9 +28,9 @@ mod error;
 pub mod hf;
 pub mod model;
 
-pub use device::{BackendJob, CpuBackend, DeviceSpec};
 #[cfg(feature = "cuda")]
 pub use device::CudaBackend;
+pub use device::{parse_dtype, peak_rss_mb, BackendJob, CpuBackend, DeviceSpec};
 pub use error::{CoreError, Result};
 pub use hf::config::{Family, ModelConfig};
 pub use hf::safetensors::SaveDtype;

@@ -188,7 +188,7 @@ impl ModelConfig {
                 return Err(invalid(key, "must be positive".into()));
             }
         }
-        if self.num_attention_heads % self.num_key_value_heads != 0 {
+        if !self.num_attention_heads.is_multiple_of(self.num_key_value_heads) {
             return Err(invalid(
                 "num_key_value_heads",
                 format!(
@@ -197,10 +197,13 @@ impl ModelConfig {
                 ),
             ));
         }
-        if matches!(self.positions, Positions::Rope(_)) && self.head_dim % 2 != 0 {
+        if matches!(self.positions, Positions::Rope(_)) && !self.head_dim.is_multiple_of(2) {
             return Err(invalid(
                 "head_dim",
-                format!("{} is odd; rotary embeddings need an even width", self.head_dim),
+                format!(
+                    "{} is odd; rotary embeddings need an even width",
+                    self.head_dim
+                ),
             ));
         }
         Ok(())
@@ -211,7 +214,11 @@ impl ModelConfig {
         let (h, f, v) = (self.hidden_size, self.intermediate_size, self.vocab_size);
         let q = self.num_attention_heads * self.head_dim;
         let kv = self.num_key_value_heads * self.head_dim;
-        let norm = if self.norm == NormKind::Layer { 2 * h } else { h };
+        let norm = if self.norm == NormKind::Layer {
+            2 * h
+        } else {
+            h
+        };
         let attn = h * (q + 2 * kv)
             + if self.qkv_bias { q + 2 * kv } else { 0 }
             + q * h

@@ -26,7 +26,10 @@ pub struct ModelFiles {
 /// Whether `HF_HUB_OFFLINE` asks for offline mode.
 pub fn hub_offline() -> bool {
     matches!(
-        std::env::var("HF_HUB_OFFLINE").unwrap_or_default().to_ascii_lowercase().as_str(),
+        std::env::var("HF_HUB_OFFLINE")
+            .unwrap_or_default()
+            .to_ascii_lowercase()
+            .as_str(),
         "1" | "true" | "yes" | "on"
     )
 }
@@ -85,7 +88,11 @@ pub fn resolve_model(spec: &str) -> Result<ModelFiles> {
     let local = Path::new(spec);
     if local.is_dir() {
         resolve_with(&LocalDir(local.to_path_buf()))
-    } else if local.exists() || spec.starts_with('.') || spec.starts_with('/') || spec.split('/').count() > 2 {
+    } else if local.exists()
+        || spec.starts_with('.')
+        || spec.starts_with('/')
+        || spec.split('/').count() > 2
+    {
         Err(CoreError::io(
             local,
             std::io::Error::new(std::io::ErrorKind::NotFound, "not a model directory"),
@@ -126,7 +133,10 @@ fn shards(index: &Path) -> Result<Vec<String>> {
             path: index.into(),
             message: "missing object `weight_map`".into(),
         })?;
-    let files: BTreeSet<String> = map.values().filter_map(|v| v.as_str().map(str::to_string)).collect();
+    let files: BTreeSet<String> = map
+        .values()
+        .filter_map(|v| v.as_str().map(str::to_string))
+        .collect();
     Ok(files.into_iter().collect())
 }
 
@@ -143,9 +153,15 @@ mod tests {
     #[test]
     fn offline_uncached_repo_names_repo_and_file() {
         std::env::set_var("HF_HUB_OFFLINE", "1");
-        std::env::set_var("HF_HOME", std::env::temp_dir().join("latent-core-empty-hf-home"));
+        std::env::set_var(
+            "HF_HOME",
+            std::env::temp_dir().join("latent-core-empty-hf-home"),
+        );
         let err = resolve_model("nobody/not-a-model").unwrap_err().to_string();
-        assert!(err.contains("nobody/not-a-model") && err.contains("config.json"), "{err}");
+        assert!(
+            err.contains("nobody/not-a-model") && err.contains("config.json"),
+            "{err}"
+        );
         assert!(err.contains("HF_HUB_OFFLINE"), "{err}");
     }
 }

@@ -137,7 +137,11 @@ fn safetensors_error(path: &Path, err: safetensors::SafeTensorError) -> CoreErro
 
 /// Writes tensors to `path` atomically (temporary file, then rename), with the `format: pt`
 /// metadata transformers expects.
-pub fn write_safetensors(path: &Path, tensors: &[(String, HostTensor)], dtype: SaveDtype) -> Result<()> {
+pub fn write_safetensors(
+    path: &Path,
+    tensors: &[(String, HostTensor)],
+    dtype: SaveDtype,
+) -> Result<()> {
     let encoded: Vec<(String, Vec<usize>, Vec<u8>)> = tensors
         .iter()
         .map(|(key, t)| {
@@ -172,7 +176,8 @@ pub fn write_safetensors(path: &Path, tensors: &[(String, HostTensor)], dtype: S
         .collect::<Result<Vec<_>>>()?;
     let metadata = HashMap::from([("format".to_string(), "pt".to_string())]);
     let tmp = path.with_extension("safetensors.tmp");
-    safetensors::serialize_to_file(views, Some(metadata), &tmp).map_err(|e| safetensors_error(&tmp, e))?;
+    safetensors::serialize_to_file(views, Some(metadata), &tmp)
+        .map_err(|e| safetensors_error(&tmp, e))?;
     std::fs::rename(&tmp, path).map_err(|e| CoreError::io(path, e))
 }
 

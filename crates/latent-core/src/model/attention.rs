@@ -33,7 +33,11 @@ pub struct Attention<B: Backend> {
 impl<B: Backend> Attention<B> {
     /// A randomly initialised (lazy) attention for `config`.
     pub fn new(config: &ModelConfig, device: &B::Device) -> Self {
-        let (h, d, std) = (config.hidden_size, config.head_dim, config.initializer_range);
+        let (h, d, std) = (
+            config.hidden_size,
+            config.head_dim,
+            config.initializer_range,
+        );
         let q = config.num_attention_heads * d;
         let kv = config.num_key_value_heads * d;
         let qk_norm = || {
@@ -89,7 +93,11 @@ impl<B: Backend> Attention<B> {
     ) -> Tensor<B, 3> {
         let [b, s, _] = x.dims();
         let mut q = self.heads(self.q_proj.forward(x.clone()), self.num_heads, &self.q_norm);
-        let mut k = self.heads(self.k_proj.forward(x.clone()), self.num_kv_heads, &self.k_norm);
+        let mut k = self.heads(
+            self.k_proj.forward(x.clone()),
+            self.num_kv_heads,
+            &self.k_norm,
+        );
         let v = self.heads(self.v_proj.forward(x), self.num_kv_heads, &None);
         if let Some((cos, sin)) = rope {
             q = Rope::apply(q, cos, sin);
@@ -101,7 +109,9 @@ impl<B: Backend> Attention<B> {
             is_causal: true,
         };
         let out = attention(q, self.expand_kv(k), self.expand_kv(v), hide, None, options);
-        let out = out.swap_dims(1, 2).reshape([b, s, self.num_heads * self.head_dim]);
+        let out = out
+            .swap_dims(1, 2)
+            .reshape([b, s, self.num_heads * self.head_dim]);
         self.o_proj.forward(out)
     }
 }

@@ -58,8 +58,15 @@ impl<B: Backend> CausalLm<B> {
                 .map(|_| DecoderLayer::new(config, device))
                 .collect(),
             norm: Norm::new(config.norm, h, config.norm_eps, device),
-            lm_head: (!config.tie_word_embeddings)
-                .then(|| init_linear(h, config.vocab_size, false, config.initializer_range, device)),
+            lm_head: (!config.tie_word_embeddings).then(|| {
+                init_linear(
+                    h,
+                    config.vocab_size,
+                    false,
+                    config.initializer_range,
+                    device,
+                )
+            }),
             rope,
             config: config.clone(),
         }

@@ -125,13 +125,22 @@ mod tests {
     #[test]
     fn maps_paths_to_hf_keys() {
         let r = hf_ref("layers.3.self_attn.k_proj.bias");
-        assert_eq!(r.keys, ["transformer.h.3.attn.c_attn.bias", "h.3.attn.c_attn.bias"]);
+        assert_eq!(
+            r.keys,
+            ["transformer.h.3.attn.c_attn.bias", "h.3.attn.c_attn.bias"]
+        );
         assert_eq!(r.part, Some((1, 3)));
         let r = hf_ref("layers.0.mlp.down_proj.weight");
         assert_eq!(r.keys[0], "transformer.h.0.mlp.c_proj.weight");
         assert!(!r.transposed);
-        assert_eq!(hf_ref("layers.1.input_layernorm.weight").keys[0], "transformer.h.1.ln_1.weight");
-        assert_eq!(hf_ref("embed_positions.weight").keys[0], "transformer.wpe.weight");
+        assert_eq!(
+            hf_ref("layers.1.input_layernorm.weight").keys[0],
+            "transformer.h.1.ln_1.weight"
+        );
+        assert_eq!(
+            hf_ref("embed_positions.weight").keys[0],
+            "transformer.wpe.weight"
+        );
         assert_eq!(hf_ref("norm.bias").keys[0], "transformer.ln_f.bias");
     }
 }

@@ -42,7 +42,11 @@ impl<B: Backend> LmInput<B> {
 
     /// Token ids `[batch, seq]`, with `embeds` `[batch, seq, hidden]` replacing the token embedding
     /// wherever `replace` `[batch, seq]` is true (latent positions).
-    pub fn mixed(ids: Tensor<B, 2, Int>, embeds: Tensor<B, 3>, replace: Tensor<B, 2, Bool>) -> Self {
+    pub fn mixed(
+        ids: Tensor<B, 2, Int>,
+        embeds: Tensor<B, 3>,
+        replace: Tensor<B, 2, Bool>,
+    ) -> Self {
         Self::new(Some(ids), Some(embeds), Some(replace))
     }
 

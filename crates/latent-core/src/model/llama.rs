@@ -95,7 +95,8 @@ fn rope_config(c: &LlamaJson, path: &Path) -> Result<RopeConfig> {
         .and_then(Value::as_str)
         .unwrap_or("default");
     let need = |key: &str| {
-        get(key).ok_or_else(|| unsupported(path, &format!("rope {rope_type} without {key}"), "null"))
+        get(key)
+            .ok_or_else(|| unsupported(path, &format!("rope {rope_type} without {key}"), "null"))
     };
     let scaling = match rope_type {
         "default" => RopeScaling::None,

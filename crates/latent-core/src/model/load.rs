@@ -20,7 +20,11 @@ impl<B: Backend> CausalLm<B> {
     /// Replaces every parameter with its tensor from `checkpoint`, converted to `dtype`.
     ///
     /// Returns the model and the checkpoint keys that no parameter used (buffers excluded).
-    pub fn load_checkpoint(self, checkpoint: &Checkpoint, dtype: DType) -> Result<(Self, Vec<String>)> {
+    pub fn load_checkpoint(
+        self,
+        checkpoint: &Checkpoint,
+        dtype: DType,
+    ) -> Result<(Self, Vec<String>)> {
         let mut mapper = LoadMapper {
             checkpoint,
             family: self.config().family,
@@ -56,7 +60,10 @@ struct LoadMapper<'a> {
 }
 
 impl LoadMapper<'_> {
-    fn load<B: Backend, const D: usize>(&mut self, param: &Param<Tensor<B, D>>) -> Result<Tensor<B, D>> {
+    fn load<B: Backend, const D: usize>(
+        &mut self,
+        param: &Param<Tensor<B, D>>,
+    ) -> Result<Tensor<B, D>> {
         let path = self.path.join(".");
         let HfRef {
             keys,
@@ -71,7 +78,10 @@ impl LoadMapper<'_> {
                 param: path,
             });
         };
-        let host = self.checkpoint.read(key)?.expect("key listed in the checkpoint");
+        let host = self
+            .checkpoint
+            .read(key)?
+            .expect("key listed in the checkpoint");
         let expected = param.lazy_shape().dims::<D>().to_vec();
         let mismatch = |found: &[usize]| CoreError::TensorMismatch {
             location: location.clone(),
@@ -84,10 +94,13 @@ impl LoadMapper<'_> {
         }
         let shape = host.shape.clone();
         let device = param.lazy_device();
-        let mut tensor = Tensor::<B, D>::from_data(TensorData::new(host.data, shape.clone()), (&device, self.dtype));
+        let mut tensor = Tensor::<B, D>::from_data(
+            TensorData::new(host.data, shape.clone()),
+            (&device, self.dtype),
+        );
         if let Some((index, count)) = part {
             let width = shape[D - 1];
-            if width % count != 0 {
+            if !width.is_multiple_of(count) {
                 return Err(mismatch(&shape));
             }
             tensor = tensor.narrow(D - 1, index * width / count, width / count);

@@ -29,7 +29,8 @@ impl<B: Backend> Mlp<B> {
             config.initializer_range,
         );
         Self {
-            gate_proj: (config.mlp == MlpKind::GatedSilu).then(|| init_linear(h, f, bias, std, device)),
+            gate_proj: (config.mlp == MlpKind::GatedSilu)
+                .then(|| init_linear(h, f, bias, std, device)),
             up_proj: init_linear(h, f, bias, std, device),
             down_proj: init_linear(f, h, bias, std, device),
             kind: config.mlp,

@@ -31,7 +31,11 @@ impl<B: Backend> Norm<B> {
     /// Normalises over the last axis. Shape: `[..., width]` → `[..., width]`, same dtype.
     pub fn forward<const D: usize>(&self, x: Tensor<B, D>) -> Tensor<B, D> {
         let dtype = x.dtype();
-        let x = if dtype == DType::F32 { x } else { x.cast(DType::F32) };
+        let x = if dtype == DType::F32 {
+            x
+        } else {
+            x.cast(DType::F32)
+        };
         let normed = match self.kind {
             NormKind::Rms => {
                 let mean_sq = x.clone().square().mean_dim(D - 1);
@@ -43,7 +47,11 @@ impl<B: Backend> Norm<B> {
                 centred * (var + self.eps).sqrt().recip()
             }
         };
-        let normed = if dtype == DType::F32 { normed } else { normed.cast(dtype) };
+        let normed = if dtype == DType::F32 {
+            normed
+        } else {
+            normed.cast(dtype)
+        };
         let out = normed * self.weight.val().unsqueeze::<D>();
         match &self.bias {
             Some(bias) => out + bias.val().unsqueeze::<D>(),

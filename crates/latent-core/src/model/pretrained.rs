@@ -30,7 +30,8 @@ impl<B: Backend> Pretrained<B> {
         let files = resolve_model(spec)?;
         let config = ModelConfig::from_file(&files.config)?;
         let checkpoint = Checkpoint::open(&files.weights)?;
-        let (model, unused_keys) = CausalLm::new(&config, device).load_checkpoint(&checkpoint, dtype)?;
+        let (model, unused_keys) =
+            CausalLm::new(&config, device).load_checkpoint(&checkpoint, dtype)?;
         let tokenizer = files.tokenizer.as_ref().map(load_tokenizer).transpose()?;
         Ok(Self {
             model,

@@ -38,8 +38,8 @@ impl Rope {
                         } else if wavelen > low_wavelen {
                             f / factor
                         } else {
-                            let smooth =
-                                (old_len / wavelen - low_freq_factor) / (high_freq_factor - low_freq_factor);
+                            let smooth = (old_len / wavelen - low_freq_factor)
+                                / (high_freq_factor - low_freq_factor);
                             (1.0 - smooth) * f / factor + smooth * f
                         }
                     })
@@ -75,7 +75,11 @@ impl Rope {
     }
 
     /// Rotates `x` `[batch, heads, seq, head_dim]` by the tables from [`Rope::tables`].
-    pub fn apply<B: Backend>(x: Tensor<B, 4>, cos: &Tensor<B, 4>, sin: &Tensor<B, 4>) -> Tensor<B, 4> {
+    pub fn apply<B: Backend>(
+        x: Tensor<B, 4>,
+        cos: &Tensor<B, 4>,
+        sin: &Tensor<B, 4>,
+    ) -> Tensor<B, 4> {
         let [b, h, s, d] = x.dims();
         let x1 = x.clone().slice([0..b, 0..h, 0..s, 0..d / 2]);
         let x2 = x.clone().slice([0..b, 0..h, 0..s, d / 2..d]);

@@ -26,13 +26,19 @@ impl<B: Backend> CausalLm<B> {
         let mut out = Vec::new();
         for (r, tensor) in visitor.entries {
             match r.part {
-                Some((index, _)) => fused.entry(r.save_key().to_string()).or_default().push((index, tensor)),
+                Some((index, _)) => fused
+                    .entry(r.save_key().to_string())
+                    .or_default()
+                    .push((index, tensor)),
                 None => out.push((r.save_key().to_string(), tensor)),
             }
         }
         for (key, mut parts) in fused {
             parts.sort_by_key(|(index, _)| *index);
-            out.push((key, concat_last_axis(parts.into_iter().map(|(_, t)| t).collect())));
+            out.push((
+                key,
+                concat_last_axis(parts.into_iter().map(|(_, t)| t).collect()),
+            ));
         }
         out.sort_by(|a, b| a.0.cmp(&b.0));
         out
@@ -45,7 +51,11 @@ impl<B: Backend> CausalLm<B> {
         write_safetensors(&dir.join("model.safetensors"), &self.hf_tensors(), dtype)?;
         let mut config = self.config().raw.clone();
         if let Some(obj) = config.as_object_mut() {
-            let key = if obj.contains_key("torch_dtype") { "torch_dtype" } else { "dtype" };
+            let key = if obj.contains_key("torch_dtype") {
+                "torch_dtype"
+            } else {
+                "dtype"
+            };
             obj.insert(key.into(), dtype.torch_name().into());
         }
         let path = dir.join("config.json");
@@ -89,7 +99,11 @@ impl<B: Backend> ModuleVisitor<B> for SaveVisitor {
     fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<B, D>>) {
         let r = hf_ref(self.family, &self.path.join("."));
         let tensor = param.val();
-        let tensor = if r.transposed { tensor.transpose() } else { tensor };
+        let tensor = if r.transposed {
+            tensor.transpose()
+        } else {
+            tensor
+        };
         let data = tensor.into_data().convert::<f32>();
         let shape = data.shape.to_vec();
         let data = data.into_vec::<f32>().expect("converted to f32");
@@ -103,8 +117,14 @@ mod tests {
 
     #[test]
     fn concatenates_last_axis() {
-        let a = HostTensor { shape: vec![2, 1], data: vec![1.0, 2.0] };
-        let b = HostTensor { shape: vec![2, 2], data: vec![3.0, 4.0, 5.0, 6.0] };
+        let a = HostTensor {
+            shape: vec![2, 1],
+            data: vec![1.0, 2.0],
+        };
+        let b = HostTensor {
+            shape: vec![2, 2],
+            data: vec![3.0, 4.0, 5.0, 6.0],
+        };
         let c = concat_last_axis(vec![a, b]);
         assert_eq!(c.shape, vec![2, 3]);
         assert_eq!(c.data, vec![1.0, 3.0, 4.0, 2.0, 5.0, 6.0]);

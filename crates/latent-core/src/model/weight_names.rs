@@ -51,7 +51,13 @@ mod tests {
     #[test]
     fn llama_keys() {
         let r = hf_ref(Family::Llama, "layers.2.self_attn.q_proj.weight");
-        assert_eq!(r.keys, ["model.layers.2.self_attn.q_proj.weight", "layers.2.self_attn.q_proj.weight"]);
+        assert_eq!(
+            r.keys,
+            [
+                "model.layers.2.self_attn.q_proj.weight",
+                "layers.2.self_attn.q_proj.weight"
+            ]
+        );
         assert!(r.transposed);
         let r = hf_ref(Family::Qwen3, "layers.0.self_attn.q_norm.weight");
         assert!(!r.transposed);

@@ -12,7 +12,9 @@ pub type B = CpuBackend;
 
 /// Directory of a committed fixture written by `scripts/make_lm_fixtures.py`.
 pub fn fixture_dir(name: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures").join(name)
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures")
+        .join(name)
 }
 
 /// The inputs the fixture's expected outputs were computed from.
@@ -24,7 +26,8 @@ pub struct Inputs {
 
 pub fn inputs(name: &str) -> Inputs {
     let path = fixture_dir(name).join("inputs.json");
-    let v: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    let v: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
     let rows = |key: &str| -> Vec<Vec<i64>> { serde_json::from_value(v[key].clone()).unwrap() };
     Inputs {
         single: rows("single"),
@@ -54,7 +57,9 @@ pub fn expected(name: &str) -> Checkpoint {
 }
 
 pub fn expected_tensor(ckpt: &Checkpoint, key: &str) -> HostTensor {
-    ckpt.read(key).unwrap().unwrap_or_else(|| panic!("fixture lacks {key}"))
+    ckpt.read(key)
+        .unwrap()
+        .unwrap_or_else(|| panic!("fixture lacks {key}"))
 }
 
 pub fn ids_tensor(rows: &[Vec<i64>]) -> Tensor<B, 2, Int> {
