@@ -26,6 +26,7 @@
 pub mod device;
 mod error;
 pub mod hf;
+pub mod infer;
 pub mod model;
 
 #[cfg(feature = "cuda")]

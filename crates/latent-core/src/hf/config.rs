@@ -188,7 +188,10 @@ impl ModelConfig {
                 return Err(invalid(key, "must be positive".into()));
             }
         }
-        if !self.num_attention_heads.is_multiple_of(self.num_key_value_heads) {
+        if !self
+            .num_attention_heads
+            .is_multiple_of(self.num_key_value_heads)
+        {
             return Err(invalid(
                 "num_key_value_heads",
                 format!(

@@ -7,8 +7,9 @@ use burn::tensor::ops::AttentionModuleOptions;
 
 use super::linear::init_linear;
 use super::norm::Norm;
-use super::rope::Rope;
+use super::rope::{Rope, RopeTables};
 use crate::hf::config::{ModelConfig, NormKind};
+use crate::infer::kv_cache::LayerKv;
 
 /// Self-attention of one block. GPT-2's fused `c_attn` is held as three views `q/k/v_proj`.
 #[derive(Module, Debug)]
@@ -77,18 +78,19 @@ impl<B: Backend> Attention<B> {
         }
         let [b, kv, s, d] = x.dims();
         x.unsqueeze_dim::<5>(2)
-            .expand([b, kv, groups, s, d])
+            .repeat_dim(2, groups)
             .reshape([b, kv * groups, s, d])
     }
 
     /// Causal attention.
     ///
-    /// Shapes: `x` `[batch, seq, hidden]`; `rope` cos/sin `[batch, 1, seq, head_dim]`;
+    /// Shapes: `x` `[batch, seq, hidden]`; `rope` tables for query heads and for key/value heads
+    /// (`[batch, heads, seq, head_dim]` and `[batch, kv_heads, seq, head_dim]`);
     /// `hide` `[batch, heads, seq, seq]` (true = masked key) → `[batch, seq, hidden]`.
     pub fn forward(
         &self,
         x: Tensor<B, 3>,
-        rope: Option<&(Tensor<B, 4>, Tensor<B, 4>)>,
+        rope: Option<&(RopeTables<B>, RopeTables<B>)>,
         hide: Option<Tensor<B, 4, Bool>>,
     ) -> Tensor<B, 3> {
         let [b, s, _] = x.dims();
@@ -99,9 +101,9 @@ impl<B: Backend> Attention<B> {
             &self.k_norm,
         );
         let v = self.heads(self.v_proj.forward(x), self.num_kv_heads, &None);
-        if let Some((cos, sin)) = rope {
-            q = Rope::apply(q, cos, sin);
-            k = Rope::apply(k, cos, sin);
+        if let Some((q_tables, k_tables)) = rope {
+            q = Rope::apply(q, q_tables);
+            k = Rope::apply(k, k_tables);
         }
         let options = AttentionModuleOptions {
             scale: None,
@@ -113,5 +115,55 @@ impl<B: Backend> Attention<B> {
             .swap_dims(1, 2)
             .reshape([b, s, self.num_heads * self.head_dim]);
         self.o_proj.forward(out)
+    }
+
+    /// Attention of `n` new positions against the cache; their keys and values are written at slots
+    /// `start..start + n` of `kv`, which is returned.
+    ///
+    /// Shapes: `x` `[batch, n, hidden]`; `rope` tables `[batch, heads|kv_heads, n, head_dim]`;
+    /// `mask` `[batch, 1, n, capacity]` (true = hidden) → `[batch, n, hidden]`. Query heads are
+    /// grouped onto their key/value head instead of repeating the cache, so nothing of the size of
+    /// the cache is copied.
+    pub fn forward_cached(
+        &self,
+        x: Tensor<B, 3>,
+        rope: Option<&(RopeTables<B>, RopeTables<B>)>,
+        kv: LayerKv<B>,
+        start: usize,
+        mask: &Tensor<B, 4, Bool>,
+    ) -> (Tensor<B, 3>, LayerKv<B>) {
+        let [b, n, _] = x.dims();
+        let (heads, kv_heads, d) = (self.num_heads, self.num_kv_heads, self.head_dim);
+        let mut q = self.heads(self.q_proj.forward(x.clone()), heads, &self.q_norm);
+        let mut k = self.heads(self.k_proj.forward(x.clone()), kv_heads, &self.k_norm);
+        let v = self.heads(self.v_proj.forward(x), kv_heads, &None);
+        if let Some((q_tables, k_tables)) = rope {
+            q = Rope::apply(q, q_tables);
+            k = Rope::apply(k, k_tables);
+        }
+        let slots = [0..b, 0..kv_heads, start..start + n, 0..d];
+        let kv = LayerKv {
+            k: kv.k.slice_assign(slots.clone(), k),
+            v: kv.v.slice_assign(slots, v),
+        };
+        let groups = heads / kv_heads;
+        let capacity = kv.k.dims()[2];
+        let q = q.reshape([b, kv_heads, groups * n, d]);
+        let mask = mask
+            .clone()
+            .repeat_dim(1, groups)
+            .reshape([b, 1, groups * n, capacity])
+            .expand([b, kv_heads, groups * n, capacity]);
+        let options = AttentionModuleOptions {
+            scale: None,
+            softcap: None,
+            is_causal: false,
+        };
+        let out = attention(q, kv.k.clone(), kv.v.clone(), Some(mask), None, options);
+        let out = out
+            .reshape([b, heads, n, d])
+            .swap_dims(1, 2)
+            .reshape([b, n, heads * d]);
+        (self.o_proj.forward(out), kv)
     }
 }

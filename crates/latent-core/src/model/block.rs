@@ -5,7 +5,9 @@ use burn::prelude::*;
 use super::attention::Attention;
 use super::mlp::Mlp;
 use super::norm::Norm;
+use super::rope::RopeTables;
 use crate::hf::config::ModelConfig;
+use crate::infer::kv_cache::LayerKv;
 
 /// A decoder block. GPT-2's `ln_1`/`ln_2` are `input_layernorm`/`post_attention_layernorm` here.
 #[derive(Module, Debug)]
@@ -37,7 +39,7 @@ impl<B: Backend> DecoderLayer<B> {
     pub fn forward(
         &self,
         x: Tensor<B, 3>,
-        rope: Option<&(Tensor<B, 4>, Tensor<B, 4>)>,
+        rope: Option<&(RopeTables<B>, RopeTables<B>)>,
         hide: Option<Tensor<B, 4, Bool>>,
     ) -> Tensor<B, 3> {
         let x = x.clone()
@@ -45,5 +47,26 @@ impl<B: Backend> DecoderLayer<B> {
                 .self_attn
                 .forward(self.input_layernorm.forward(x), rope, hide);
         x.clone() + self.mlp.forward(self.post_attention_layernorm.forward(x))
+    }
+
+    /// The block for `n` new positions against a key/value cache (see [`Attention::forward_cached`]).
+    pub fn forward_cached(
+        &self,
+        x: Tensor<B, 3>,
+        rope: Option<&(RopeTables<B>, RopeTables<B>)>,
+        kv: LayerKv<B>,
+        start: usize,
+        mask: &Tensor<B, 4, Bool>,
+    ) -> (Tensor<B, 3>, LayerKv<B>) {
+        let (attn, kv) = self.self_attn.forward_cached(
+            self.input_layernorm.forward(x.clone()),
+            rope,
+            kv,
+            start,
+            mask,
+        );
+        let x = x + attn;
+        let x = x.clone() + self.mlp.forward(self.post_attention_layernorm.forward(x));
+        (x, kv)
     }
 }

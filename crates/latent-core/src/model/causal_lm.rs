@@ -9,8 +9,9 @@ use super::block::DecoderLayer;
 use super::input::{LmInput, LmOutput};
 use super::linear::init_linear;
 use super::norm::Norm;
-use super::rope::Rope;
+use super::rope::{Rope, RopeTables};
 use crate::hf::config::{ModelConfig, Positions};
+use crate::infer::kv_cache::KvCache;
 use crate::{CoreError, Result};
 
 /// A decoder-only language model of any supported family (Llama, Qwen2, Qwen3, GPT-2).
@@ -102,15 +103,25 @@ impl<B: Backend> CausalLm<B> {
     /// Output: logits `[batch, seq, vocab]`, final hidden `[batch, seq, hidden]` (after the final
     /// norm) and, on request, `num_layers + 1` hidden states in transformers' convention.
     pub fn forward(&self, input: LmInput<B>) -> Result<LmOutput<B>> {
-        let LmInput {
-            ids,
-            embeds,
-            replace,
-            attention_mask,
-            position_ids,
-            output_hidden_states,
-        } = input;
-        let mut x = match (ids, embeds, replace) {
+        self.run(input, None)
+    }
+
+    /// Runs the model on `seq` new positions that follow what `cache` holds, and appends them to it.
+    ///
+    /// Same shapes as [`CausalLm::forward`]; `attention_mask` marks which new positions are real
+    /// (left-padded prompts). Default positions continue each sequence's count of real tokens.
+    pub fn forward_cached(&self, input: LmInput<B>, cache: &mut KvCache<B>) -> Result<LmOutput<B>> {
+        self.run(input, Some(cache))
+    }
+
+    /// Token embeddings, replaced by the given vectors where requested: `[batch, seq, hidden]`.
+    fn input_embeddings(
+        &self,
+        ids: Option<Tensor<B, 2, Int>>,
+        embeds: Option<Tensor<B, 3>>,
+        replace: Option<Tensor<B, 2, Bool>>,
+    ) -> Result<Tensor<B, 3>> {
+        let x = match (ids, embeds, replace) {
             (Some(ids), None, None) => self.embed(ids),
             (None, Some(embeds), None) => embeds,
             (Some(ids), Some(embeds), Some(replace)) => {
@@ -132,13 +143,27 @@ impl<B: Backend> CausalLm<B> {
                 ))
             }
         };
-        let [b, s, h] = x.dims();
+        let h = x.dims()[2];
         if h != self.config.hidden_size {
             return Err(CoreError::Shape(format!(
                 "input width {h} differs from hidden_size {}",
                 self.config.hidden_size
             )));
         }
+        Ok(x)
+    }
+
+    fn run(&self, input: LmInput<B>, mut cache: Option<&mut KvCache<B>>) -> Result<LmOutput<B>> {
+        let LmInput {
+            ids,
+            embeds,
+            replace,
+            attention_mask,
+            position_ids,
+            output_hidden_states,
+        } = input;
+        let mut x = self.input_embeddings(ids, embeds, replace)?;
+        let [b, s, _] = x.dims();
         let device = x.device();
         if let Some(mask) = &attention_mask {
             if mask.dims() != [b, s] {
@@ -148,27 +173,75 @@ impl<B: Backend> CausalLm<B> {
                 )));
             }
         }
+        if let Some(cache) = &cache {
+            if cache.batch() != b {
+                return Err(CoreError::Shape(format!(
+                    "cache holds {} sequences, input has {b}",
+                    cache.batch()
+                )));
+            }
+        }
         let positions = match position_ids {
             Some(p) => p,
-            None => default_positions(attention_mask.clone(), b, s, &device),
+            None => {
+                let fresh = default_positions(attention_mask.clone(), b, s, &device);
+                match &cache {
+                    Some(cache) => fresh + cache.real_tokens(),
+                    None => fresh,
+                }
+            }
         };
         if let Some(table) = &self.embed_positions {
             x = x + embedding(table.weight.val(), positions.clone());
         }
-        let rope = self.rope.as_ref().map(|r| r.tables(positions, x.dtype()));
         let heads = self.config.num_attention_heads;
-        let hide = attention_mask.map(|m| {
-            m.equal_elem(0)
-                .reshape([b, 1, 1, s])
-                .expand([b, heads, s, s])
+        let rope = self.rope.as_ref().map(|r| {
+            let q = r.tables(positions, heads, x.dtype());
+            let kv_heads = self.config.num_key_value_heads;
+            let k = if kv_heads == heads {
+                q.clone()
+            } else {
+                RopeTables {
+                    cos: q.cos.clone().narrow(1, 0, kv_heads),
+                    sin: q.sin.clone().narrow(1, 0, kv_heads),
+                }
+            };
+            (q, k)
         });
 
         let mut hidden_states = Vec::new();
-        for layer in &self.layers {
-            if output_hidden_states {
-                hidden_states.push(x.clone());
+        match cache.as_deref_mut() {
+            None => {
+                let hide = attention_mask.map(|m| {
+                    m.equal_elem(0)
+                        .reshape([b, 1, 1, s])
+                        .expand([b, heads, s, s])
+                });
+                for layer in &self.layers {
+                    if output_hidden_states {
+                        hidden_states.push(x.clone());
+                    }
+                    x = layer.forward(x, rope.as_ref(), hide.clone());
+                }
             }
-            x = layer.forward(x, rope.as_ref(), hide.clone());
+            Some(cache) => {
+                cache.reserve(s);
+                let valid = match attention_mask {
+                    Some(m) => m.clamp(0, 1),
+                    None => Tensor::<B, 2, Int>::ones([b, s], &device),
+                };
+                let start = cache.append_slots(valid);
+                let mask = cache.query_mask(start, s);
+                let kvs = std::mem::take(&mut cache.layers);
+                for (layer, kv) in self.layers.iter().zip(kvs) {
+                    if output_hidden_states {
+                        hidden_states.push(x.clone());
+                    }
+                    let (y, kv) = layer.forward_cached(x, rope.as_ref(), kv, start, &mask);
+                    x = y;
+                    cache.layers.push(kv);
+                }
+            }
         }
         let last_hidden = self.norm.forward(x);
         if output_hidden_states {

@@ -3,6 +3,7 @@
 
 mod attention;
 mod block;
+mod cast;
 mod causal_lm;
 pub mod gpt2;
 mod input;
@@ -23,4 +24,4 @@ pub use input::{LmInput, LmOutput};
 pub use mlp::Mlp;
 pub use norm::Norm;
 pub use pretrained::Pretrained;
-pub use rope::Rope;
+pub use rope::{Rope, RopeTables};

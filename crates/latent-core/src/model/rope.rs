@@ -51,12 +51,15 @@ impl Rope {
         }
     }
 
-    /// cos and sin tables for `positions` `[batch, seq]`: each `[batch, 1, seq, head_dim]`, in `dtype`.
+    /// cos and sin tables for `positions` `[batch, seq]`, repeated for `heads`: each
+    /// `[batch, heads, seq, head_dim]`, in `dtype`. They are materialised at the full shape because
+    /// element-wise ops on Flex are much faster without broadcasting.
     pub fn tables<B: Backend>(
         &self,
         positions: Tensor<B, 2, Int>,
+        heads: usize,
         dtype: DType,
-    ) -> (Tensor<B, 4>, Tensor<B, 4>) {
+    ) -> RopeTables<B> {
         let device = positions.device();
         let half = self.inv_freq.len();
         let inv_freq = Tensor::<B, 1>::from_data(
@@ -67,23 +70,33 @@ impl Rope {
         let freqs = positions.float().cast(DType::F32).unsqueeze_dim::<3>(2) * inv_freq;
         let angles = Tensor::cat(vec![freqs.clone(), freqs], 2).unsqueeze_dim::<4>(1);
         let (cos, sin) = (angles.clone().cos(), angles.sin());
-        if dtype == DType::F32 {
+        let (cos, sin) = if dtype == DType::F32 {
             (cos, sin)
         } else {
             (cos.cast(dtype), sin.cast(dtype))
+        };
+        RopeTables {
+            cos: cos.repeat_dim(1, heads),
+            sin: sin.repeat_dim(1, heads),
         }
     }
 
-    /// Rotates `x` `[batch, heads, seq, head_dim]` by the tables from [`Rope::tables`].
-    pub fn apply<B: Backend>(
-        x: Tensor<B, 4>,
-        cos: &Tensor<B, 4>,
-        sin: &Tensor<B, 4>,
-    ) -> Tensor<B, 4> {
+    /// Rotates `x` `[batch, heads, seq, head_dim]` by tables of the same shape from [`Rope::tables`].
+    pub fn apply<B: Backend>(x: Tensor<B, 4>, tables: &RopeTables<B>) -> Tensor<B, 4> {
+        let RopeTables { cos, sin } = tables;
         let [b, h, s, d] = x.dims();
         let x1 = x.clone().slice([0..b, 0..h, 0..s, 0..d / 2]);
         let x2 = x.clone().slice([0..b, 0..h, 0..s, d / 2..d]);
         let rotated = Tensor::cat(vec![x2.neg(), x1], 3);
         x * cos.clone() + rotated * sin.clone()
     }
+}
+
+/// cos and sin of every position's angles, `[batch, heads, seq, head_dim]` each.
+#[derive(Debug, Clone)]
+pub struct RopeTables<B: Backend> {
+    /// cos table.
+    pub cos: Tensor<B, 4>,
+    /// sin table.
+    pub sin: Tensor<B, 4>,
 }

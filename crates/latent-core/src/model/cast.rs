@@ -1,0 +1,32 @@
+//! Converting every parameter of a module to another float dtype (e.g. a random model in bf16).
+
+use burn::module::{ModuleMapper, Param};
+use burn::prelude::*;
+use burn::tensor::DType;
+
+use super::causal_lm::CausalLm;
+
+struct CastMapper(DType);
+
+impl<B: Backend> ModuleMapper<B> for CastMapper {
+    fn map_float<const D: usize>(&mut self, param: Param<Tensor<B, D>>) -> Param<Tensor<B, D>> {
+        let dtype = self.0;
+        if param.val().dtype() == dtype {
+            return param;
+        }
+        let id = param.id;
+        let tensor = param.val();
+        let require_grad = tensor.is_require_grad();
+        Param::initialized(
+            id,
+            tensor.cast(dtype).detach().set_require_grad(require_grad),
+        )
+    }
+}
+
+impl<B: Backend> CausalLm<B> {
+    /// The same model with every parameter converted to `dtype` (parameter ids kept).
+    pub fn cast_params(self, dtype: DType) -> Self {
+        self.map(&mut CastMapper(dtype))
+    }
+}

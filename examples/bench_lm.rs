@@ -1,0 +1,169 @@
+//! Throughput and memory of a randomly initialised causal LM; prints one JSON line.
+//!
+//! ```text
+//! cargo run --release --example bench_lm -- --config configs/bench/tiny.json \
+//!     --batch 8 --seq 128 --steps 10 --mode forward|train [--device cpu|cuda[:N]] [--dtype f32|bf16]
+//! ```
+//! `train` = forward + next-token cross-entropy + backward + AdamW step. Timing excludes
+//! `--warmup` steps. See docs/performance.md for recorded numbers and the PyTorch baseline
+//! (`scripts/bench_torch.py`, same JSON fields).
+
+use std::path::PathBuf;
+use std::time::Instant;
+
+use burn::backend::Autodiff;
+use burn::nn::loss::CrossEntropyLossConfig;
+use burn::optim::{AdamWConfig, GradientsParams, Optimizer};
+use burn::prelude::*;
+use burn::tensor::backend::AutodiffBackend;
+use burn::tensor::{DType, Distribution};
+use clap::{Parser, ValueEnum};
+use latent_core::{
+    parse_dtype, peak_rss_mb, BackendJob, CausalLm, DeviceSpec, LmInput, ModelConfig,
+};
+
+#[derive(Debug, Clone, Copy, ValueEnum, PartialEq)]
+enum Mode {
+    Forward,
+    Train,
+}
+
+#[derive(Parser, Debug, Clone)]
+#[command(about = "Benchmark a randomly initialised causal LM")]
+struct Args {
+    /// A Hugging Face config.json.
+    #[arg(long)]
+    config: PathBuf,
+    #[arg(long, default_value_t = 8)]
+    batch: usize,
+    #[arg(long, default_value_t = 128)]
+    seq: usize,
+    /// Timed steps.
+    #[arg(long, default_value_t = 10)]
+    steps: usize,
+    /// Untimed steps first.
+    #[arg(long, default_value_t = 2)]
+    warmup: usize,
+    #[arg(long, value_enum, default_value_t = Mode::Forward)]
+    mode: Mode,
+    #[arg(long, default_value = "cpu")]
+    device: DeviceSpec,
+    #[arg(long, default_value = "f32", value_parser = parse_dtype)]
+    dtype: DType,
+}
+
+struct Bench {
+    args: Args,
+    config: ModelConfig,
+}
+
+/// Random token ids `[batch, seq]`.
+fn random_ids<B: Backend>(args: &Args, vocab: usize, device: &B::Device) -> Tensor<B, 2, Int> {
+    Tensor::<B, 2>::random(
+        [args.batch, args.seq],
+        Distribution::Uniform(0.0, vocab as f64),
+        device,
+    )
+    .int()
+}
+
+fn forward_steps<B: Backend>(model: &CausalLm<B>, args: &Args, device: &B::Device) -> f64 {
+    let vocab = model.config().vocab_size;
+    let mut timed = 0.0;
+    for step in 0..args.warmup + args.steps {
+        let ids = random_ids::<B>(args, vocab, device);
+        let start = Instant::now();
+        let logits = model.forward(LmInput::ids(ids)).expect("forward").logits;
+        let _ = logits.slice([0..1, 0..1, 0..1]).into_data();
+        if step >= args.warmup {
+            timed += start.elapsed().as_secs_f64();
+        }
+    }
+    timed
+}
+
+fn train_steps<B: AutodiffBackend>(mut model: CausalLm<B>, args: &Args, device: &B::Device) -> f64 {
+    let vocab = model.config().vocab_size;
+    let mut optim = AdamWConfig::new()
+        .with_beta_1(0.9)
+        .with_beta_2(0.999)
+        .with_epsilon(1e-8)
+        .with_weight_decay(0.01)
+        .init();
+    let loss_fn = CrossEntropyLossConfig::new().init(device);
+    let (b, s) = (args.batch, args.seq);
+    let mut timed = 0.0;
+    for step in 0..args.warmup + args.steps {
+        let ids = random_ids::<B>(args, vocab, device);
+        let start = Instant::now();
+        let logits = model
+            .forward(LmInput::ids(ids.clone()))
+            .expect("forward")
+            .logits;
+        let logits = logits.slice([0..b, 0..s - 1]).reshape([b * (s - 1), vocab]);
+        let targets = ids.slice([0..b, 1..s]).reshape([b * (s - 1)]);
+        let loss = loss_fn.forward(logits, targets);
+        let grads = GradientsParams::from_grads(loss.backward(), &model);
+        model = optim.step(1e-4, model, grads);
+        let _ = model.norm.weight.val().slice([0..1]).into_data();
+        if step >= args.warmup {
+            timed += start.elapsed().as_secs_f64();
+        }
+    }
+    timed
+}
+
+impl BackendJob for Bench {
+    type Output = serde_json::Value;
+
+    fn run<B: Backend>(self, device: B::Device) -> Self::Output {
+        let Bench { args, config } = self;
+        B::seed(&device, 0);
+        let seconds = match args.mode {
+            Mode::Forward => {
+                let model = CausalLm::<B>::new(&config, &device).cast_params(args.dtype);
+                forward_steps(&model, &args, &device)
+            }
+            Mode::Train => {
+                let model = CausalLm::<Autodiff<B>>::new(&config, &device).cast_params(args.dtype);
+                train_steps(model, &args, &device)
+            }
+        };
+        let tokens = (args.batch * args.seq * args.steps) as f64;
+        serde_json::json!({
+            "bench": "lm",
+            "impl": "latent-core (burn 0.21)",
+            "config": args.config,
+            "model_type": config.raw.get("model_type"),
+            "parameters": config.num_parameters(),
+            "mode": format!("{:?}", args.mode).to_lowercase(),
+            "device": args.device.to_string(),
+            "dtype": format!("{:?}", args.dtype),
+            "batch": args.batch,
+            "seq": args.seq,
+            "steps": args.steps,
+            "seconds": seconds,
+            "tokens_per_s": tokens / seconds,
+            "ms_per_step": 1000.0 * seconds / args.steps as f64,
+            "peak_rss_mb": peak_rss_mb(),
+        })
+    }
+}
+
+fn main() {
+    let args = Args::parse();
+    let config = match ModelConfig::from_file(&args.config) {
+        Ok(c) => c,
+        Err(err) => {
+            eprintln!("error: {err}");
+            std::process::exit(1);
+        }
+    };
+    match args.device.run(Bench { args, config }) {
+        Ok(report) => println!("{report}"),
+        Err(err) => {
+            eprintln!("error: {err}");
+            std::process::exit(1);
+        }
+    }
+}
