@@ -3,9 +3,14 @@
 //! ```text
 //! cargo run --release --example bench_lm -- --config configs/bench/tiny.json \
 //!     --batch 8 --seq 128 --steps 10 --mode forward|train [--device cpu|cuda[:N]] [--dtype f32|bf16]
+//! cargo run --release --example bench_lm -- --config configs/bench/tiny.json \
+//!     --mode generate --batch 1 --prompt-len 16 --new-tokens 64
 //! ```
-//! `train` = forward + next-token cross-entropy + backward + AdamW step. Timing excludes
-//! `--warmup` steps. See docs/performance.md for recorded numbers and the PyTorch baseline
+//! `train` = forward + next-token cross-entropy + backward + AdamW step. `generate` = greedy
+//! decoding of exactly `--new-tokens` tokens through the KV cache (tokens/s of the decode loop),
+//! then the same number of steps fed with vectors (the last hidden state, as a continuous thought)
+//! from the same prompt, reporting the cost of a vector step against a token step. Timing excludes
+//! `--warmup` runs. See docs/performance.md for recorded numbers and the PyTorch baseline
 //! (`scripts/bench_torch.py`, same JSON fields).
 
 use std::path::PathBuf;
@@ -18,6 +23,7 @@ use burn::prelude::*;
 use burn::tensor::backend::AutodiffBackend;
 use burn::tensor::{DType, Distribution};
 use clap::{Parser, ValueEnum};
+use latent_core::infer::Stepper;
 use latent_core::{
     parse_dtype, peak_rss_mb, BackendJob, CausalLm, DeviceSpec, LmInput, ModelConfig,
 };
@@ -26,6 +32,7 @@ use latent_core::{
 enum Mode {
     Forward,
     Train,
+    Generate,
 }
 
 #[derive(Parser, Debug, Clone)]
@@ -50,6 +57,12 @@ struct Args {
     device: DeviceSpec,
     #[arg(long, default_value = "f32", value_parser = parse_dtype)]
     dtype: DType,
+    /// Prompt tokens (generate mode).
+    #[arg(long, default_value_t = 16)]
+    prompt_len: usize,
+    /// New tokens (generate mode).
+    #[arg(long, default_value_t = 64)]
+    new_tokens: usize,
 }
 
 struct Bench {
@@ -113,6 +126,66 @@ fn train_steps<B: AutodiffBackend>(mut model: CausalLm<B>, args: &Args, device: 
     timed
 }
 
+/// Seconds of `steps` decoding steps after a prompt, feeding tokens (greedy) or vectors.
+fn decode_seconds<B: Backend>(
+    model: &CausalLm<B>,
+    args: &Args,
+    prompts: &[Vec<u32>],
+    vectors: bool,
+) -> (f64, f64) {
+    let mut stepper = Stepper::new(model, prompts.len(), args.prompt_len + args.new_tokens);
+    let start = Instant::now();
+    let mut out = stepper.prefill_ids(prompts, 0).expect("prefill");
+    let _ = out.logits.clone().slice([0..1, 0..1]).into_data();
+    let prefill = start.elapsed().as_secs_f64();
+    let start = Instant::now();
+    for _ in 0..args.new_tokens {
+        out = if vectors {
+            let _ = out.logits.clone().slice([0..1, 0..1]).into_data();
+            stepper
+                .step_vectors(out.hidden.clone())
+                .expect("vector step")
+        } else {
+            let tokens = out.greedy_tokens();
+            stepper.step_tokens(&tokens).expect("token step")
+        };
+    }
+    let _ = out.logits.slice([0..1, 0..1]).into_data();
+    (prefill, start.elapsed().as_secs_f64())
+}
+
+fn generate_report<B: Backend>(model: &CausalLm<B>, args: &Args) -> serde_json::Value {
+    let vocab = model.config().vocab_size as u32;
+    let prompts: Vec<Vec<u32>> = (0..args.batch)
+        .map(|b| {
+            (0..args.prompt_len)
+                .map(|i| ((b * 7919 + i * 104729) as u32) % vocab)
+                .collect()
+        })
+        .collect();
+    let (mut prefill, mut tokens, mut vectors) = (0.0, 0.0, 0.0);
+    for run in 0..args.warmup + args.steps {
+        let (p, t) = decode_seconds(model, args, &prompts, false);
+        let (_, v) = decode_seconds(model, args, &prompts, true);
+        if run >= args.warmup {
+            prefill += p;
+            tokens += t;
+            vectors += v;
+        }
+    }
+    let steps = (args.steps * args.new_tokens) as f64;
+    serde_json::json!({
+        "prompt_len": args.prompt_len,
+        "new_tokens": args.new_tokens,
+        "seconds": tokens,
+        "tokens_per_s": args.batch as f64 * steps / tokens,
+        "prefill_ms": 1000.0 * prefill / args.steps as f64,
+        "ms_per_token_step": 1000.0 * tokens / steps,
+        "ms_per_vector_step": 1000.0 * vectors / steps,
+        "vector_over_token_step": vectors / tokens,
+    })
+}
+
 impl BackendJob for Bench {
     type Output = serde_json::Value;
 
@@ -128,9 +201,10 @@ impl BackendJob for Bench {
                 let model = CausalLm::<Autodiff<B>>::new(&config, &device).cast_params(args.dtype);
                 train_steps(model, &args, &device)
             }
+            Mode::Generate => 0.0,
         };
         let tokens = (args.batch * args.seq * args.steps) as f64;
-        serde_json::json!({
+        let mut report = serde_json::json!({
             "bench": "lm",
             "impl": "latent-core (burn 0.21)",
             "config": args.config,
@@ -145,8 +219,19 @@ impl BackendJob for Bench {
             "seconds": seconds,
             "tokens_per_s": tokens / seconds,
             "ms_per_step": 1000.0 * seconds / args.steps as f64,
-            "peak_rss_mb": peak_rss_mb(),
-        })
+            "peak_rss_mb": null,
+        });
+        if args.mode == Mode::Generate {
+            let model = CausalLm::<B>::new(&config, &device).cast_params(args.dtype);
+            let extra = generate_report(&model, &args);
+            let map = report.as_object_mut().expect("object");
+            map.remove("seq");
+            for (k, v) in extra.as_object().expect("object") {
+                map.insert(k.clone(), v.clone());
+            }
+        }
+        report["peak_rss_mb"] = serde_json::json!(peak_rss_mb());
+        report
     }
 }
 

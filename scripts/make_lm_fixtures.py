@@ -5,7 +5,8 @@
     python3 -m venv ~/pyref && ~/pyref/bin/pip install -r scripts/requirements.txt
     ~/pyref/bin/python scripts/make_lm_fixtures.py
 
-Output: crates/latent-core/tests/fixtures/<name>/{config.json, model.safetensors, inputs.json, expected.safetensors}
+Output: crates/latent-core/tests/fixtures/<name>/{config.json, model.safetensors, inputs.json, expected.safetensors};
+inputs.json also holds transformers' greedy `generate` continuations (single prompt and the left-padded batch).
 """
 import os
 import sys
@@ -36,6 +37,7 @@ FIXTURES = {
 
 SINGLE = [[5, 17, 42, 8, 91, 33, 2]]
 BATCH = [[11, 3, 57, 23, 9, 70, 4], [64, 12, 88, 31]]
+GREEDY_TOKENS = 12
 
 
 def main():
@@ -47,10 +49,18 @@ def main():
         ids, mask, positions = left_padded(BATCH)
         tensors.update(reference_outputs(model, ids, mask, positions, prefix="batch."))
         save_reference(os.path.join(out, "expected.safetensors"), tensors)
+        greedy = dict(do_sample=False, max_new_tokens=GREEDY_TOKENS, min_new_tokens=GREEDY_TOKENS, pad_token_id=0)
+        with torch.no_grad():
+            single = model.generate(torch.tensor(SINGLE), attention_mask=torch.ones(1, len(SINGLE[0]), dtype=torch.long),
+                                    **greedy)[:, len(SINGLE[0]):]
+            batch = model.generate(ids, attention_mask=mask, **greedy)[:, ids.shape[1]:]
         write_json(os.path.join(out, "inputs.json"), {
             "single": SINGLE,
             "batch_ids": ids.tolist(),
             "batch_mask": mask.tolist(),
+            "greedy_new_tokens": GREEDY_TOKENS,
+            "greedy_single": single.tolist(),
+            "greedy_batch": batch.tolist(),
             "transformers_version": __import__("transformers").__version__,
             "torch_version": torch.__version__,
         })

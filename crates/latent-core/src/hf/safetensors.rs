@@ -17,6 +17,36 @@ pub struct HostTensor {
     pub data: Vec<f32>,
 }
 
+impl HostTensor {
+    /// The transpose of a matrix (rank 2), materialised.
+    pub fn transposed(&self) -> Self {
+        let [rows, cols] = [self.shape[0], self.shape[1]];
+        let mut data = Vec::with_capacity(self.data.len());
+        for c in 0..cols {
+            data.extend((0..rows).map(|r| self.data[r * cols + c]));
+        }
+        Self {
+            shape: vec![cols, rows],
+            data,
+        }
+    }
+
+    /// Part `index` of `count` equal slices of the last axis, materialised.
+    pub fn last_axis_part(&self, index: usize, count: usize) -> Self {
+        let width = *self.shape.last().expect("rank >= 1");
+        let part = width / count;
+        let data = self
+            .data
+            .chunks_exact(width)
+            .flat_map(|row| &row[index * part..(index + 1) * part])
+            .copied()
+            .collect();
+        let mut shape = self.shape.clone();
+        *shape.last_mut().expect("rank >= 1") = part;
+        Self { shape, data }
+    }
+}
+
 /// The element type written by [`write_safetensors`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SaveDtype {
@@ -184,6 +214,21 @@ pub fn write_safetensors(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn transposes_and_splits_on_the_host() {
+        let t = HostTensor {
+            shape: vec![2, 3],
+            data: vec![1.0, 2.0, 3.0, 4.0, 5.0, 6.0],
+        };
+        assert_eq!(t.transposed().data, vec![1.0, 4.0, 2.0, 5.0, 3.0, 6.0]);
+        assert_eq!(t.transposed().shape, vec![3, 2]);
+        let wide = HostTensor {
+            shape: vec![2, 6],
+            data: (0..12).map(|v| v as f32).collect(),
+        };
+        assert_eq!(wide.last_axis_part(1, 3).data, vec![2.0, 3.0, 8.0, 9.0]);
+    }
 
     #[test]
     fn round_trips_every_dtype() {

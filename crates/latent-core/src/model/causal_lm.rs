@@ -3,7 +3,7 @@
 use burn::module::Initializer;
 use burn::nn::{Embedding, Linear};
 use burn::prelude::*;
-use burn::tensor::module::{embedding, linear};
+use burn::tensor::module::embedding;
 
 use super::block::DecoderLayer;
 use super::input::{LmInput, LmOutput};
@@ -92,7 +92,14 @@ impl<B: Backend> CausalLm<B> {
     pub fn logits(&self, hidden: Tensor<B, 3>) -> Tensor<B, 3> {
         match &self.lm_head {
             Some(head) => head.forward(hidden),
-            None => linear(hidden, self.embed_tokens.weight.val().transpose(), None),
+            // matmul reads the transposed view in place (`linear` would copy it on every call).
+            None => hidden.matmul(
+                self.embed_tokens
+                    .weight
+                    .val()
+                    .unsqueeze::<3>()
+                    .swap_dims(1, 2),
+            ),
         }
     }
 

@@ -92,24 +92,24 @@ impl LoadMapper<'_> {
         if host.shape.len() != D {
             return Err(mismatch(&host.shape));
         }
-        let shape = host.shape.clone();
-        let device = param.lazy_device();
-        let mut tensor = Tensor::<B, D>::from_data(
-            TensorData::new(host.data, shape.clone()),
-            (&device, self.dtype),
-        );
+        // Slices and transposes are materialised on the host: strided views would be copied by
+        // every matmul that reads them.
+        let mut host = host;
         if let Some((index, count)) = part {
-            let width = shape[D - 1];
-            if !width.is_multiple_of(count) {
-                return Err(mismatch(&shape));
+            if !host.shape[D - 1].is_multiple_of(count) {
+                return Err(mismatch(&host.shape));
             }
-            tensor = tensor.narrow(D - 1, index * width / count, width / count);
+            host = host.last_axis_part(index, count);
         }
         if transposed {
-            tensor = tensor.transpose();
+            host = host.transposed();
         }
+        let tensor = Tensor::<B, D>::from_data(
+            TensorData::new(host.data, host.shape.clone()),
+            (&param.lazy_device(), self.dtype),
+        );
         if tensor.dims().to_vec() != expected {
-            return Err(mismatch(&shape));
+            return Err(mismatch(&host.shape));
         }
         self.used.insert(key.clone());
         Ok(tensor)
