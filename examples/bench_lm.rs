@@ -118,7 +118,7 @@ fn train_steps<B: AutodiffBackend>(mut model: CausalLm<B>, args: &Args, device: 
         let loss = loss_fn.forward(logits, targets);
         let grads = GradientsParams::from_grads(loss.backward(), &model);
         model = optim.step(1e-4, model, grads);
-        let _ = model.norm.weight.val().slice([0..1]).into_data();
+        let _ = model.norm.weight.val().narrow(0, 0, 1).into_data();
         if step >= args.warmup {
             timed += start.elapsed().as_secs_f64();
         }

@@ -112,7 +112,7 @@ fn mixed_token_and_vector_steps_equal_separate_runs() {
     let prompts = vec![vec![5u32, 17, 42, 8], vec![64, 12]];
     let mut both = Stepper::new(&model, 2, 4);
     let out = both.prefill_ids(&prompts, 0).unwrap();
-    let thought = out.hidden.clone().slice([0..1]).squeeze_dim::<1>(0);
+    let thought = out.hidden.clone().narrow(0, 0, 1).squeeze_dim::<1>(0);
     let token = out.greedy_tokens()[1];
     let out = both
         .step(&[StepInput::Vector(thought.clone()), StepInput::Token(token)])

@@ -11,7 +11,7 @@
 //! let mut out = stepper.prefill_ids(&[vec![1, 2, 3], vec![4, 5]], 0)?;
 //! for _ in 0..6 {
 //!     // CODI-style: sequence 0 thinks in vectors (its last hidden state), sequence 1 writes tokens.
-//!     let thought = out.hidden.clone().slice([0..1]).squeeze_dim::<1>(0);
+//!     let thought = out.hidden.clone().narrow(0, 0, 1).squeeze_dim::<1>(0);
 //!     let token = out.greedy_tokens()[1];
 //!     out = stepper.step(&[StepInput::Vector(thought), StepInput::Token(token)])?;
 //! }

@@ -160,7 +160,7 @@ impl<B: Backend> CausalLm<B> {
         Ok(x)
     }
 
-    fn run(&self, input: LmInput<B>, mut cache: Option<&mut KvCache<B>>) -> Result<LmOutput<B>> {
+    fn run(&self, input: LmInput<B>, cache: Option<&mut KvCache<B>>) -> Result<LmOutput<B>> {
         let LmInput {
             ids,
             embeds,
@@ -217,7 +217,7 @@ impl<B: Backend> CausalLm<B> {
         });
 
         let mut hidden_states = Vec::new();
-        match cache.as_deref_mut() {
+        match cache {
             None => {
                 let hide = attention_mask.map(|m| {
                     m.equal_elem(0)
