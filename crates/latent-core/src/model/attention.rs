@@ -82,6 +82,26 @@ impl<B: Backend> Attention<B> {
             .reshape([b, kv * groups, s, d])
     }
 
+    /// Queries `[b, heads, s, d]`, keys and values `[b, kv_heads, s, d]` of `x` `[b, s, hidden]`,
+    /// with per-head norms and rotary embeddings applied.
+    fn project(
+        &self,
+        x: Tensor<B, 3>,
+        rope: Option<&(RopeTables<B>, RopeTables<B>)>,
+    ) -> (Tensor<B, 4>, Tensor<B, 4>, Tensor<B, 4>) {
+        let q = self.heads(self.q_proj.forward(x.clone()), self.num_heads, &self.q_norm);
+        let k = self.heads(
+            self.k_proj.forward(x.clone()),
+            self.num_kv_heads,
+            &self.k_norm,
+        );
+        let v = self.heads(self.v_proj.forward(x), self.num_kv_heads, &None);
+        match rope {
+            Some((q_tables, k_tables)) => (Rope::apply(q, q_tables), Rope::apply(k, k_tables), v),
+            None => (q, k, v),
+        }
+    }
+
     /// Causal attention.
     ///
     /// Shapes: `x` `[batch, seq, hidden]`; `rope` tables for query heads and for key/value heads
@@ -94,17 +114,7 @@ impl<B: Backend> Attention<B> {
         hide: Option<Tensor<B, 4, Bool>>,
     ) -> Tensor<B, 3> {
         let [b, s, _] = x.dims();
-        let mut q = self.heads(self.q_proj.forward(x.clone()), self.num_heads, &self.q_norm);
-        let mut k = self.heads(
-            self.k_proj.forward(x.clone()),
-            self.num_kv_heads,
-            &self.k_norm,
-        );
-        let v = self.heads(self.v_proj.forward(x), self.num_kv_heads, &None);
-        if let Some((q_tables, k_tables)) = rope {
-            q = Rope::apply(q, q_tables);
-            k = Rope::apply(k, k_tables);
-        }
+        let (q, k, v) = self.project(x, rope);
         let options = AttentionModuleOptions {
             scale: None,
             softcap: None,
@@ -134,13 +144,7 @@ impl<B: Backend> Attention<B> {
     ) -> (Tensor<B, 3>, LayerKv<B>) {
         let [b, n, _] = x.dims();
         let (heads, kv_heads, d) = (self.num_heads, self.num_kv_heads, self.head_dim);
-        let mut q = self.heads(self.q_proj.forward(x.clone()), heads, &self.q_norm);
-        let mut k = self.heads(self.k_proj.forward(x.clone()), kv_heads, &self.k_norm);
-        let v = self.heads(self.v_proj.forward(x), kv_heads, &None);
-        if let Some((q_tables, k_tables)) = rope {
-            q = Rope::apply(q, q_tables);
-            k = Rope::apply(k, k_tables);
-        }
+        let (q, k, v) = self.project(x, rope);
         let slots = [0..b, 0..kv_heads, start..start + n, 0..d];
         let kv = LayerKv {
             k: kv.k.slice_assign(slots.clone(), k),

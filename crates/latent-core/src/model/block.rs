@@ -42,11 +42,10 @@ impl<B: Backend> DecoderLayer<B> {
         rope: Option<&(RopeTables<B>, RopeTables<B>)>,
         hide: Option<Tensor<B, 4, Bool>>,
     ) -> Tensor<B, 3> {
-        let x = x.clone()
-            + self
-                .self_attn
-                .forward(self.input_layernorm.forward(x), rope, hide);
-        x.clone() + self.mlp.forward(self.post_attention_layernorm.forward(x))
+        let attn = self
+            .self_attn
+            .forward(self.input_layernorm.forward(x.clone()), rope, hide);
+        self.feed_forward(x + attn)
     }
 
     /// The block for `n` new positions against a key/value cache (see [`Attention::forward_cached`]).
@@ -58,15 +57,13 @@ impl<B: Backend> DecoderLayer<B> {
         start: usize,
         mask: &Tensor<B, 4, Bool>,
     ) -> (Tensor<B, 3>, LayerKv<B>) {
-        let (attn, kv) = self.self_attn.forward_cached(
-            self.input_layernorm.forward(x.clone()),
-            rope,
-            kv,
-            start,
-            mask,
-        );
-        let x = x + attn;
-        let x = x.clone() + self.mlp.forward(self.post_attention_layernorm.forward(x));
-        (x, kv)
+        let normed = self.input_layernorm.forward(x.clone());
+        let (attn, kv) = self.self_attn.forward_cached(normed, rope, kv, start, mask);
+        (self.feed_forward(x + attn), kv)
+    }
+
+    /// The second residual branch: `x + mlp(norm(x))`.
+    fn feed_forward(&self, x: Tensor<B, 3>) -> Tensor<B, 3> {
+        x.clone() + self.mlp.forward(self.post_attention_layernorm.forward(x))
     }
 }
