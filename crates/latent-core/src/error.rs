@@ -107,6 +107,9 @@ pub enum CoreError {
         /// The reason.
         reason: String,
     },
+    /// A loss or gradient became NaN or infinite during training.
+    #[error("training stopped: {0}")]
+    NonFinite(String),
     /// Inputs to `forward` have inconsistent shapes.
     #[error("forward: {0}")]
     Shape(String),

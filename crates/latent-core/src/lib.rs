@@ -28,6 +28,7 @@ mod error;
 pub mod hf;
 pub mod infer;
 pub mod model;
+pub mod train;
 
 #[cfg(feature = "cuda")]
 pub use device::CudaBackend;

@@ -1,0 +1,70 @@
+//! Tracking the best value of a named metric, in the right direction (a loss starts at +∞).
+
+use serde::{Deserialize, Serialize};
+
+/// Whether smaller or larger is better.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Direction {
+    /// Losses, perplexities.
+    Minimize,
+    /// Accuracies, BLEU.
+    Maximize,
+}
+
+/// The best value seen so far of one metric.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BestMetric {
+    /// The metric key, exactly as logged.
+    pub key: String,
+    /// Direction of improvement.
+    pub direction: Direction,
+    /// Best value so far (+∞ for a fresh minimised metric, −∞ for a maximised one).
+    pub value: f64,
+}
+
+impl BestMetric {
+    /// A tracker that has seen nothing yet.
+    pub fn new(key: impl Into<String>, direction: Direction) -> Self {
+        let value = match direction {
+            Direction::Minimize => f64::INFINITY,
+            Direction::Maximize => f64::NEG_INFINITY,
+        };
+        Self {
+            key: key.into(),
+            direction,
+            value,
+        }
+    }
+
+    /// Records `value`; returns whether it is a new best (NaN never is).
+    pub fn update(&mut self, value: f64) -> bool {
+        let better = match self.direction {
+            Direction::Minimize => value < self.value,
+            Direction::Maximize => value > self.value,
+        };
+        if better {
+            self.value = value;
+        }
+        better
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn first_value_is_always_best_and_direction_is_respected() {
+        let mut loss = BestMetric::new("valid/loss", Direction::Minimize);
+        assert!(loss.update(5.0));
+        assert!(!loss.update(6.0));
+        assert!(loss.update(4.0));
+        assert!(!loss.update(f64::NAN));
+        assert_eq!(loss.value, 4.0);
+        let mut acc = BestMetric::new("valid/accuracy", Direction::Maximize);
+        assert!(acc.update(0.0));
+        assert!(!acc.update(-1.0));
+        assert!(acc.update(0.5));
+    }
+}

@@ -1,0 +1,229 @@
+//! Parameter groups: named sets of parameters selected by module path, each with its own learning
+//! rate, weight decay and schedule, each stepped by its own AdamW (PyTorch defaults set explicitly).
+//! A group with learning rate 0 is never stepped, so its parameters stay bit-identical.
+
+use std::collections::HashMap;
+
+use burn::module::{AutodiffModule, ModuleVisitor, Param, ParamId};
+use burn::optim::adaptor::OptimizerAdaptor;
+use burn::optim::{AdamW, AdamWConfig, GradientsParams, Optimizer};
+use burn::prelude::*;
+use burn::tensor::backend::AutodiffBackend;
+use serde::{Deserialize, Serialize};
+
+use super::schedule::{LrSchedule, ScheduleKind};
+
+/// AdamW hyper-parameters, PyTorch's defaults (Burn's differ: eps 1e-5, weight decay 1e-4).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AdamWSettings {
+    /// β₁.
+    pub beta_1: f64,
+    /// β₂.
+    pub beta_2: f64,
+    /// ε.
+    pub epsilon: f64,
+    /// Put biases and norm weights in a zero-weight-decay copy of their group.
+    pub no_decay_bias_and_norm: bool,
+}
+
+impl Default for AdamWSettings {
+    fn default() -> Self {
+        Self {
+            beta_1: 0.9,
+            beta_2: 0.999,
+            epsilon: 1e-8,
+            no_decay_bias_and_norm: false,
+        }
+    }
+}
+
+/// One parameter group.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ParamGroupConfig {
+    /// Name used in logs (`lr/<name>`).
+    pub name: String,
+    /// Module-path prefixes (e.g. `layers.0.self_attn`, `lm_head`). A parameter joins the first
+    /// group one of whose prefixes its path starts with; a group with no prefixes takes every
+    /// parameter no other group claims.
+    #[serde(default)]
+    pub prefixes: Vec<String>,
+    /// Peak learning rate.
+    pub lr: f64,
+    /// Decoupled weight decay.
+    #[serde(default)]
+    pub weight_decay: f64,
+    /// Schedule shape.
+    #[serde(default = "default_kind")]
+    pub schedule: ScheduleKind,
+    /// Warm-up fraction.
+    #[serde(default)]
+    pub warmup_ratio: f64,
+}
+
+fn default_kind() -> ScheduleKind {
+    ScheduleKind::Constant
+}
+
+struct Group<B: AutodiffBackend, M: AutodiffModule<B>> {
+    name: String,
+    schedule: LrSchedule,
+    /// (parameter ids, optimizer) for the decayed and the non-decayed part.
+    parts: Vec<(Vec<ParamId>, OptimizerAdaptor<AdamW, M, B>)>,
+}
+
+/// The optimizers of every group of one module.
+pub struct GroupedOptimizer<B: AutodiffBackend, M: AutodiffModule<B>> {
+    groups: Vec<Group<B, M>>,
+    sizes: Vec<(String, usize)>,
+}
+
+/// Module paths of every float parameter: `(path, id, is_bias_or_norm, numel)`.
+fn parameter_paths<B: AutodiffBackend, M: AutodiffModule<B>>(
+    module: &M,
+) -> Vec<(String, ParamId, bool, usize)> {
+    struct Paths {
+        stack: Vec<String>,
+        out: Vec<(String, ParamId, bool, usize)>,
+    }
+    impl<B: Backend> ModuleVisitor<B> for Paths {
+        fn enter_module(&mut self, name: &str, _: &str) {
+            self.stack.push(name.to_string());
+        }
+        fn exit_module(&mut self, _: &str, _: &str) {
+            self.stack.pop();
+        }
+        fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<B, D>>) {
+            let path = self.stack.join(".");
+            let exempt = path.ends_with(".bias") || path.contains("norm");
+            let numel = param.lazy_shape().num_elements();
+            self.out.push((path, param.id, exempt, numel));
+        }
+    }
+    let mut paths = Paths {
+        stack: Vec::new(),
+        out: Vec::new(),
+    };
+    module.visit(&mut paths);
+    paths.out
+}
+
+impl<B: AutodiffBackend, M: AutodiffModule<B>> GroupedOptimizer<B, M> {
+    /// Assigns every parameter of `module` to a group. `total_updates` sizes the schedules.
+    pub fn new(
+        module: &M,
+        configs: &[ParamGroupConfig],
+        adamw: &AdamWSettings,
+        total_updates: usize,
+    ) -> Self {
+        let catch_all = configs.iter().position(|g| g.prefixes.is_empty());
+        let mut members: Vec<[Vec<ParamId>; 2]> =
+            configs.iter().map(|_| [Vec::new(), Vec::new()]).collect();
+        let mut sizes: Vec<usize> = vec![0; configs.len()];
+        for (path, id, exempt, numel) in parameter_paths::<B, M>(module) {
+            let group = configs
+                .iter()
+                .position(|g| {
+                    g.prefixes
+                        .iter()
+                        .any(|p| path == *p || path.starts_with(&format!("{p}.")))
+                })
+                .or(catch_all);
+            if let Some(g) = group {
+                let part = usize::from(exempt && adamw.no_decay_bias_and_norm);
+                members[g][part].push(id);
+                sizes[g] += numel;
+            }
+        }
+        let groups = configs
+            .iter()
+            .zip(members)
+            .map(|(config, [decayed, exempt])| {
+                let optim = |weight_decay: f64| {
+                    AdamWConfig::new()
+                        .with_beta_1(adamw.beta_1 as f32)
+                        .with_beta_2(adamw.beta_2 as f32)
+                        .with_epsilon(adamw.epsilon as f32)
+                        .with_weight_decay(weight_decay as f32)
+                        .init::<B, M>()
+                };
+                let parts = [(decayed, config.weight_decay), (exempt, 0.0)]
+                    .into_iter()
+                    .filter(|(ids, _)| !ids.is_empty())
+                    .map(|(ids, wd)| (ids, optim(wd)))
+                    .collect();
+                Group {
+                    name: config.name.clone(),
+                    schedule: LrSchedule {
+                        kind: config.schedule,
+                        peak_lr: config.lr,
+                        warmup_ratio: config.warmup_ratio,
+                        total_updates,
+                    },
+                    parts,
+                }
+            })
+            .collect();
+        Self {
+            groups,
+            sizes: configs.iter().map(|c| c.name.clone()).zip(sizes).collect(),
+        }
+    }
+
+    /// `(group name, parameter count)` per group.
+    pub fn group_sizes(&self) -> &[(String, usize)] {
+        &self.sizes
+    }
+
+    /// `(group name, learning rate)` of update `update` (0-based).
+    pub fn learning_rates(&self, update: usize) -> Vec<(String, f64)> {
+        self.groups
+            .iter()
+            .map(|g| (g.name.clone(), g.schedule.lr(update)))
+            .collect()
+    }
+
+    /// Applies update number `update` (0-based) to `module` with (already accumulated and clipped) `grads`.
+    pub fn step(&mut self, update: usize, mut module: M, mut grads: GradientsParams) -> M {
+        for group in &mut self.groups {
+            let lr = group.schedule.lr(update);
+            for (ids, optim) in &mut group.parts {
+                let part = take_grads::<B, M>(&module, &mut grads, ids);
+                if lr > 0.0 && !part.is_empty() {
+                    module = optim.step(lr, module, part);
+                }
+            }
+        }
+        module
+    }
+}
+
+/// Moves the gradients of `ids` out of `grads` into a new set.
+fn take_grads<B: AutodiffBackend, M: AutodiffModule<B>>(
+    module: &M,
+    grads: &mut GradientsParams,
+    ids: &[ParamId],
+) -> GradientsParams {
+    struct Take<'a> {
+        from: &'a mut GradientsParams,
+        to: GradientsParams,
+        ids: HashMap<ParamId, ()>,
+    }
+    impl<B: AutodiffBackend> ModuleVisitor<B> for Take<'_> {
+        fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<B, D>>) {
+            if self.ids.contains_key(&param.id) {
+                if let Some(g) = self.from.remove::<B::InnerBackend, D>(param.id) {
+                    self.to.register::<B::InnerBackend, D>(param.id, g);
+                }
+            }
+        }
+    }
+    let mut take = Take {
+        from: grads,
+        to: GradientsParams::new(),
+        ids: ids.iter().map(|id| (*id, ())).collect(),
+    };
+    module.visit(&mut take);
+    take.to
+}

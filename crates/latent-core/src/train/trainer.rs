@@ -1,0 +1,153 @@
+//! The one training loop of the workspace: gradient accumulation, global-norm clipping once per
+//! update on the accumulated gradient, per-group learning-rate schedules stepped per update, a
+//! NaN/Inf guard. Method crates supply only a [`TrainStep`] (the loss of a micro-batch).
+
+use burn::module::AutodiffModule;
+use burn::optim::{GradientsAccumulator, GradientsParams};
+use burn::prelude::*;
+use burn::tensor::backend::AutodiffBackend;
+
+use super::clip::{clip_grad_norm, global_grad_norm};
+use super::groups::GroupedOptimizer;
+use crate::{CoreError, Result};
+
+/// The loss of one micro-batch.
+#[derive(Debug, Clone)]
+pub struct StepLoss<B: Backend> {
+    /// Scalar loss `[1]`, the mean over the micro-batch.
+    pub loss: Tensor<B, 1>,
+    /// Named terms to log (e.g. `ce`, `kd`), as host numbers.
+    pub terms: Vec<(String, f64)>,
+}
+
+/// What a method crate implements: the loss of a micro-batch under the current model.
+pub trait TrainStep<B: AutodiffBackend, M: AutodiffModule<B>> {
+    /// One micro-batch.
+    type Batch;
+    /// The micro-batch loss (a mean over its examples).
+    fn loss(&mut self, model: &M, batch: &Self::Batch) -> Result<StepLoss<B>>;
+}
+
+/// Loop settings.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LoopConfig {
+    /// Passes over the data.
+    pub epochs: usize,
+    /// Micro-batches per update.
+    pub accumulation: usize,
+    /// Global-norm clipping threshold (`None`: no clipping).
+    pub max_grad_norm: Option<f64>,
+}
+
+/// One optimizer update, as logged.
+#[derive(Debug, Clone, PartialEq)]
+pub struct UpdateRecord {
+    /// 0-based update index.
+    pub update: usize,
+    /// 0-based epoch.
+    pub epoch: usize,
+    /// Micro-batches in this update's window.
+    pub micro_batches: usize,
+    /// Mean micro-batch loss over the window.
+    pub loss: f64,
+    /// Global gradient norm of the accumulated gradient, before clipping.
+    pub grad_norm: f64,
+    /// Learning rate of each group for this update.
+    pub lrs: Vec<(String, f64)>,
+    /// Mean of each named term over the window.
+    pub terms: Vec<(String, f64)>,
+}
+
+/// Runs `config.epochs` epochs. `data(epoch)` gives the micro-batches of an epoch (shuffled as the
+/// caller likes); `on_update` sees every update. Returns the trained model and the updates.
+///
+/// Each micro-batch loss is divided by the size of its accumulation window (`accumulation`, or
+/// fewer for the last partial window of an epoch, which still updates), so every update follows the
+/// mean loss of its window. Gradients are cleared after each update.
+pub fn train<B, M, S, D, I>(
+    mut model: M,
+    step: &mut S,
+    mut data: D,
+    optimizer: &mut GroupedOptimizer<B, M>,
+    config: &LoopConfig,
+    mut on_update: impl FnMut(&M, &UpdateRecord) -> Result<()>,
+) -> Result<(M, Vec<UpdateRecord>)>
+where
+    B: AutodiffBackend,
+    M: AutodiffModule<B>,
+    S: TrainStep<B, M>,
+    D: FnMut(usize) -> I,
+    I: IntoIterator<Item = S::Batch>,
+    I::IntoIter: ExactSizeIterator,
+{
+    let accumulation = config.accumulation.max(1);
+    let mut records = Vec::new();
+    let mut update = 0;
+    for epoch in 0..config.epochs {
+        let batches = data(epoch).into_iter();
+        let n = batches.len();
+        let mut accumulator = GradientsAccumulator::<M>::new();
+        let mut window: Vec<(f64, Vec<(String, f64)>)> = Vec::new();
+        for (i, batch) in batches.enumerate() {
+            let window_start = i - i % accumulation;
+            let window_len = accumulation.min(n - window_start);
+            let out = step.loss(&model, &batch)?;
+            let loss_value: f64 = out.loss.clone().into_scalar().elem();
+            if !loss_value.is_finite() {
+                return Err(CoreError::NonFinite(format!(
+                    "loss is {loss_value} at epoch {epoch}, micro-batch {i}, update {update}"
+                )));
+            }
+            let grads = (out.loss / window_len as f64).backward();
+            accumulator.accumulate(&model, GradientsParams::from_grads(grads, &model));
+            window.push((loss_value, out.terms));
+            if i + 1 == window_start + window_len {
+                let mut grads = accumulator.grads();
+                let grad_norm = match config.max_grad_norm {
+                    Some(max) => clip_grad_norm::<B, M>(&model, &mut grads, max),
+                    None => global_grad_norm::<B, M>(&model, &grads),
+                };
+                if !grad_norm.is_finite() {
+                    return Err(CoreError::NonFinite(format!(
+                        "gradient norm is {grad_norm} at epoch {epoch}, update {update}"
+                    )));
+                }
+                let lrs = optimizer.learning_rates(update);
+                model = optimizer.step(update, model, grads);
+                let record = UpdateRecord {
+                    update,
+                    epoch,
+                    micro_batches: window.len(),
+                    loss: window.iter().map(|(l, _)| l).sum::<f64>() / window.len() as f64,
+                    grad_norm,
+                    lrs,
+                    terms: mean_terms(&window),
+                };
+                window.clear();
+                on_update(&model, &record)?;
+                records.push(record);
+                update += 1;
+            }
+        }
+    }
+    Ok((model, records))
+}
+
+/// Mean of each named term over a window (terms keyed by their first appearance).
+fn mean_terms(window: &[(f64, Vec<(String, f64)>)]) -> Vec<(String, f64)> {
+    let mut sums: Vec<(String, f64, usize)> = Vec::new();
+    for (_, terms) in window {
+        for (name, value) in terms {
+            match sums.iter_mut().find(|(n, _, _)| n == name) {
+                Some(entry) => {
+                    entry.1 += value;
+                    entry.2 += 1;
+                }
+                None => sums.push((name.clone(), *value, 1)),
+            }
+        }
+    }
+    sums.into_iter()
+        .map(|(n, s, c)| (n, s / c as f64))
+        .collect()
+}
