@@ -87,8 +87,8 @@ fn data(n: usize, size: usize) -> Vec<Batch> {
     (0..n / size)
         .map(|b| {
             (
-                x.clone().slice([b * size..(b + 1) * size]),
-                y.clone().slice([b * size..(b + 1) * size]),
+                x.clone().narrow(0, b * size, size),
+                y.clone().narrow(0, b * size, size),
             )
         })
         .collect()
