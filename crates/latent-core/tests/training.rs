@@ -5,8 +5,8 @@
 //! parameter group, and the NaN guard.
 
 use burn::backend::Autodiff;
-use burn::module::Module;
-use burn::nn::{Linear, LinearConfig};
+use burn::module::{Module, Param};
+use burn::nn::Linear;
 use burn::prelude::*;
 use latent_core::train::{
     global_grad_norm, total_updates, train, AdamWSettings, GroupedOptimizer, LoopConfig,
@@ -23,19 +23,30 @@ struct TwoLayers<B: Backend> {
 }
 
 impl<B: Backend> TwoLayers<B> {
+    /// Fixed weights (no RNG: tests run in parallel and Burn's RNG is global).
     fn new(device: &B::Device) -> Self {
-        B::seed(device, 1);
-        let model = Self {
-            first: LinearConfig::new(3, 4).init(device),
-            second: LinearConfig::new(4, 1).init(device),
+        let linear = |d_in: usize, d_out: usize, offset: usize| {
+            let w: Vec<f32> = (0..d_in * d_out)
+                .map(|i| (((i + offset) * 7919 % 17) as f32 - 8.0) / 10.0)
+                .collect();
+            let b: Vec<f32> = (0..d_out).map(|i| (i as f32 - 1.5) / 10.0).collect();
+            Linear {
+                weight: Param::from_tensor(Tensor::from_data(
+                    TensorData::new(w, [d_in, d_out]),
+                    device,
+                )),
+                bias: Some(Param::from_tensor(Tensor::from_data(
+                    TensorData::new(b, [d_out]),
+                    device,
+                ))),
+            }
         };
-        // Parameters initialise lazily: draw them now, in a fixed order, right after seeding.
-        for layer in [&model.first, &model.second] {
-            let _ = layer.weight.val();
-            let _ = layer.bias.as_ref().map(|b| b.val());
+        Self {
+            first: linear(3, 4, 0),
+            second: linear(4, 1, 5),
         }
-        model
     }
+
     /// `[n, 3]` → `[n, 1]`.
     fn forward(&self, x: Tensor<B, 2>) -> Tensor<B, 2> {
         self.second.forward(self.first.forward(x).tanh())
