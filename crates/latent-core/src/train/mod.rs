@@ -1,5 +1,49 @@
 //! Shared training machinery: one loop ([`trainer::train`]) with gradient accumulation, global-norm
 //! clipping, per-update schedules and parameter groups, used by every method crate.
+//!
+//! A method supplies a [`TrainStep`] (the loss of a micro-batch); see `docs/training.md`:
+//!
+//! ```no_run
+//! use burn::backend::Autodiff;
+//! use burn::prelude::*;
+//! use latent_core::train::*;
+//! use latent_core::{CausalLm, CpuBackend, LmInput};
+//!
+//! type AB = Autodiff<CpuBackend>;
+//!
+//! /// Next-token cross-entropy on `[batch, seq]` ids.
+//! struct NextToken;
+//!
+//! impl TrainStep<AB, CausalLm<AB>> for NextToken {
+//!     type Batch = Tensor<AB, 2, Int>;
+//!     fn loss(&mut self, model: &CausalLm<AB>, ids: &Self::Batch) -> latent_core::Result<StepLoss<AB>> {
+//!         let [b, s] = ids.dims();
+//!         let logits = model.forward(LmInput::ids(ids.clone()))?.logits;
+//!         let v = logits.dims()[2];
+//!         let logits = logits.slice([0..b, 0..s - 1]).reshape([b * (s - 1), v]);
+//!         let targets = ids.clone().slice([0..b, 1..s]).reshape([b * (s - 1)]);
+//!         let loss = burn::nn::loss::CrossEntropyLossConfig::new().init(&logits.device()).forward(logits, targets);
+//!         let ce: f64 = loss.clone().into_scalar().elem();
+//!         Ok(StepLoss { loss, terms: vec![("ce".into(), ce)] })
+//!     }
+//! }
+//!
+//! fn fit(model: CausalLm<AB>, batches: Vec<Tensor<AB, 2, Int>>) -> latent_core::Result<CausalLm<AB>> {
+//!     let config = LoopConfig { epochs: 3, accumulation: 4, max_grad_norm: Some(1.0) };
+//!     let groups = [
+//!         // GRPO-style groups: a module-path prefix selects each group's parameters.
+//!         ParamGroupConfig { name: "head".into(), prefixes: vec!["lm_head".into()], lr: 1e-4,
+//!                            weight_decay: 0.0, schedule: ScheduleKind::Cosine, warmup_ratio: 0.03 },
+//!         ParamGroupConfig { name: "rest".into(), prefixes: vec![], lr: 5e-6,
+//!                            weight_decay: 0.1, schedule: ScheduleKind::Cosine, warmup_ratio: 0.03 },
+//!     ];
+//!     let total = total_updates(config.epochs, batches.len(), config.accumulation);
+//!     let mut optim = GroupedOptimizer::new(&model, &groups, &AdamWSettings::default(), total);
+//!     let (model, _updates) = train(model, &mut NextToken, |_epoch| batches.clone(), &mut optim, &config,
+//!         |_model, u| { println!("update {} loss {:.4} |g| {:.3} lr {:?}", u.update, u.loss, u.grad_norm, u.lrs); Ok(()) })?;
+//!     Ok(model)
+//! }
+//! ```
 
 pub mod best;
 pub mod clip;
