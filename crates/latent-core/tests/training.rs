@@ -305,3 +305,54 @@ fn non_finite_loss_stops_training_with_its_step() {
         "the two good updates happened, the bad one did not"
     );
 }
+
+#[test]
+fn run_log_writes_metrics_log_and_stats() {
+    use latent_core::train::{BestMetric, Direction, RunLog};
+    let dir = std::env::temp_dir().join(format!("latent-core-runlog-{}", std::process::id()));
+    std::fs::remove_dir_all(&dir).ok();
+    let model = TwoLayers::<AB>::new(&Default::default());
+    let batches = data(8, 2);
+    let groups = [group("head", &["second"], 1e-2), group("rest", &[], 1e-3)];
+    let mut optim = GroupedOptimizer::new(&model, &groups, &AdamWSettings::default(), 4);
+    let config = LoopConfig {
+        epochs: 2,
+        accumulation: 2,
+        max_grad_norm: Some(1.0),
+    };
+    let mut log = RunLog::open(&dir, 4, 0, false).unwrap();
+    let mut best = BestMetric::new("loss", Direction::Minimize);
+    let (_, records) = train(
+        model,
+        &mut mse(),
+        |_| batches.clone(),
+        &mut optim,
+        &config,
+        |_, r| {
+            best.update(r.loss);
+            log.update(r, 4)
+        },
+    )
+    .unwrap();
+    let stats = log.finish(Some(&best)).unwrap();
+    assert_eq!(stats["total_updates"], 4);
+    assert_eq!(stats["per_epoch_loss"].as_array().unwrap().len(), 2);
+    let first_epoch = (records[0].loss + records[1].loss) / 2.0;
+    assert!((stats["per_epoch_loss"][0].as_f64().unwrap() - first_epoch).abs() < 1e-12);
+    assert_eq!(stats["best_metric"]["value"].as_f64().unwrap(), best.value);
+
+    let lines: Vec<serde_json::Value> = std::fs::read_to_string(dir.join("metrics.jsonl"))
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 4);
+    assert_eq!(lines[3]["step"], 4);
+    assert_eq!(lines[0]["lr/head"], 1e-2);
+    assert_eq!(lines[0]["lr/rest"], 1e-3);
+    assert!(lines[0]["loss/mse"].is_number() && lines[0]["grad_norm"].is_number());
+    let text = std::fs::read_to_string(dir.join("training.log")).unwrap();
+    assert_eq!(text.lines().count(), 4);
+    assert!(dir.join("training_stats.json").is_file());
+    std::fs::remove_dir_all(&dir).ok();
+}

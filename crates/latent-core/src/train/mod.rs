@@ -45,14 +45,17 @@
 //! }
 //! ```
 
+pub mod atomic;
 pub mod best;
 pub mod clip;
 pub mod groups;
+pub mod run_log;
 pub mod schedule;
 pub mod trainer;
 
 pub use best::{BestMetric, Direction};
 pub use clip::{clip_grad_norm, global_grad_norm};
 pub use groups::{AdamWSettings, GroupedOptimizer, ParamGroupConfig};
+pub use run_log::RunLog;
 pub use schedule::{total_updates, LrSchedule, ScheduleKind};
 pub use trainer::{train, LoopConfig, StepLoss, TrainStep, UpdateRecord};

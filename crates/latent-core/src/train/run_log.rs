@@ -1,0 +1,160 @@
+//! What a training run writes next to its checkpoints: `metrics.jsonl` (one line per update: step,
+//! epoch, loss, each loss term, lr per group, grad norm, throughput), `training.log` (the same as
+//! text), `training_stats.json` at the end (total updates, per-epoch mean loss, best metric, wall
+//! time), and a progress bar with loss, lr and throughput.
+
+use std::fs::{File, OpenOptions};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use indicatif::{ProgressBar, ProgressStyle};
+use serde_json::{json, Value};
+
+use super::best::BestMetric;
+use super::trainer::UpdateRecord;
+use crate::{CoreError, Result};
+
+/// Writes the logs of one run into a directory.
+#[derive(Debug)]
+pub struct RunLog {
+    dir: PathBuf,
+    metrics: File,
+    text: File,
+    progress: ProgressBar,
+    start: Instant,
+    last: Instant,
+    epoch_losses: Vec<(f64, usize)>,
+    updates: usize,
+}
+
+fn open_append(path: &Path) -> Result<File> {
+    OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .map_err(|e| CoreError::io(path, e))
+}
+
+impl RunLog {
+    /// Opens (appending, so a resumed run continues its logs) the logs in `dir` for a run of
+    /// `total_updates` updates, `done` of which already happened.
+    pub fn open(
+        dir: impl AsRef<Path>,
+        total_updates: usize,
+        done: usize,
+        show_progress: bool,
+    ) -> Result<Self> {
+        let dir = dir.as_ref().to_path_buf();
+        std::fs::create_dir_all(&dir).map_err(|e| CoreError::io(&dir, e))?;
+        let progress = if show_progress {
+            ProgressBar::new(total_updates as u64)
+        } else {
+            ProgressBar::hidden()
+        };
+        progress.set_style(
+            ProgressStyle::with_template(
+                "{bar:30} {pos}/{len} updates [{elapsed_precise}<{eta_precise}] {msg}",
+            )
+            .expect("valid template"),
+        );
+        progress.set_position(done as u64);
+        Ok(Self {
+            metrics: open_append(&dir.join("metrics.jsonl"))?,
+            text: open_append(&dir.join("training.log"))?,
+            dir,
+            progress,
+            start: Instant::now(),
+            last: Instant::now(),
+            epoch_losses: Vec::new(),
+            updates: done,
+        })
+    }
+
+    /// Records one update; `tokens` is the number of tokens it processed (for throughput).
+    pub fn update(&mut self, record: &UpdateRecord, tokens: usize) -> Result<()> {
+        let seconds = self.last.elapsed().as_secs_f64().max(1e-9);
+        self.last = Instant::now();
+        let tokens_per_s = tokens as f64 / seconds;
+        let mut line = json!({
+            "step": record.update + 1,
+            "epoch": record.epoch,
+            "loss": record.loss,
+            "grad_norm": record.grad_norm,
+            "tokens_per_s": tokens_per_s,
+            "elapsed_s": self.start.elapsed().as_secs_f64(),
+        });
+        let map = line.as_object_mut().expect("object");
+        for (name, value) in &record.terms {
+            map.insert(format!("loss/{name}"), json!(value));
+        }
+        for (group, lr) in &record.lrs {
+            map.insert(format!("lr/{group}"), json!(lr));
+        }
+        self.write_line(&line)?;
+        if self.epoch_losses.len() <= record.epoch {
+            self.epoch_losses.resize(record.epoch + 1, (0.0, 0));
+        }
+        let (sum, n) = &mut self.epoch_losses[record.epoch];
+        *sum += record.loss;
+        *n += 1;
+        self.updates = record.update + 1;
+        let lr = record.lrs.first().map(|(_, lr)| *lr).unwrap_or(0.0);
+        self.progress.set_position(self.updates as u64);
+        self.progress.set_message(format!(
+            "loss {:.4} lr {lr:.2e} {tokens_per_s:.0} tok/s",
+            record.loss
+        ));
+        Ok(())
+    }
+
+    /// Records an evaluation (e.g. `{"valid/loss": 1.2}`) in both logs.
+    pub fn metrics(&mut self, step: usize, values: &[(String, f64)]) -> Result<()> {
+        let mut line = json!({ "step": step });
+        let map = line.as_object_mut().expect("object");
+        for (k, v) in values {
+            map.insert(k.clone(), json!(v));
+        }
+        self.write_line(&line)
+    }
+
+    /// A free-form line in `training.log` (also shown above the progress bar).
+    pub fn note(&mut self, text: &str) -> Result<()> {
+        self.progress.println(text);
+        let path = self.dir.join("training.log");
+        writeln!(self.text, "{text}").map_err(|e| CoreError::io(&path, e))
+    }
+
+    fn write_line(&mut self, line: &Value) -> Result<()> {
+        let path = self.dir.join("metrics.jsonl");
+        writeln!(self.metrics, "{line}").map_err(|e| CoreError::io(&path, e))?;
+        let log = self.dir.join("training.log");
+        writeln!(self.text, "{line}").map_err(|e| CoreError::io(&log, e))
+    }
+
+    /// Writes `training_stats.json` and closes the progress bar.
+    pub fn finish(&mut self, best: Option<&BestMetric>) -> Result<Value> {
+        self.progress.finish();
+        let per_epoch: Vec<Value> = self
+            .epoch_losses
+            .iter()
+            .map(|(sum, n)| {
+                if *n > 0 {
+                    json!(sum / *n as f64)
+                } else {
+                    Value::Null
+                }
+            })
+            .collect();
+        let stats = json!({
+            "total_updates": self.updates,
+            "per_epoch_loss": per_epoch,
+            "best_metric": best.map(|b| json!({"key": b.key, "value": b.value, "direction": b.direction})),
+            "wall_time_s": self.start.elapsed().as_secs_f64(),
+        });
+        let path = self.dir.join("training_stats.json");
+        let text = serde_json::to_string_pretty(&stats).map_err(|e| CoreError::json(&path, &e))?;
+        crate::train::atomic::write_atomic(&path, text.as_bytes())?;
+        Ok(stats)
+    }
+}
