@@ -31,7 +31,10 @@ impl<B: Backend> CausalLm<B> {
             ))
         })?;
         if attached == 0 {
-            return Err(no_target(config, model.config().family));
+            return Err(CoreError::Lora {
+                key: "target_modules".into(),
+                reason: no_target(config, model.config().family),
+            });
         }
         Ok(model)
     }
@@ -93,15 +96,12 @@ pub(crate) fn attach<B: Backend>(
     Ok(count)
 }
 
-/// The error for a config whose `target_modules` select nothing in a model of `family`.
-pub(crate) fn no_target(config: &LoraConfig, family: Family) -> CoreError {
-    CoreError::Lora {
-        key: "target_modules".into(),
-        reason: format!(
-            "{:?} match no projection of this {family:?} model",
-            config.target_modules
-        ),
-    }
+/// Why a config whose `target_modules` select nothing in a model of `family` is refused.
+pub(crate) fn no_target(config: &LoraConfig, family: Family) -> String {
+    format!(
+        "{:?} match no projection of this {family:?} model",
+        config.target_modules
+    )
 }
 
 /// Sets `require_grad` on the parameters whose path `select` accepts (adapter matrices excluded).

@@ -65,13 +65,10 @@ impl<B: Backend> CausalLm<B> {
             ))
         })?;
         if attached == 0 {
-            return Err(match no_target(&config, family) {
-                CoreError::Lora { key, reason } => CoreError::InvalidConfig {
-                    path: config_path,
-                    key,
-                    reason,
-                },
-                other => other,
+            return Err(CoreError::InvalidConfig {
+                path: config_path,
+                key: "target_modules".into(),
+                reason: no_target(&config, family),
             });
         }
         if let Some(key) = file.keys().find(|k| !used.contains(*k)) {
