@@ -110,6 +110,14 @@ pub enum CoreError {
     /// A loss or gradient became NaN or infinite during training.
     #[error("training stopped: {0}")]
     NonFinite(String),
+    /// A LoRA configuration built in code is invalid or selects nothing.
+    #[error("LoRA config: {key}: {reason}")]
+    Lora {
+        /// The setting.
+        key: String,
+        /// Why it is invalid.
+        reason: String,
+    },
     /// Inputs to `forward` have inconsistent shapes.
     #[error("forward: {0}")]
     Shape(String),

@@ -19,7 +19,7 @@
 //! ```
 //!
 //! Modules: [`device`] (backend selection), [`hf`] (config, safetensors, hub, tokenizer),
-//! [`model`] (the backbones).
+//! [`model`] (the backbones), [`lora`] (PEFT-compatible LoRA adapters), [`train`] (the training loop).
 #![warn(missing_docs)]
 #![forbid(unsafe_code)]
 
@@ -28,6 +28,7 @@ pub mod device;
 mod error;
 pub mod hf;
 pub mod infer;
+pub mod lora;
 pub mod model;
 pub mod train;
 

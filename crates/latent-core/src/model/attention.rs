@@ -1,6 +1,5 @@
 //! Causal self-attention with grouped key/value heads, optional per-head q/k norm and RoPE.
 
-use burn::nn::Linear;
 use burn::prelude::*;
 use burn::tensor::module::attention;
 use burn::tensor::ops::AttentionModuleOptions;
@@ -10,18 +9,23 @@ use super::norm::Norm;
 use super::rope::{Rope, RopeTables};
 use crate::hf::config::{ModelConfig, NormKind};
 use crate::infer::kv_cache::LayerKv;
+use crate::lora::{LoraLinear, LoraPair};
 
-/// Self-attention of one block. GPT-2's fused `c_attn` is held as three views `q/k/v_proj`.
+/// Self-attention of one block. GPT-2's fused `c_attn` is held as three views `q/k/v_proj`, and a
+/// LoRA on `c_attn` as one adapter [`Attention::qkv_lora`] over the three.
 #[derive(Module, Debug)]
 pub struct Attention<B: Backend> {
     /// `[hidden, heads * head_dim]`.
-    pub q_proj: Linear<B>,
+    pub q_proj: LoraLinear<B>,
     /// `[hidden, kv_heads * head_dim]`.
-    pub k_proj: Linear<B>,
+    pub k_proj: LoraLinear<B>,
     /// `[hidden, kv_heads * head_dim]`.
-    pub v_proj: Linear<B>,
+    pub v_proj: LoraLinear<B>,
     /// `[heads * head_dim, hidden]`.
-    pub o_proj: Linear<B>,
+    pub o_proj: LoraLinear<B>,
+    /// A LoRA on the fused q|k|v projection (GPT-2's `c_attn`): `[hidden, r]`, `[r, q + 2 kv]`; its
+    /// update's column blocks are added to the q, k and v outputs.
+    pub qkv_lora: Option<LoraPair<B>>,
     /// Per-head RMSNorm of queries, `[head_dim]` (Qwen3).
     pub q_norm: Option<Norm<B>>,
     /// Per-head RMSNorm of keys, `[head_dim]` (Qwen3).
@@ -47,16 +51,23 @@ impl<B: Backend> Attention<B> {
                 .then(|| Norm::new(NormKind::Rms, d, config.norm_eps, device))
         };
         Self {
-            q_proj: init_linear(h, q, config.qkv_bias, std, device),
-            k_proj: init_linear(h, kv, config.qkv_bias, std, device),
-            v_proj: init_linear(h, kv, config.qkv_bias, std, device),
-            o_proj: init_linear(q, h, config.o_bias, std, device),
+            q_proj: init_linear(h, q, config.qkv_bias, std, device).into(),
+            k_proj: init_linear(h, kv, config.qkv_bias, std, device).into(),
+            v_proj: init_linear(h, kv, config.qkv_bias, std, device).into(),
+            o_proj: init_linear(q, h, config.o_bias, std, device).into(),
+            qkv_lora: None,
             q_norm: qk_norm(),
             k_norm: qk_norm(),
             num_heads: config.num_attention_heads,
             num_kv_heads: config.num_key_value_heads,
             head_dim: d,
         }
+    }
+
+    /// Output widths of the q, k and v projections: `[heads * head_dim, kv_heads * head_dim, kv_heads * head_dim]`.
+    pub fn qkv_widths(&self) -> [usize; 3] {
+        let kv = self.num_kv_heads * self.head_dim;
+        [self.num_heads * self.head_dim, kv, kv]
     }
 
     /// Splits `[batch, seq, heads * head_dim]` into `[batch, heads, seq, head_dim]`, normalising each head.
@@ -89,13 +100,20 @@ impl<B: Backend> Attention<B> {
         x: Tensor<B, 3>,
         rope: Option<&(RopeTables<B>, RopeTables<B>)>,
     ) -> (Tensor<B, 4>, Tensor<B, 4>, Tensor<B, 4>) {
-        let q = self.heads(self.q_proj.forward(x.clone()), self.num_heads, &self.q_norm);
-        let k = self.heads(
-            self.k_proj.forward(x.clone()),
-            self.num_kv_heads,
-            &self.k_norm,
-        );
-        let v = self.heads(self.v_proj.forward(x), self.num_kv_heads, &None);
+        let mut q = self.q_proj.forward(x.clone());
+        let mut k = self.k_proj.forward(x.clone());
+        let mut v = self.v_proj.forward(x.clone());
+        if let Some(lora) = &self.qkv_lora {
+            // [b, s, q + 2 kv], split into the three column blocks.
+            let delta = lora.delta(x);
+            let [qw, kw, _] = self.qkv_widths();
+            q = q + delta.clone().narrow(2, 0, qw);
+            k = k + delta.clone().narrow(2, qw, kw);
+            v = v + delta.narrow(2, qw + kw, kw);
+        }
+        let q = self.heads(q, self.num_heads, &self.q_norm);
+        let k = self.heads(k, self.num_kv_heads, &self.k_norm);
+        let v = self.heads(v, self.num_kv_heads, &None);
         match rope {
             Some((q_tables, k_tables)) => (Rope::apply(q, q_tables), Rope::apply(k, k_tables), v),
             None => (q, k, v),

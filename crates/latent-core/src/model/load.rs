@@ -11,6 +11,7 @@ use super::causal_lm::CausalLm;
 use super::weight_names::{hf_ref, HfRef};
 use crate::hf::config::Family;
 use crate::hf::safetensors::Checkpoint;
+use crate::lora::is_adapter_param;
 use crate::{CoreError, Result};
 
 /// Checkpoint keys that hold buffers, not parameters, in some transformers versions.
@@ -25,22 +26,11 @@ impl<B: Backend> CausalLm<B> {
         checkpoint: &Checkpoint,
         dtype: DType,
     ) -> Result<(Self, Vec<String>)> {
-        let mut mapper = LoadMapper {
-            checkpoint,
-            family: self.config().family,
-            dtype,
-            path: Vec::new(),
-            used: HashSet::new(),
-            error: None,
-        };
-        let model = self.map(&mut mapper);
-        if let Some(err) = mapper.error {
-            return Err(err);
-        }
+        let (model, used) = self.load_selected(checkpoint, dtype, "", &|_| true)?;
         let tied = model.config().tie_word_embeddings;
         let mut unused: Vec<String> = checkpoint
             .keys()
-            .filter(|k| !mapper.used.contains(*k))
+            .filter(|k| !used.contains(*k))
             .filter(|k| !IGNORED_SUFFIXES.iter().any(|s| k.ends_with(s)))
             .filter(|k| !(tied && *k == "lm_head.weight"))
             .map(str::to_string)
@@ -48,12 +38,42 @@ impl<B: Backend> CausalLm<B> {
         unused.sort();
         Ok((model, unused))
     }
+
+    /// Replaces the parameters whose Hugging Face key `select` accepts with the tensors stored
+    /// under `prefix` + key (a PEFT adapter's `base_model.model.`); adapter matrices are skipped.
+    ///
+    /// Returns the model and the checkpoint keys used.
+    pub(crate) fn load_selected(
+        self,
+        checkpoint: &Checkpoint,
+        dtype: DType,
+        prefix: &str,
+        select: &dyn Fn(&str) -> bool,
+    ) -> Result<(Self, HashSet<String>)> {
+        let mut mapper = LoadMapper {
+            checkpoint,
+            family: self.config().family,
+            dtype,
+            prefix,
+            select,
+            path: Vec::new(),
+            used: HashSet::new(),
+            error: None,
+        };
+        let model = self.map(&mut mapper);
+        match mapper.error {
+            Some(err) => Err(err),
+            None => Ok((model, mapper.used)),
+        }
+    }
 }
 
 struct LoadMapper<'a> {
     checkpoint: &'a Checkpoint,
     family: Family,
     dtype: DType,
+    prefix: &'a str,
+    select: &'a dyn Fn(&str) -> bool,
     path: Vec<String>,
     used: HashSet<String>,
     error: Option<CoreError>,
@@ -63,13 +83,15 @@ impl LoadMapper<'_> {
     fn load<B: Backend, const D: usize>(
         &mut self,
         param: &Param<Tensor<B, D>>,
+        path: String,
+        r: HfRef,
     ) -> Result<Tensor<B, D>> {
-        let path = self.path.join(".");
         let HfRef {
             keys,
             transposed,
             part,
-        } = hf_ref(self.family, &path);
+        } = r;
+        let keys: Vec<String> = keys.iter().map(|k| format!("{}{k}", self.prefix)).collect();
         let location = self.checkpoint.location();
         let Some(key) = keys.iter().find(|k| self.checkpoint.contains(k)) else {
             return Err(CoreError::MissingTensor {
@@ -126,10 +148,15 @@ impl<B: Backend> ModuleMapper<B> for LoadMapper<'_> {
     }
 
     fn map_float<const D: usize>(&mut self, param: Param<Tensor<B, D>>) -> Param<Tensor<B, D>> {
-        if self.error.is_some() {
+        let path = self.path.join(".");
+        if self.error.is_some() || is_adapter_param(&path) {
             return param;
         }
-        match self.load(&param) {
+        let r = hf_ref(self.family, &path);
+        if !(self.select)(r.save_key()) {
+            return param;
+        }
+        match self.load(&param, path, r) {
             Ok(tensor) => Param::initialized(param.id, tensor.set_require_grad(true)),
             Err(err) => {
                 self.error = Some(err);

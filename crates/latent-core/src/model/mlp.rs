@@ -1,21 +1,21 @@
 //! Feed-forward blocks: gated SiLU (Llama, Qwen) and GELU (GPT-2).
 
-use burn::nn::Linear;
 use burn::prelude::*;
 use burn::tensor::activation::{gelu, gelu_approximate, silu};
 
 use super::linear::init_linear;
 use crate::hf::config::{MlpKind, ModelConfig};
+use crate::lora::LoraLinear;
 
 /// The feed-forward block. GPT-2's `c_fc`/`c_proj` are `up_proj`/`down_proj` here.
 #[derive(Module, Debug)]
 pub struct Mlp<B: Backend> {
     /// Gate projection `[hidden, intermediate]` (gated SiLU only).
-    pub gate_proj: Option<Linear<B>>,
+    pub gate_proj: Option<LoraLinear<B>>,
     /// Up projection `[hidden, intermediate]`.
-    pub up_proj: Linear<B>,
+    pub up_proj: LoraLinear<B>,
     /// Down projection `[intermediate, hidden]`.
-    pub down_proj: Linear<B>,
+    pub down_proj: LoraLinear<B>,
     kind: MlpKind,
 }
 
@@ -30,9 +30,9 @@ impl<B: Backend> Mlp<B> {
         );
         Self {
             gate_proj: (config.mlp == MlpKind::GatedSilu)
-                .then(|| init_linear(h, f, bias, std, device)),
-            up_proj: init_linear(h, f, bias, std, device),
-            down_proj: init_linear(f, h, bias, std, device),
+                .then(|| init_linear(h, f, bias, std, device).into()),
+            up_proj: init_linear(h, f, bias, std, device).into(),
+            down_proj: init_linear(f, h, bias, std, device).into(),
             kind: config.mlp,
         }
     }

@@ -11,10 +11,12 @@ use super::causal_lm::CausalLm;
 use super::weight_names::{hf_ref, HfRef};
 use crate::hf::config::Family;
 use crate::hf::safetensors::{write_safetensors, HostTensor, SaveDtype};
+use crate::lora::is_adapter_param;
 use crate::{CoreError, Result};
 
 impl<B: Backend> CausalLm<B> {
-    /// Every parameter as a host tensor under its Hugging Face key (GPT-2's q/k/v fused back into `c_attn`).
+    /// Every parameter as a host tensor under its Hugging Face key (GPT-2's q/k/v fused back into
+    /// `c_attn`). LoRA adapters are not included (see [`CausalLm::merge_lora`], [`CausalLm::save_lora`]).
     pub fn hf_tensors(&self) -> Vec<(String, HostTensor)> {
         let mut visitor = SaveVisitor {
             family: self.config().family,
@@ -97,7 +99,11 @@ impl<B: Backend> ModuleVisitor<B> for SaveVisitor {
     }
 
     fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<B, D>>) {
-        let r = hf_ref(self.family, &self.path.join("."));
+        let path = self.path.join(".");
+        if is_adapter_param(&path) {
+            return;
+        }
+        let r = hf_ref(self.family, &path);
         let tensor = param.val();
         let tensor = if r.transposed {
             tensor.transpose()
