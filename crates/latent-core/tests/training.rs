@@ -142,6 +142,7 @@ fn run(
         epochs,
         accumulation,
         max_grad_norm: clip,
+        start: Default::default(),
     };
     train(
         model,
@@ -149,7 +150,7 @@ fn run(
         |_| batches.clone(),
         &mut optim,
         &config,
-        |_, _| Ok(()),
+        |_, _, _, _| Ok(()),
     )
     .unwrap()
 }
@@ -277,6 +278,7 @@ fn non_finite_loss_stops_training_with_its_step() {
         epochs: 1,
         accumulation: 1,
         max_grad_norm: None,
+        start: Default::default(),
     };
     let mut updates = 0;
     let err = train(
@@ -288,7 +290,7 @@ fn non_finite_loss_stops_training_with_its_step() {
         |_| batches.clone(),
         &mut optim,
         &config,
-        |_, _| {
+        |_, _, _, _| {
             updates += 1;
             Ok(())
         },
@@ -319,6 +321,7 @@ fn run_log_writes_metrics_log_and_stats() {
         epochs: 2,
         accumulation: 2,
         max_grad_norm: Some(1.0),
+        start: Default::default(),
     };
     let mut log = RunLog::open(&dir, 4, 0, false).unwrap();
     let mut best = BestMetric::new("loss", Direction::Minimize);
@@ -328,7 +331,7 @@ fn run_log_writes_metrics_log_and_stats() {
         |_| batches.clone(),
         &mut optim,
         &config,
-        |_, r| {
+        |_, _, r, _| {
             best.update(r.loss);
             log.update(r, 4)
         },
@@ -354,5 +357,127 @@ fn run_log_writes_metrics_log_and_stats() {
     let text = std::fs::read_to_string(dir.join("training.log")).unwrap();
     assert_eq!(text.lines().count(), 4);
     assert!(dir.join("training_stats.json").is_file());
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+#[test]
+fn interrupted_and_resumed_run_is_bit_identical() {
+    use latent_core::train::{load_checkpoint, CheckpointPolicy, Position, TrainingState};
+    let dir = std::env::temp_dir().join(format!("latent-core-resume-{}", std::process::id()));
+    std::fs::remove_dir_all(&dir).ok();
+    let batches = data(10, 2); // 5 micro-batches, accumulation 2 → 3 updates per epoch
+    let groups = [
+        ParamGroupConfig {
+            schedule: ScheduleKind::Cosine,
+            warmup_ratio: 0.2,
+            ..group("head", &["second"], 1e-2)
+        },
+        group("rest", &[], 5e-3),
+    ];
+    let config = |start| LoopConfig {
+        epochs: 3,
+        accumulation: 2,
+        max_grad_norm: Some(0.5),
+        start,
+    };
+    let total = total_updates(3, 5, 2);
+    let run_config = serde_json::json!({"epochs": 3});
+    let policy = CheckpointPolicy {
+        dir: dir.clone(),
+        every_updates: 2,
+        keep_last: 2,
+        per_epoch: true,
+    };
+
+    // Uninterrupted run.
+    let model = TwoLayers::<AB>::new(&Default::default());
+    let mut optim = GroupedOptimizer::new(&model, &groups, &AdamWSettings::default(), total);
+    let (full_model, full) = train(
+        model,
+        &mut mse(),
+        |_| batches.clone(),
+        &mut optim,
+        &config(Position::default()),
+        |_, _, _, _| Ok(()),
+    )
+    .unwrap();
+
+    // The same run, checkpointing, "killed" after update 4 (mid-epoch 1).
+    let model = TwoLayers::<AB>::new(&Default::default());
+    let mut optim = GroupedOptimizer::new(&model, &groups, &AdamWSettings::default(), total);
+    let mut first = Vec::new();
+    let err = train(
+        model,
+        &mut mse(),
+        |_| batches.clone(),
+        &mut optim,
+        &config(Position::default()),
+        |m, o, r, position| {
+            first.push(r.clone());
+            let state = TrainingState {
+                position,
+                best: None,
+                extra: serde_json::json!({"seed": 7}),
+            };
+            policy.after_update(m, o, &state, &run_config)?;
+            if position.global_step == 4 {
+                return Err(CoreError::NonFinite("simulated interruption".into()));
+            }
+            Ok(())
+        },
+    )
+    .unwrap_err();
+    assert!(err.to_string().contains("simulated"));
+    let periodic: Vec<usize> = policy
+        .periodic()
+        .unwrap()
+        .into_iter()
+        .map(|(s, _)| s)
+        .collect();
+    assert_eq!(periodic, vec![2, 4], "keep-last-2 of checkpoints 2 and 4");
+    assert!(dir.join("epoch_0").join("model.safetensors").is_file());
+
+    // A fresh process: new model and optimizer (new parameter ids), restored from checkpoint-4.
+    let model = TwoLayers::<AB>::new(&Default::default());
+    let mut optim = GroupedOptimizer::new(&model, &groups, &AdamWSettings::default(), total);
+    let (model, state) =
+        load_checkpoint(&policy.latest().unwrap().unwrap(), model, &mut optim).unwrap();
+    assert_eq!(
+        state.position,
+        Position {
+            epoch: 1,
+            next_batch: 2,
+            global_step: 4
+        }
+    );
+    assert_eq!(state.extra["seed"], 7);
+    let (resumed_model, rest) = train(
+        model,
+        &mut mse(),
+        |_| batches.clone(),
+        &mut optim,
+        &config(state.position),
+        |_, _, _, _| Ok(()),
+    )
+    .unwrap();
+
+    let curve = |records: &[latent_core::train::UpdateRecord]| -> Vec<(usize, u64, u64)> {
+        records
+            .iter()
+            .map(|r| (r.update, r.loss.to_bits(), r.grad_norm.to_bits()))
+            .collect()
+    };
+    let mut joined = first[..4].to_vec();
+    joined.extend(rest);
+    assert_eq!(
+        curve(&joined),
+        curve(&full),
+        "loss curve differs after resume"
+    );
+    assert_eq!(
+        params(&resumed_model),
+        params(&full_model),
+        "final parameters differ after resume"
+    );
     std::fs::remove_dir_all(&dir).ok();
 }

@@ -227,3 +227,152 @@ fn take_grads<B: AutodiffBackend, M: AutodiffModule<B>>(
     module.visit(&mut take);
     take.to
 }
+
+/// AdamW state as host tensors keyed by parameter path: `<path>.moment_1`, `<path>.moment_2`, and
+/// the step count of each path.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct OptimizerTensors {
+    /// Moment tensors.
+    pub tensors: Vec<(String, crate::hf::safetensors::HostTensor)>,
+    /// Step count (`time`) per parameter path.
+    pub steps: std::collections::BTreeMap<String, usize>,
+}
+
+type AdamWRecord<B> = burn::optim::record::AdaptorRecord<AdamW, B>;
+
+impl<B: AutodiffBackend, M: AutodiffModule<B>> GroupedOptimizer<B, M> {
+    /// The state of every group's optimizers, keyed by parameter path.
+    pub fn state_tensors(&self, module: &M) -> OptimizerTensors {
+        struct Collect {
+            records: HashMap<ParamId, Box<dyn std::any::Any>>,
+            path: Vec<String>,
+            out: OptimizerTensors,
+        }
+        impl<B: AutodiffBackend> ModuleVisitor<B> for Collect {
+            fn enter_module(&mut self, name: &str, _: &str) {
+                self.path.push(name.to_string());
+            }
+            fn exit_module(&mut self, _: &str, _: &str) {
+                self.path.pop();
+            }
+            fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<B, D>>) {
+                let Some(record) = self.records.remove(&param.id) else {
+                    return;
+                };
+                let record = record.downcast::<AdamWRecord<B>>().expect("AdamW record");
+                let state = record.into_state::<D>().momentum;
+                let path = self.path.join(".");
+                let host = super::state_dict::to_host;
+                self.out
+                    .tensors
+                    .push((format!("{path}.moment_1"), host(state.moment_1)));
+                self.out
+                    .tensors
+                    .push((format!("{path}.moment_2"), host(state.moment_2)));
+                self.out.steps.insert(path, state.time);
+            }
+        }
+        let mut records: HashMap<ParamId, Box<dyn std::any::Any>> = HashMap::new();
+        for group in &self.groups {
+            for (_, optim) in &group.parts {
+                for (id, record) in optim.to_record() {
+                    records.insert(id, Box::new(record));
+                }
+            }
+        }
+        let mut collect = Collect {
+            records,
+            path: Vec::new(),
+            out: OptimizerTensors::default(),
+        };
+        module.visit(&mut collect);
+        collect.out
+    }
+
+    /// Restores the state written by [`GroupedOptimizer::state_tensors`] (`module` has the same
+    /// structure; parameter ids may differ). Parameters without saved state start fresh.
+    pub fn load_state_tensors(
+        &mut self,
+        module: &M,
+        checkpoint: &crate::hf::safetensors::Checkpoint,
+        steps: &std::collections::BTreeMap<String, usize>,
+    ) -> crate::Result<()> {
+        struct Build<'a> {
+            checkpoint: &'a crate::hf::safetensors::Checkpoint,
+            steps: &'a std::collections::BTreeMap<String, usize>,
+            path: Vec<String>,
+            records: HashMap<ParamId, Box<dyn std::any::Any>>,
+            error: Option<crate::CoreError>,
+        }
+        impl<B: AutodiffBackend> ModuleVisitor<B> for Build<'_> {
+            fn enter_module(&mut self, name: &str, _: &str) {
+                self.path.push(name.to_string());
+            }
+            fn exit_module(&mut self, _: &str, _: &str) {
+                self.path.pop();
+            }
+            fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<B, D>>) {
+                let path = self.path.join(".");
+                let Some(&time) = self.steps.get(&path) else {
+                    return;
+                };
+                let value = param.val();
+                let (device, dtype) = (value.device(), value.dtype());
+                let read = |name: &str| -> crate::Result<Tensor<B::InnerBackend, D>> {
+                    let key = format!("{path}.{name}");
+                    let host = self.checkpoint.read(&key)?.ok_or_else(|| {
+                        crate::CoreError::MissingTensor {
+                            location: self.checkpoint.location(),
+                            key: key.clone(),
+                            param: path.clone(),
+                        }
+                    })?;
+                    Ok(Tensor::from_data(
+                        TensorData::new(host.data, host.shape),
+                        (&device, dtype),
+                    ))
+                };
+                match (read("moment_1"), read("moment_2")) {
+                    (Ok(m1), Ok(m2)) => {
+                        let state = burn::optim::AdamWState {
+                            momentum: burn::optim::AdaptiveMomentumState::new(time, m1, m2),
+                        };
+                        self.records
+                            .insert(param.id, Box::new(AdamWRecord::<B>::from_state(state)));
+                    }
+                    (Err(e), _) | (_, Err(e)) => self.error = Some(e),
+                }
+            }
+        }
+        let mut build = Build {
+            checkpoint,
+            steps,
+            path: Vec::new(),
+            records: HashMap::new(),
+            error: None,
+        };
+        module.visit(&mut build);
+        if let Some(err) = build.error {
+            return Err(err);
+        }
+        let mut records = build.records;
+        for group in &mut self.groups {
+            let parts = std::mem::take(&mut group.parts);
+            group.parts = parts
+                .into_iter()
+                .map(|(ids, optim)| {
+                    let record: <OptimizerAdaptor<AdamW, M, B> as Optimizer<M, B>>::Record = ids
+                        .iter()
+                        .filter_map(|id| {
+                            records.remove(id).map(|r| {
+                                (*id, *r.downcast::<AdamWRecord<B>>().expect("AdamW record"))
+                            })
+                        })
+                        .collect();
+                    (ids, optim.load_record(record))
+                })
+                .collect();
+        }
+        Ok(())
+    }
+}

@@ -29,7 +29,7 @@
 //! }
 //!
 //! fn fit(model: CausalLm<AB>, batches: Vec<Tensor<AB, 2, Int>>) -> latent_core::Result<CausalLm<AB>> {
-//!     let config = LoopConfig { epochs: 3, accumulation: 4, max_grad_norm: Some(1.0) };
+//!     let config = LoopConfig { epochs: 3, accumulation: 4, max_grad_norm: Some(1.0), start: Default::default(), };
 //!     let groups = [
 //!         // GRPO-style groups: a module-path prefix selects each group's parameters.
 //!         ParamGroupConfig { name: "head".into(), prefixes: vec!["lm_head".into()], lr: 1e-4,
@@ -40,22 +40,25 @@
 //!     let total = total_updates(config.epochs, batches.len(), config.accumulation);
 //!     let mut optim = GroupedOptimizer::new(&model, &groups, &AdamWSettings::default(), total);
 //!     let (model, _updates) = train(model, &mut NextToken, |_epoch| batches.clone(), &mut optim, &config,
-//!         |_model, u| { println!("update {} loss {:.4} |g| {:.3} lr {:?}", u.update, u.loss, u.grad_norm, u.lrs); Ok(()) })?;
+//!         |_model, _optim, u, _position| { println!("update {} loss {:.4} |g| {:.3} lr {:?}", u.update, u.loss, u.grad_norm, u.lrs); Ok(()) })?;
 //!     Ok(model)
 //! }
 //! ```
 
 pub mod atomic;
 pub mod best;
+pub mod checkpoint;
 pub mod clip;
 pub mod groups;
 pub mod run_log;
 pub mod schedule;
+pub mod state_dict;
 pub mod trainer;
 
 pub use best::{BestMetric, Direction};
+pub use checkpoint::{load_checkpoint, save_checkpoint, CheckpointPolicy, Position, TrainingState};
 pub use clip::{clip_grad_norm, global_grad_norm};
-pub use groups::{AdamWSettings, GroupedOptimizer, ParamGroupConfig};
+pub use groups::{AdamWSettings, GroupedOptimizer, OptimizerTensors, ParamGroupConfig};
 pub use run_log::RunLog;
 pub use schedule::{total_updates, LrSchedule, ScheduleKind};
 pub use trainer::{train, LoopConfig, StepLoss, TrainStep, UpdateRecord};

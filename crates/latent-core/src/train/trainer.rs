@@ -7,6 +7,7 @@ use burn::optim::{GradientsAccumulator, GradientsParams};
 use burn::prelude::*;
 use burn::tensor::backend::AutodiffBackend;
 
+use super::checkpoint::Position;
 use super::clip::{clip_grad_norm, global_grad_norm};
 use super::groups::GroupedOptimizer;
 use crate::{CoreError, Result};
@@ -37,6 +38,8 @@ pub struct LoopConfig {
     pub accumulation: usize,
     /// Global-norm clipping threshold (`None`: no clipping).
     pub max_grad_norm: Option<f64>,
+    /// Where to start: `Position::default()` for a new run, a checkpoint's position to resume.
+    pub start: Position,
 }
 
 /// One optimizer update, as logged.
@@ -58,8 +61,10 @@ pub struct UpdateRecord {
     pub terms: Vec<(String, f64)>,
 }
 
-/// Runs `config.epochs` epochs. `data(epoch)` gives the micro-batches of an epoch (shuffled as the
-/// caller likes); `on_update` sees every update. Returns the trained model and the updates.
+/// Runs `config.epochs` epochs from `config.start`. `data(epoch)` gives the micro-batches of an epoch
+/// (shuffled as the caller likes, but as a function of the epoch so a resumed run sees the same
+/// order); `on_update` sees every update with the model, the optimizer (to save a checkpoint) and
+/// the position to resume from. Returns the trained model and the updates of this call.
 ///
 /// Each micro-batch loss is divided by the size of its accumulation window (`accumulation`, or
 /// fewer for the last partial window of an epoch, which still updates), so every update follows the
@@ -70,7 +75,7 @@ pub fn train<B, M, S, D, I>(
     mut data: D,
     optimizer: &mut GroupedOptimizer<B, M>,
     config: &LoopConfig,
-    mut on_update: impl FnMut(&M, &UpdateRecord) -> Result<()>,
+    mut on_update: impl FnMut(&M, &GroupedOptimizer<B, M>, &UpdateRecord, Position) -> Result<()>,
 ) -> Result<(M, Vec<UpdateRecord>)>
 where
     B: AutodiffBackend,
@@ -82,13 +87,18 @@ where
 {
     let accumulation = config.accumulation.max(1);
     let mut records = Vec::new();
-    let mut update = 0;
-    for epoch in 0..config.epochs {
+    let mut update = config.start.global_step;
+    for epoch in config.start.epoch..config.epochs {
         let batches = data(epoch).into_iter();
         let n = batches.len();
+        let skip = if epoch == config.start.epoch {
+            config.start.next_batch
+        } else {
+            0
+        };
         let mut accumulator = GradientsAccumulator::<M>::new();
         let mut window: Vec<(f64, Vec<(String, f64)>)> = Vec::new();
-        for (i, batch) in batches.enumerate() {
+        for (i, batch) in batches.enumerate().skip(skip) {
             let window_start = i - i % accumulation;
             let window_len = accumulation.min(n - window_start);
             let out = step.loss(&model, &batch)?;
@@ -124,7 +134,20 @@ where
                     terms: mean_terms(&window),
                 };
                 window.clear();
-                on_update(&model, &record)?;
+                let next = if i + 1 == n {
+                    Position {
+                        epoch: epoch + 1,
+                        next_batch: 0,
+                        global_step: update + 1,
+                    }
+                } else {
+                    Position {
+                        epoch,
+                        next_batch: i + 1,
+                        global_step: update + 1,
+                    }
+                };
+                on_update(&model, optimizer, &record, next)?;
                 records.push(record);
                 update += 1;
             }
