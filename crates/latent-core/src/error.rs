@@ -118,6 +118,14 @@ pub enum CoreError {
         /// Why it is invalid.
         reason: String,
     },
+    /// Training was stopped on request (Ctrl-C) after saving a checkpoint.
+    #[error("interrupted after update {step}; checkpoint saved in {checkpoint} (resume from it)")]
+    Interrupted {
+        /// Updates done.
+        step: usize,
+        /// The checkpoint written before stopping.
+        checkpoint: PathBuf,
+    },
     /// Inputs to `forward` have inconsistent shapes.
     #[error("forward: {0}")]
     Shape(String),

@@ -419,7 +419,7 @@ fn interrupted_and_resumed_run_is_bit_identical() {
                 best: None,
                 extra: serde_json::json!({"seed": 7}),
             };
-            policy.after_update(m, o, &state, &run_config)?;
+            policy.after_update(m, o, &state, &run_config, None)?;
             if position.global_step == 4 {
                 return Err(CoreError::NonFinite("simulated interruption".into()));
             }
@@ -478,6 +478,82 @@ fn interrupted_and_resumed_run_is_bit_identical() {
         params(&resumed_model),
         params(&full_model),
         "final parameters differ after resume"
+    );
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+#[test]
+fn a_stop_request_checkpoints_and_ends_the_run() {
+    use latent_core::train::{
+        load_checkpoint, CheckpointPolicy, Position, StopFlag, TrainingState,
+    };
+    let dir = std::env::temp_dir().join(format!("latent-core-stop-{}", std::process::id()));
+    std::fs::remove_dir_all(&dir).ok();
+    let batches = data(8, 2);
+    let policy = CheckpointPolicy {
+        dir: dir.clone(),
+        every_updates: 0,
+        keep_last: 0,
+        per_epoch: false,
+    };
+    let stop = StopFlag::new();
+    let model = TwoLayers::<AB>::new(&Default::default());
+    let mut optim = GroupedOptimizer::new(
+        &model,
+        &[group("all", &[], 1e-2)],
+        &AdamWSettings::default(),
+        8,
+    );
+    let config = LoopConfig {
+        epochs: 2,
+        accumulation: 1,
+        max_grad_norm: None,
+        start: Position::default(),
+    };
+    let mut seen = 0;
+    let err = train(
+        model,
+        &mut mse(),
+        |_| batches.clone(),
+        &mut optim,
+        &config,
+        |m, o, _, position| {
+            seen += 1;
+            if seen == 3 {
+                stop.request(); // what the Ctrl-C handler does
+            }
+            let state = TrainingState {
+                position,
+                best: None,
+                extra: serde_json::Value::Null,
+            };
+            policy.after_update(m, o, &state, &serde_json::Value::Null, Some(&stop))
+        },
+    )
+    .unwrap_err();
+    match &err {
+        CoreError::Interrupted { step, checkpoint } => {
+            assert_eq!(*step, 3);
+            assert_eq!(checkpoint, &dir.join("checkpoint-3"));
+        }
+        other => panic!("expected an interruption, got {other}"),
+    }
+    assert_eq!(seen, 3, "no update after the stop request");
+    let model = TwoLayers::<AB>::new(&Default::default());
+    let mut optim = GroupedOptimizer::new(
+        &model,
+        &[group("all", &[], 1e-2)],
+        &AdamWSettings::default(),
+        8,
+    );
+    let (_, state) = load_checkpoint(&dir.join("checkpoint-3"), model, &mut optim).unwrap();
+    assert_eq!(
+        state.position,
+        Position {
+            epoch: 0,
+            next_batch: 3,
+            global_step: 3
+        }
     );
     std::fs::remove_dir_all(&dir).ok();
 }

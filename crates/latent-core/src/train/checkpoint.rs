@@ -17,6 +17,7 @@ use super::atomic::write_atomic;
 use super::best::BestMetric;
 use super::groups::GroupedOptimizer;
 use super::state_dict::{load_module_tensors, module_tensors};
+use super::stop::StopFlag;
 use crate::hf::safetensors::{write_safetensors, Checkpoint, SaveDtype};
 use crate::{CoreError, Result};
 
@@ -134,16 +135,19 @@ pub struct CheckpointPolicy {
 }
 
 impl CheckpointPolicy {
-    /// Saves what is due after an update that leaves the run at `state.position`.
+    /// Saves what is due after an update that leaves the run at `state.position`. When `stop` has
+    /// been requested (Ctrl-C), also writes `checkpoint-N` and returns [`CoreError::Interrupted`].
     pub fn after_update<B: AutodiffBackend, M: AutodiffModule<B>>(
         &self,
         model: &M,
         optimizer: &GroupedOptimizer<B, M>,
         state: &TrainingState,
         config: &Value,
+        stop: Option<&StopFlag>,
     ) -> Result<()> {
         let step = state.position.global_step;
-        if self.every_updates > 0 && step.is_multiple_of(self.every_updates) {
+        let stopping = stop.is_some_and(StopFlag::is_requested);
+        if stopping || (self.every_updates > 0 && step.is_multiple_of(self.every_updates)) {
             save_checkpoint(
                 &self.dir.join(format!("checkpoint-{step}")),
                 model,
@@ -156,6 +160,12 @@ impl CheckpointPolicy {
         if self.per_epoch && state.position.next_batch == 0 && state.position.epoch > 0 {
             let dir = self.dir.join(format!("epoch_{}", state.position.epoch - 1));
             save_checkpoint(&dir, model, optimizer, state, config)?;
+        }
+        if stopping {
+            return Err(CoreError::Interrupted {
+                step,
+                checkpoint: self.dir.join(format!("checkpoint-{step}")),
+            });
         }
         Ok(())
     }

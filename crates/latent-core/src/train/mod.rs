@@ -53,6 +53,7 @@ pub mod groups;
 pub mod run_log;
 pub mod schedule;
 pub mod state_dict;
+pub mod stop;
 pub mod trainer;
 
 pub use best::{BestMetric, Direction};
@@ -61,4 +62,5 @@ pub use clip::{clip_grad_norm, global_grad_norm};
 pub use groups::{AdamWSettings, GroupedOptimizer, OptimizerTensors, ParamGroupConfig};
 pub use run_log::RunLog;
 pub use schedule::{total_updates, LrSchedule, ScheduleKind};
+pub use stop::StopFlag;
 pub use trainer::{train, LoopConfig, StepLoss, TrainStep, UpdateRecord};
