@@ -357,6 +357,7 @@ fn run_log_writes_metrics_log_and_stats() {
     let text = std::fs::read_to_string(dir.join("training.log")).unwrap();
     assert_eq!(text.lines().count(), 4);
     assert!(dir.join("training_stats.json").is_file());
+    assert_eq!(&std::fs::read(dir.join("loss.png")).unwrap()[1..4], b"PNG");
     std::fs::remove_dir_all(&dir).ok();
 }
 

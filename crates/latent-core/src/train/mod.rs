@@ -50,6 +50,7 @@ pub mod best;
 pub mod checkpoint;
 pub mod clip;
 pub mod groups;
+pub mod plot;
 pub mod run_log;
 pub mod schedule;
 pub mod state_dict;

@@ -1,7 +1,7 @@
 //! What a training run writes next to its checkpoints: `metrics.jsonl` (one line per update: step,
 //! epoch, loss, each loss term, lr per group, grad norm, throughput), `training.log` (the same as
-//! text), `training_stats.json` at the end (total updates, per-epoch mean loss, best metric, wall
-//! time), and a progress bar with loss, lr and throughput.
+//! text), `training_stats.json` and `loss.png` at the end (total updates, per-epoch mean loss, best
+//! metric, wall time; the loss curve), and a progress bar with loss, lr and throughput.
 
 use std::fs::{File, OpenOptions};
 use std::io::Write;
@@ -26,6 +26,8 @@ pub struct RunLog {
     last: Instant,
     epoch_losses: Vec<(f64, usize)>,
     updates: usize,
+    /// `(step, loss)` of every update, and `(step, value)` of the first evaluated metric.
+    curves: [Vec<(f64, f64)>; 2],
 }
 
 fn open_append(path: &Path) -> Result<File> {
@@ -68,6 +70,7 @@ impl RunLog {
             last: Instant::now(),
             epoch_losses: Vec::new(),
             updates: done,
+            curves: [Vec::new(), Vec::new()],
         })
     }
 
@@ -99,6 +102,7 @@ impl RunLog {
         *sum += record.loss;
         *n += 1;
         self.updates = record.update + 1;
+        self.curves[0].push((self.updates as f64, record.loss));
         let lr = record.lrs.first().map(|(_, lr)| *lr).unwrap_or(0.0);
         self.progress.set_position(self.updates as u64);
         self.progress.set_message(format!(
@@ -110,6 +114,9 @@ impl RunLog {
 
     /// Records an evaluation (e.g. `{"valid/loss": 1.2}`) in both logs.
     pub fn metrics(&mut self, step: usize, values: &[(String, f64)]) -> Result<()> {
+        if let Some((_, v)) = values.first() {
+            self.curves[1].push((step as f64, *v));
+        }
         let mut line = json!({ "step": step });
         let map = line.as_object_mut().expect("object");
         for (k, v) in values {
@@ -132,7 +139,8 @@ impl RunLog {
         writeln!(self.text, "{line}").map_err(|e| CoreError::io(&log, e))
     }
 
-    /// Writes `training_stats.json` and closes the progress bar.
+    /// Writes `training_stats.json` and `loss.png` (training loss, and the first evaluated metric),
+    /// and closes the progress bar.
     pub fn finish(&mut self, best: Option<&BestMetric>) -> Result<Value> {
         self.progress.finish();
         let per_epoch: Vec<Value> = self
@@ -155,6 +163,9 @@ impl RunLog {
         let path = self.dir.join("training_stats.json");
         let text = serde_json::to_string_pretty(&stats).map_err(|e| CoreError::json(&path, &e))?;
         crate::train::atomic::write_atomic(&path, text.as_bytes())?;
+        if !self.curves[0].is_empty() {
+            super::plot::plot_curves(&self.dir.join("loss.png"), &self.curves, 800, 480)?;
+        }
         Ok(stats)
     }
 }
