@@ -1,5 +1,6 @@
-//! Reading run configs (JSON) into serde structs, validated before any work starts: an unknown key is
-//! an error naming the file, line and key, with the closest valid key suggested.
+//! Reading run configs (YAML or JSON) into serde structs, validated before any work starts: an
+//! unknown key is an error naming the file, line and key, with the closest valid key suggested.
+//! YAML is read with `serde_norway` (the maintained fork of `serde_yaml`).
 //!
 //! Config structs should carry `#[serde(deny_unknown_fields)]` so serde reports unknown keys.
 
@@ -17,11 +18,22 @@ pub fn parse_json_config<T: DeserializeOwned>(text: &str, path: &Path) -> Result
     })
 }
 
-/// Reads and parses the JSON config file at `path`.
-pub fn read_json_config<T: DeserializeOwned>(path: impl AsRef<Path>) -> Result<T> {
+/// Parses YAML `text` (the contents of `path`) into `T`.
+pub fn parse_yaml_config<T: DeserializeOwned>(text: &str, path: &Path) -> Result<T> {
+    serde_norway::from_str(text).map_err(|e| CoreError::Json {
+        path: path.into(),
+        message: explain(&e.to_string()),
+    })
+}
+
+/// Reads a config file: YAML for `.yaml`/`.yml`, JSON otherwise.
+pub fn read_config<T: DeserializeOwned>(path: impl AsRef<Path>) -> Result<T> {
     let path = path.as_ref();
     let text = std::fs::read_to_string(path).map_err(|e| CoreError::io(path, e))?;
-    parse_json_config(&text, path)
+    match path.extension().and_then(|e| e.to_str()) {
+        Some("yaml" | "yml") => parse_yaml_config(&text, path),
+        _ => parse_json_config(&text, path),
+    }
 }
 
 /// Adds "did you mean" to serde's `unknown field `x`, expected one of `a`, `b`` messages.
@@ -107,6 +119,24 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(msg.contains("missing field `learning_rate`"), "{msg}");
+    }
+
+    #[test]
+    fn yaml_configs_get_the_same_checks() {
+        let ok: Run =
+            parse_yaml_config("epochs: 3\nlearning_rate: 0.1\n", Path::new("run.yaml")).unwrap();
+        assert_eq!(ok.epochs, 3);
+        let msg = parse_yaml_config::<Run>(
+            "epochs: 3\nlearning_rate: 0.1\nwarmup_ration: 0.1\n",
+            Path::new("configs/run.yaml"),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            msg.starts_with("configs/run.yaml:") && msg.contains("line 3"),
+            "{msg}"
+        );
+        assert!(msg.contains("did you mean `warmup_ratio`?"), "{msg}");
     }
 
     #[test]

@@ -79,3 +79,20 @@ fn chat_prompt_generates_reproducibly_and_honours_stop_strings() {
     );
     assert!(stopped.tokens[0].len() < a.tokens[0].len());
 }
+
+#[test]
+fn vocab_size_comes_from_the_tokenizer() {
+    // Requirement 9 of specs/sgdd.md §5: a model whose embedding is smaller than the tokenizer is refused.
+    let dir = fixture_dir("tiny-chat");
+    let tokenizer = latent_core::hf::tokenizer::load_tokenizer(dir.join("tokenizer.json")).unwrap();
+    let mut config = latent_core::ModelConfig::from_file(dir.join("config.json")).unwrap();
+    latent_core::model::check_vocab(&tokenizer, &config, &dir.join("tokenizer.json")).unwrap();
+    config.vocab_size = tokenizer.get_vocab_size(true) - 1;
+    let msg = latent_core::model::check_vocab(&tokenizer, &config, &dir.join("tokenizer.json"))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        msg.contains("tokenizer.json") && msg.contains("vocab_size") && msg.contains("400"),
+        "{msg}"
+    );
+}

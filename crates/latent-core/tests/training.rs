@@ -558,3 +558,166 @@ fn a_stop_request_checkpoints_and_ends_the_run() {
     );
     std::fs::remove_dir_all(&dir).ok();
 }
+
+#[test]
+fn bf16_parameters_train_through_the_same_loop() {
+    // Requirement 7: low precision uses the same code path: only the parameters' dtype changes.
+    use burn::tensor::DType;
+    let device = Default::default();
+    let f32_model = TwoLayers::<AB>::new(&device);
+    let cast = |l: &Linear<AB>| Linear {
+        weight: Param::from_tensor(l.weight.val().cast(DType::BF16).detach().require_grad()),
+        bias: l
+            .bias
+            .as_ref()
+            .map(|b| Param::from_tensor(b.val().cast(DType::BF16).detach().require_grad())),
+    };
+    let model = TwoLayers {
+        first: cast(&f32_model.first),
+        second: cast(&f32_model.second),
+    };
+    let bf16 = |(x, y): Batch| (x.cast(DType::BF16), y.cast(DType::BF16));
+    let batches: Vec<Batch> = data(8, 2).into_iter().map(bf16).collect();
+    let mut optim = GroupedOptimizer::new(
+        &model,
+        &[group("all", &[], 1e-2)],
+        &AdamWSettings::default(),
+        8,
+    );
+    let config = LoopConfig {
+        epochs: 2,
+        accumulation: 1,
+        max_grad_norm: Some(1.0),
+        start: Default::default(),
+    };
+    let (trained, records) = train(
+        model,
+        &mut mse(),
+        |_| batches.clone(),
+        &mut optim,
+        &config,
+        |_, _, _, _| Ok(()),
+    )
+    .unwrap();
+    assert_eq!(records.len(), 8);
+    assert!(records
+        .iter()
+        .all(|r| r.loss.is_finite() && r.grad_norm.is_finite()));
+    assert_eq!(trained.first.weight.val().dtype(), DType::BF16);
+    let before = f32_model
+        .second
+        .weight
+        .val()
+        .cast(DType::BF16)
+        .into_data()
+        .convert::<f32>()
+        .into_vec::<f32>()
+        .unwrap();
+    let after = trained
+        .second
+        .weight
+        .val()
+        .into_data()
+        .convert::<f32>()
+        .into_vec::<f32>()
+        .unwrap();
+    assert_ne!(before, after, "bf16 parameters must be updated");
+}
+
+#[test]
+fn validation_runs_each_epoch_on_larger_batches_and_tracks_the_logged_key() {
+    // Requirement 8: validation every epoch, with a larger batch than training, and the best
+    // checkpoint chosen by exactly the key that is logged.
+    use latent_core::train::{
+        BestMetric, CheckpointPolicy, Direction, Position, RunLog, TrainingState,
+    };
+    let dir = std::env::temp_dir().join(format!("latent-core-valid-{}", std::process::id()));
+    std::fs::remove_dir_all(&dir).ok();
+    let train_batches = data(8, 2);
+    let (vx, vy) = data(8, 8).remove(0); // validation batch of 8 > training micro-batch of 2
+    let policy = CheckpointPolicy {
+        dir: dir.clone(),
+        every_updates: 0,
+        keep_last: 0,
+        per_epoch: false,
+    };
+    let model = TwoLayers::<AB>::new(&Default::default());
+    let mut optim = GroupedOptimizer::new(
+        &model,
+        &[group("all", &[], 5e-2)],
+        &AdamWSettings::default(),
+        12,
+    );
+    let config = LoopConfig {
+        epochs: 3,
+        accumulation: 1,
+        max_grad_norm: None,
+        start: Position::default(),
+    };
+    let mut log = RunLog::open(&dir, 12, 0, false).unwrap();
+    let mut best = BestMetric::new("valid/loss", Direction::Minimize);
+    let mut evaluations = Vec::new();
+    let (model, _) = train(
+        model,
+        &mut mse(),
+        |_| train_batches.clone(),
+        &mut optim,
+        &config,
+        |m, o, r, position| {
+            log.update(r, 2)?;
+            if position.next_batch == 0 {
+                let loss: f64 = (m.forward(vx.clone()) - vy.clone())
+                    .square()
+                    .mean()
+                    .into_scalar()
+                    .elem();
+                let logged = vec![("valid/loss".to_string(), loss)];
+                log.metrics(position.global_step, &logged)?;
+                let mut state = TrainingState {
+                    position,
+                    best: None,
+                    extra: serde_json::Value::Null,
+                };
+                policy.after_evaluation(
+                    m,
+                    o,
+                    &mut state,
+                    &serde_json::Value::Null,
+                    &mut best,
+                    &logged,
+                )?;
+                evaluations.push(loss);
+            }
+            Ok(())
+        },
+    )
+    .unwrap();
+    assert_eq!(evaluations.len(), 3, "one validation per epoch");
+    assert_eq!(
+        best.value,
+        evaluations.iter().copied().fold(f64::INFINITY, f64::min)
+    );
+    let logged: Vec<f64> = std::fs::read_to_string(dir.join("metrics.jsonl"))
+        .unwrap()
+        .lines()
+        .filter_map(|l| {
+            serde_json::from_str::<serde_json::Value>(l).unwrap()[best.key.as_str()].as_f64()
+        })
+        .collect();
+    assert_eq!(logged, evaluations, "the compared key is the logged key");
+    assert!(dir.join("best").join("model.safetensors").is_file());
+    let state = TrainingState {
+        position: Position {
+            epoch: 3,
+            next_batch: 0,
+            global_step: 12,
+        },
+        best: Some(best),
+        extra: serde_json::Value::Null,
+    };
+    policy
+        .save_final(&model, &optim, &state, &serde_json::Value::Null)
+        .unwrap();
+    assert!(dir.join("final").join("training_state.json").is_file());
+    std::fs::remove_dir_all(&dir).ok();
+}

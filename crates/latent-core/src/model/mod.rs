@@ -23,5 +23,5 @@ pub use causal_lm::{default_positions, CausalLm};
 pub use input::{LmInput, LmOutput};
 pub use mlp::Mlp;
 pub use norm::Norm;
-pub use pretrained::Pretrained;
+pub use pretrained::{check_vocab, Pretrained};
 pub use rope::{Rope, RopeTables};

@@ -33,6 +33,9 @@ impl<B: Backend> Pretrained<B> {
         let (model, unused_keys) =
             CausalLm::new(&config, device).load_checkpoint(&checkpoint, dtype)?;
         let tokenizer = files.tokenizer.as_ref().map(load_tokenizer).transpose()?;
+        if let (Some(tok), Some(path)) = (&tokenizer, &files.tokenizer) {
+            check_vocab(tok, &config, path)?;
+        }
         Ok(Self {
             model,
             tokenizer,
@@ -40,4 +43,25 @@ impl<B: Backend> Pretrained<B> {
             unused_keys,
         })
     }
+}
+
+/// The vocabulary size comes from the tokenizer, never a literal: every tokenizer id (special tokens
+/// included) must have a row in the model's embedding.
+pub fn check_vocab(
+    tokenizer: &Tokenizer,
+    config: &ModelConfig,
+    path: &std::path::Path,
+) -> Result<()> {
+    let needed = tokenizer.get_vocab_size(true);
+    if needed > config.vocab_size {
+        return Err(crate::CoreError::InvalidConfig {
+            path: path.into(),
+            key: "vocab_size".into(),
+            reason: format!(
+                "the tokenizer has {needed} ids (special tokens included) but the model's vocab_size is {}",
+                config.vocab_size
+            ),
+        });
+    }
+    Ok(())
 }

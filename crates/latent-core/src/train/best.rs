@@ -50,9 +50,43 @@ impl BestMetric {
     }
 }
 
+impl BestMetric {
+    /// Records the value logged under this tracker's key (the compared key is the logged one);
+    /// an error lists the logged keys when it is missing.
+    pub fn update_from(&mut self, logged: &[(String, f64)]) -> crate::Result<bool> {
+        match logged.iter().find(|(k, _)| *k == self.key) {
+            Some((_, v)) => Ok(self.update(*v)),
+            None => Err(crate::CoreError::Shape(format!(
+                "best metric `{}` is not among the logged metrics {:?}",
+                self.key,
+                logged.iter().map(|(k, _)| k.as_str()).collect::<Vec<_>>()
+            ))),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn compares_the_logged_key_only() {
+        let mut best = BestMetric::new("valid/loss", Direction::Minimize);
+        let logged = vec![
+            ("valid/ppl".to_string(), 1.0),
+            ("valid/loss".to_string(), 2.0),
+        ];
+        assert!(best.update_from(&logged).unwrap());
+        assert_eq!(best.value, 2.0);
+        let err = best
+            .update_from(&[("valid/acc".to_string(), 0.5)])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("valid/loss") && err.contains("valid/acc"),
+            "{err}"
+        );
+    }
 
     #[test]
     fn first_value_is_always_best_and_direction_is_respected() {

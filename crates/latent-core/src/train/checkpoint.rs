@@ -170,6 +170,36 @@ impl CheckpointPolicy {
         Ok(())
     }
 
+    /// After an evaluation: updates `best` from the logged metrics (its key must be among them) and,
+    /// on improvement, writes the `best` checkpoint. Returns whether it improved.
+    pub fn after_evaluation<B: AutodiffBackend, M: AutodiffModule<B>>(
+        &self,
+        model: &M,
+        optimizer: &GroupedOptimizer<B, M>,
+        state: &mut TrainingState,
+        config: &Value,
+        best: &mut BestMetric,
+        logged: &[(String, f64)],
+    ) -> Result<bool> {
+        let improved = best.update_from(logged)?;
+        state.best = Some(best.clone());
+        if improved {
+            save_checkpoint(&self.dir.join("best"), model, optimizer, state, config)?;
+        }
+        Ok(improved)
+    }
+
+    /// Writes the `final` checkpoint.
+    pub fn save_final<B: AutodiffBackend, M: AutodiffModule<B>>(
+        &self,
+        model: &M,
+        optimizer: &GroupedOptimizer<B, M>,
+        state: &TrainingState,
+        config: &Value,
+    ) -> Result<()> {
+        save_checkpoint(&self.dir.join("final"), model, optimizer, state, config)
+    }
+
     /// The periodic checkpoints in `dir`, oldest first.
     pub fn periodic(&self) -> Result<Vec<(usize, PathBuf)>> {
         let mut found = Vec::new();
