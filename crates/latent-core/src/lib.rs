@@ -23,6 +23,7 @@
 #![warn(missing_docs)]
 #![forbid(unsafe_code)]
 
+pub mod atomic;
 pub mod config_file;
 pub mod device;
 mod error;

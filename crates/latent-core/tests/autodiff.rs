@@ -4,23 +4,16 @@ mod common;
 
 use burn::backend::Autodiff;
 use burn::prelude::*;
-use burn::tensor::DType;
-use common::fixture_dir;
-use latent_core::hf::safetensors::Checkpoint;
-use latent_core::{CausalLm, CpuBackend, LmInput, ModelConfig};
+use common::{fixture_dir, load_model_on};
+use latent_core::{CpuBackend, LmInput};
 
 type AB = Autodiff<CpuBackend>;
 
 #[test]
 fn gradients_reach_weights_and_input_embeddings() {
     for name in ["llama", "qwen2", "qwen3", "gpt2"] {
-        let dir = fixture_dir(name);
-        let config = ModelConfig::from_file(dir.join("config.json")).unwrap();
-        let ckpt = Checkpoint::open(&[dir.join("model.safetensors")]).unwrap();
         let device = Default::default();
-        let (model, _) = CausalLm::<AB>::new(&config, &device)
-            .load_checkpoint(&ckpt, DType::F32)
-            .unwrap();
+        let model = load_model_on::<AB>(&fixture_dir(name));
 
         let ids = Tensor::<AB, 2, Int>::from_ints([[3, 9, 27, 4]], &device);
         let embeds = model.embed(ids.clone()).detach().require_grad();

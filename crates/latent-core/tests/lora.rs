@@ -15,7 +15,7 @@ use burn::tensor::DType;
 use common::*;
 use latent_core::hf::safetensors::{write_safetensors, Checkpoint, HostTensor};
 use latent_core::lora::{is_adapter_param, LoraConfig, ADAPTER_CONFIG, ADAPTER_WEIGHTS};
-use latent_core::{CausalLm, CoreError, CpuBackend, LmInput, ModelConfig, SaveDtype};
+use latent_core::{CausalLm, CoreError, CpuBackend, LmInput, SaveDtype};
 
 type AB = Autodiff<CpuBackend>;
 
@@ -183,13 +183,8 @@ fn only_adapters_and_modules_to_save_get_gradients() {
         ("qwen2", &qwen2_saved as &dyn Fn(&str) -> bool),
         ("gpt2", &gpt2_saved),
     ] {
-        let dir = fixture_dir(name);
-        let config = ModelConfig::from_file(dir.join("config.json")).unwrap();
-        let ckpt = Checkpoint::open(&[dir.join("model.safetensors")]).unwrap();
         let device = Default::default();
-        let (model, _) = CausalLm::<AB>::new(&config, &device)
-            .load_checkpoint(&ckpt, DType::F32)
-            .unwrap();
+        let model = load_model_on::<AB>(&fixture_dir(name));
         let (model, _) = model.load_lora(adapter_dir(name), DType::F32).unwrap();
         let ids = Tensor::<AB, 2, Int>::from_ints([[3, 9, 27, 4]], &device);
         let loss = model.forward(LmInput::ids(ids)).unwrap().logits.sum();

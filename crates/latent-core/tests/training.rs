@@ -116,6 +116,30 @@ fn group(name: &str, prefixes: &[&str], lr: f64) -> ParamGroupConfig {
     }
 }
 
+/// A fresh model and its optimizer (one AdamW per group) sized for `total` updates.
+fn fresh(
+    groups: &[ParamGroupConfig],
+    total: usize,
+) -> (TwoLayers<AB>, GroupedOptimizer<AB, TwoLayers<AB>>) {
+    let model = TwoLayers::<AB>::new(&Default::default());
+    let optim = GroupedOptimizer::new(&model, groups, &AdamWSettings::default(), total);
+    (model, optim)
+}
+
+fn looped(
+    epochs: usize,
+    accumulation: usize,
+    max_grad_norm: Option<f64>,
+    start: latent_core::train::Position,
+) -> LoopConfig {
+    LoopConfig {
+        epochs,
+        accumulation,
+        max_grad_norm,
+        start,
+    }
+}
+
 fn params(model: &TwoLayers<AB>) -> Vec<f32> {
     let mut out = Vec::new();
     for t in [
@@ -135,15 +159,8 @@ fn run(
     groups: &[ParamGroupConfig],
     clip: Option<f64>,
 ) -> (TwoLayers<AB>, Vec<latent_core::train::UpdateRecord>) {
-    let model = TwoLayers::<AB>::new(&Default::default());
-    let total = total_updates(epochs, batches.len(), accumulation);
-    let mut optim = GroupedOptimizer::new(&model, groups, &AdamWSettings::default(), total);
-    let config = LoopConfig {
-        epochs,
-        accumulation,
-        max_grad_norm: clip,
-        start: Default::default(),
-    };
+    let (model, mut optim) = fresh(groups, total_updates(epochs, batches.len(), accumulation));
+    let config = looped(epochs, accumulation, clip, Default::default());
     train(
         model,
         &mut mse(),
@@ -266,20 +283,9 @@ fn a_group_with_lr_zero_stays_bit_identical() {
 
 #[test]
 fn non_finite_loss_stops_training_with_its_step() {
-    let model = TwoLayers::<AB>::new(&Default::default());
     let batches = data(8, 2);
-    let mut optim = GroupedOptimizer::new(
-        &model,
-        &[group("all", &[], 1e-2)],
-        &AdamWSettings::default(),
-        4,
-    );
-    let config = LoopConfig {
-        epochs: 1,
-        accumulation: 1,
-        max_grad_norm: None,
-        start: Default::default(),
-    };
+    let (model, mut optim) = fresh(&[group("all", &[], 1e-2)], 4);
+    let config = looped(1, 1, None, Default::default());
     let mut updates = 0;
     let err = train(
         model,
@@ -313,16 +319,10 @@ fn run_log_writes_metrics_log_and_stats() {
     use latent_core::train::{BestMetric, Direction, RunLog};
     let dir = std::env::temp_dir().join(format!("latent-core-runlog-{}", std::process::id()));
     std::fs::remove_dir_all(&dir).ok();
-    let model = TwoLayers::<AB>::new(&Default::default());
     let batches = data(8, 2);
     let groups = [group("head", &["second"], 1e-2), group("rest", &[], 1e-3)];
-    let mut optim = GroupedOptimizer::new(&model, &groups, &AdamWSettings::default(), 4);
-    let config = LoopConfig {
-        epochs: 2,
-        accumulation: 2,
-        max_grad_norm: Some(1.0),
-        start: Default::default(),
-    };
+    let (model, mut optim) = fresh(&groups, 4);
+    let config = looped(2, 2, Some(1.0), Default::default());
     let mut log = RunLog::open(&dir, 4, 0, false).unwrap();
     let mut best = BestMetric::new("loss", Direction::Minimize);
     let (_, records) = train(
@@ -375,12 +375,7 @@ fn interrupted_and_resumed_run_is_bit_identical() {
         },
         group("rest", &[], 5e-3),
     ];
-    let config = |start| LoopConfig {
-        epochs: 3,
-        accumulation: 2,
-        max_grad_norm: Some(0.5),
-        start,
-    };
+    let config = |start| looped(3, 2, Some(0.5), start);
     let total = total_updates(3, 5, 2);
     let run_config = serde_json::json!({"epochs": 3});
     let policy = CheckpointPolicy {
@@ -391,8 +386,7 @@ fn interrupted_and_resumed_run_is_bit_identical() {
     };
 
     // Uninterrupted run.
-    let model = TwoLayers::<AB>::new(&Default::default());
-    let mut optim = GroupedOptimizer::new(&model, &groups, &AdamWSettings::default(), total);
+    let (model, mut optim) = fresh(&groups, total);
     let (full_model, full) = train(
         model,
         &mut mse(),
@@ -404,8 +398,7 @@ fn interrupted_and_resumed_run_is_bit_identical() {
     .unwrap();
 
     // The same run, checkpointing, "killed" after update 4 (mid-epoch 1).
-    let model = TwoLayers::<AB>::new(&Default::default());
-    let mut optim = GroupedOptimizer::new(&model, &groups, &AdamWSettings::default(), total);
+    let (model, mut optim) = fresh(&groups, total);
     let mut first = Vec::new();
     let err = train(
         model,
@@ -439,8 +432,7 @@ fn interrupted_and_resumed_run_is_bit_identical() {
     assert!(dir.join("epoch_0").join("model.safetensors").is_file());
 
     // A fresh process: new model and optimizer (new parameter ids), restored from checkpoint-4.
-    let model = TwoLayers::<AB>::new(&Default::default());
-    let mut optim = GroupedOptimizer::new(&model, &groups, &AdamWSettings::default(), total);
+    let (model, mut optim) = fresh(&groups, total);
     let (model, state) =
         load_checkpoint(&policy.latest().unwrap().unwrap(), model, &mut optim).unwrap();
     assert_eq!(
@@ -498,19 +490,8 @@ fn a_stop_request_checkpoints_and_ends_the_run() {
         per_epoch: false,
     };
     let stop = StopFlag::new();
-    let model = TwoLayers::<AB>::new(&Default::default());
-    let mut optim = GroupedOptimizer::new(
-        &model,
-        &[group("all", &[], 1e-2)],
-        &AdamWSettings::default(),
-        8,
-    );
-    let config = LoopConfig {
-        epochs: 2,
-        accumulation: 1,
-        max_grad_norm: None,
-        start: Position::default(),
-    };
+    let (model, mut optim) = fresh(&[group("all", &[], 1e-2)], 8);
+    let config = looped(2, 1, None, Position::default());
     let mut seen = 0;
     let err = train(
         model,
@@ -540,13 +521,7 @@ fn a_stop_request_checkpoints_and_ends_the_run() {
         other => panic!("expected an interruption, got {other}"),
     }
     assert_eq!(seen, 3, "no update after the stop request");
-    let model = TwoLayers::<AB>::new(&Default::default());
-    let mut optim = GroupedOptimizer::new(
-        &model,
-        &[group("all", &[], 1e-2)],
-        &AdamWSettings::default(),
-        8,
-    );
+    let (model, mut optim) = fresh(&[group("all", &[], 1e-2)], 8);
     let (_, state) = load_checkpoint(&dir.join("checkpoint-3"), model, &mut optim).unwrap();
     assert_eq!(
         state.position,
@@ -584,12 +559,7 @@ fn bf16_parameters_train_through_the_same_loop() {
         &AdamWSettings::default(),
         8,
     );
-    let config = LoopConfig {
-        epochs: 2,
-        accumulation: 1,
-        max_grad_norm: Some(1.0),
-        start: Default::default(),
-    };
+    let config = looped(2, 1, Some(1.0), Default::default());
     let (trained, records) = train(
         model,
         &mut mse(),
@@ -641,19 +611,8 @@ fn validation_runs_each_epoch_on_larger_batches_and_tracks_the_logged_key() {
         keep_last: 0,
         per_epoch: false,
     };
-    let model = TwoLayers::<AB>::new(&Default::default());
-    let mut optim = GroupedOptimizer::new(
-        &model,
-        &[group("all", &[], 5e-2)],
-        &AdamWSettings::default(),
-        12,
-    );
-    let config = LoopConfig {
-        epochs: 3,
-        accumulation: 1,
-        max_grad_norm: None,
-        start: Position::default(),
-    };
+    let (model, mut optim) = fresh(&[group("all", &[], 5e-2)], 12);
+    let config = looped(3, 1, None, Position::default());
     let mut log = RunLog::open(&dir, 12, 0, false).unwrap();
     let mut best = BestMetric::new("valid/loss", Direction::Minimize);
     let mut evaluations = Vec::new();

@@ -205,10 +205,9 @@ pub fn write_safetensors(
         })
         .collect::<Result<Vec<_>>>()?;
     let metadata = HashMap::from([("format".to_string(), "pt".to_string())]);
-    let tmp = path.with_extension("safetensors.tmp");
-    safetensors::serialize_to_file(views, Some(metadata), &tmp)
-        .map_err(|e| safetensors_error(&tmp, e))?;
-    std::fs::rename(&tmp, path).map_err(|e| CoreError::io(path, e))
+    let bytes =
+        safetensors::serialize(views, Some(metadata)).map_err(|e| safetensors_error(path, e))?;
+    crate::atomic::write_atomic(path, &bytes)
 }
 
 #[cfg(test)]

@@ -113,28 +113,32 @@ impl<B: Backend> KvCache<B> {
         start
     }
 
-    /// The attention mask for `n` queries placed at slots `start..start + n`:
-    /// `[batch, 1, n, capacity]`, true = hidden (empty, padding, or a later slot).
-    pub(crate) fn query_mask(&self, start: usize, n: usize) -> Tensor<B, 4, Bool> {
+    /// The attention mask for `n` queries placed at slots `start..start + n`, in the grouped-query
+    /// layout cached attention uses (query heads of one key/value head stacked along the query
+    /// axis): `[batch, kv_heads, groups · n, capacity]`, true = hidden (empty, padding, or a later
+    /// slot). Built once per forward and shared by every layer.
+    pub(crate) fn query_mask(
+        &self,
+        start: usize,
+        n: usize,
+        heads: usize,
+        kv_heads: usize,
+    ) -> Tensor<B, 4, Bool> {
         let device = self.valid.device();
-        let b = self.batch();
-        let slots = Tensor::<B, 1, Int>::arange(0..self.capacity as i64, &device).reshape([
-            1,
-            1,
-            self.capacity,
-        ]);
+        let (b, cap) = (self.batch(), self.capacity);
+        let slots = Tensor::<B, 1, Int>::arange(0..cap as i64, &device).reshape([1, 1, cap]);
         let queries = Tensor::<B, 1, Int>::arange(start as i64..(start + n) as i64, &device)
             .reshape([1, n, 1]);
         let future = slots.greater(queries); // [1, n, cap]
-        let invalid = self
-            .valid
-            .clone()
-            .equal_elem(0)
-            .reshape([b, 1, self.capacity]);
+        let invalid = self.valid.clone().equal_elem(0).reshape([b, 1, cap]);
+        let groups = heads / kv_heads;
         future
-            .expand([b, n, self.capacity])
-            .bool_or(invalid.expand([b, n, self.capacity]))
-            .unsqueeze_dim(1)
+            .expand([b, n, cap])
+            .bool_or(invalid.expand([b, n, cap]))
+            .unsqueeze_dim::<4>(1)
+            .repeat_dim(1, groups)
+            .reshape([b, 1, groups * n, cap])
+            .expand([b, kv_heads, groups * n, cap])
     }
 
     /// Real (non-padding) tokens held per sequence, `[batch, 1]`: the next position of each sequence.

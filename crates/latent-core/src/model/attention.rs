@@ -149,7 +149,8 @@ impl<B: Backend> Attention<B> {
     /// `start..start + n` of `kv`, which is returned.
     ///
     /// Shapes: `x` `[batch, n, hidden]`; `rope` tables `[batch, heads|kv_heads, n, head_dim]`;
-    /// `mask` `[batch, 1, n, capacity]` (true = hidden) → `[batch, n, hidden]`. Query heads are
+    /// `mask` `[batch, kv_heads, groups · n, capacity]` from [`crate::infer::KvCache::query_mask`]
+    /// (true = hidden) → `[batch, n, hidden]`. Query heads are
     /// grouped onto their key/value head instead of repeating the cache, so nothing of the size of
     /// the cache is copied.
     pub fn forward_cached(
@@ -168,20 +169,20 @@ impl<B: Backend> Attention<B> {
             k: kv.k.slice_assign(slots.clone(), k),
             v: kv.v.slice_assign(slots, v),
         };
-        let groups = heads / kv_heads;
-        let capacity = kv.k.dims()[2];
-        let q = q.reshape([b, kv_heads, groups * n, d]);
-        let mask = mask
-            .clone()
-            .repeat_dim(1, groups)
-            .reshape([b, 1, groups * n, capacity])
-            .expand([b, kv_heads, groups * n, capacity]);
+        let q = q.reshape([b, kv_heads, heads / kv_heads * n, d]);
         let options = AttentionModuleOptions {
             scale: None,
             softcap: None,
             is_causal: false,
         };
-        let out = attention(q, kv.k.clone(), kv.v.clone(), Some(mask), None, options);
+        let out = attention(
+            q,
+            kv.k.clone(),
+            kv.v.clone(),
+            Some(mask.clone()),
+            None,
+            options,
+        );
         let out = out
             .reshape([b, heads, n, d])
             .swap_dims(1, 2)

@@ -238,7 +238,7 @@ impl<B: Backend> CausalLm<B> {
                     None => Tensor::<B, 2, Int>::ones([b, s], &device),
                 };
                 let start = cache.append_slots(valid);
-                let mask = cache.query_mask(start, s);
+                let mask = cache.query_mask(start, s, heads, self.config.num_key_value_heads);
                 let kvs = std::mem::take(&mut cache.layers);
                 for (layer, kv) in self.layers.iter().zip(kvs) {
                     if output_hidden_states {

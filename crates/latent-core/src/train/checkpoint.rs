@@ -13,11 +13,11 @@ use burn::tensor::backend::AutodiffBackend;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use super::atomic::write_atomic;
 use super::best::BestMetric;
 use super::groups::GroupedOptimizer;
 use super::state_dict::{load_module_tensors, module_tensors};
 use super::stop::StopFlag;
+use crate::atomic::write_atomic;
 use crate::hf::safetensors::{write_safetensors, Checkpoint, SaveDtype};
 use crate::{CoreError, Result};
 

@@ -45,7 +45,6 @@
 //! }
 //! ```
 
-pub mod atomic;
 pub mod best;
 pub mod checkpoint;
 pub mod clip;

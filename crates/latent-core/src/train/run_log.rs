@@ -162,7 +162,7 @@ impl RunLog {
         });
         let path = self.dir.join("training_stats.json");
         let text = serde_json::to_string_pretty(&stats).map_err(|e| CoreError::json(&path, &e))?;
-        crate::train::atomic::write_atomic(&path, text.as_bytes())?;
+        crate::atomic::write_atomic(&path, text.as_bytes())?;
         if !self.curves[0].is_empty() {
             super::plot::plot_curves(&self.dir.join("loss.png"), &self.curves, 800, 480)?;
         }

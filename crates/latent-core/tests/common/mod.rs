@@ -42,9 +42,14 @@ pub fn load_model(name: &str) -> CausalLm<B> {
 }
 
 pub fn load_model_from(dir: &std::path::Path) -> CausalLm<B> {
+    load_model_on::<B>(dir)
+}
+
+/// Loads the model in `dir` in f32 on any backend (e.g. `Autodiff<CpuBackend>` for gradients).
+pub fn load_model_on<BB: Backend>(dir: &std::path::Path) -> CausalLm<BB> {
     let config = ModelConfig::from_file(dir.join("config.json")).unwrap();
     let checkpoint = Checkpoint::open(&[dir.join("model.safetensors")]).unwrap();
-    let (model, unused) = CausalLm::<B>::new(&config, &Default::default())
+    let (model, unused) = CausalLm::<BB>::new(&config, &Default::default())
         .load_checkpoint(&checkpoint, DType::F32)
         .unwrap();
     assert!(unused.is_empty(), "unused checkpoint keys: {unused:?}");
