@@ -36,6 +36,61 @@ pub fn read_config<T: DeserializeOwned>(path: impl AsRef<Path>) -> Result<T> {
     }
 }
 
+/// Reads a config file, then applies command-line overrides `dotted.key=value` (the value is read
+/// as YAML, so `3`, `1e-4`, `true`, `[a, b]` and plain strings all work). The file is checked on
+/// its own first (errors name its line); an override naming a key the file's schema lacks is an
+/// error naming the override.
+pub fn read_config_with_overrides<T: DeserializeOwned>(
+    path: impl AsRef<Path>,
+    overrides: &[String],
+) -> Result<T> {
+    let path = path.as_ref();
+    let parsed: T = read_config(path)?;
+    if overrides.is_empty() {
+        return Ok(parsed);
+    }
+    let text = std::fs::read_to_string(path).map_err(|e| CoreError::io(path, e))?;
+    let mut tree: serde_json::Value = match path.extension().and_then(|e| e.to_str()) {
+        Some("yaml" | "yml") => parse_yaml_config(&text, path)?,
+        _ => parse_json_config(&text, path)?,
+    };
+    for item in overrides {
+        apply_override(&mut tree, item).map_err(|message| CoreError::Json {
+            path: format!("override `{item}`").into(),
+            message,
+        })?;
+    }
+    serde_json::from_value(tree).map_err(|e| CoreError::Json {
+        path: format!("{} with overrides {overrides:?}", path.display()).into(),
+        message: explain(&e.to_string()),
+    })
+}
+
+/// Sets `key.path=value` in a JSON tree (creating missing objects on the way).
+fn apply_override(tree: &mut serde_json::Value, item: &str) -> std::result::Result<(), String> {
+    let (key, value) = item
+        .split_once('=')
+        .ok_or_else(|| "expected key=value, e.g. training.epochs=3".to_string())?;
+    let value: serde_json::Value =
+        serde_norway::from_str(value).map_err(|e| format!("value is not valid YAML: {e}"))?;
+    let mut node = tree;
+    let parts: Vec<&str> = key.trim().split('.').collect();
+    for (i, part) in parts.iter().enumerate() {
+        if !node.is_object() {
+            *node = serde_json::Value::Object(Default::default());
+        }
+        let obj = node.as_object_mut().expect("made an object");
+        if i + 1 == parts.len() {
+            obj.insert(part.to_string(), value);
+            return Ok(());
+        }
+        node = obj
+            .entry(part.to_string())
+            .or_insert_with(|| serde_json::Value::Object(Default::default()));
+    }
+    Err("empty key".into())
+}
+
 /// Adds "did you mean" to serde's `unknown field `x`, expected one of `a`, `b`` messages.
 fn explain(message: &str) -> String {
     let Some(rest) = message.strip_prefix("unknown field `") else {
@@ -137,6 +192,23 @@ mod tests {
             "{msg}"
         );
         assert!(msg.contains("did you mean `warmup_ratio`?"), "{msg}");
+    }
+
+    #[test]
+    fn overrides_replace_values_and_unknown_override_keys_fail() {
+        let dir = std::env::temp_dir().join(format!("cfg-override-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("run.yaml");
+        std::fs::write(&path, "epochs: 3\nlearning_rate: 0.1\n").unwrap();
+        let run: Run = read_config_with_overrides(&path, &["epochs=7".into()]).unwrap();
+        assert_eq!(run.epochs, 7);
+        assert_eq!(run.learning_rate, 0.1);
+        let msg = read_config_with_overrides::<Run>(&path, &["epoch=7".into()])
+            .unwrap_err()
+            .to_string();
+        assert!(msg.contains("did you mean `epochs`?"), "{msg}");
+        assert!(read_config_with_overrides::<Run>(&path, &["epochs".into()]).is_err());
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]

@@ -129,6 +129,9 @@ pub enum CoreError {
     /// Inputs to `forward` have inconsistent shapes.
     #[error("forward: {0}")]
     Shape(String),
+    /// A method crate's own error raised inside the training loop (e.g. from a `TrainStep`).
+    #[error("{0}")]
+    Method(Box<dyn std::error::Error + Send + Sync>),
 }
 
 /// Result alias for this crate.

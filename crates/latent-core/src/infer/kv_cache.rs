@@ -146,6 +146,18 @@ impl<B: Backend> KvCache<B> {
         self.valid.clone().sum_dim(1)
     }
 
+    /// Marks every filled slot valid, padding included, so later positions attend to it and their
+    /// default positions count it. This reproduces reference code that drops the attention mask
+    /// after the prompt (CODI's official implementation); correct code never needs it.
+    pub fn unmask_filled(&mut self) {
+        let b = self.batch();
+        let filled = Tensor::<B, 2, Int>::ones([b, self.len], &self.valid.device());
+        self.valid = self
+            .valid
+            .clone()
+            .slice_assign([0..b, 0..self.len], filled);
+    }
+
     /// Forgets everything (capacity is kept).
     pub fn reset(&mut self) {
         self.truncate(0);

@@ -214,6 +214,11 @@ impl<'m, B: Backend> Stepper<'m, B> {
         &self.cache
     }
 
+    /// The cache, mutably (e.g. [`KvCache::unmask_filled`] to reproduce reference code's masking).
+    pub fn cache_mut(&mut self) -> &mut KvCache<B> {
+        &mut self.cache
+    }
+
     /// `n` independent continuations of every sequence (sequence i becomes rows i*n .. i*n + n),
     /// e.g. to sample N latent paths from one prompt.
     pub fn fork(&self, n: usize) -> Self {

@@ -127,7 +127,7 @@ impl LoraConfig {
     }
 
     /// Checks values an in-memory config could get wrong: `(key, reason)` of the first problem.
-    pub(crate) fn check(&self) -> std::result::Result<(), (&'static str, String)> {
+    pub fn check(&self) -> std::result::Result<(), (&'static str, String)> {
         if self.r == 0 {
             return Err(("r", "must be at least 1".into()));
         }

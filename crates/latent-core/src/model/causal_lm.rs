@@ -31,7 +31,7 @@ pub struct CausalLm<B: Backend> {
     /// Output head `[hidden, vocab]`; `None` when tied to `embed_tokens`.
     pub lm_head: Option<Linear<B>>,
     rope: Option<Rope>,
-    config: ModelConfig,
+    pub(crate) config: ModelConfig,
 }
 
 impl<B: Backend> CausalLm<B> {

@@ -13,6 +13,7 @@ mod load;
 mod mlp;
 mod norm;
 mod pretrained;
+mod resize;
 mod rope;
 mod save;
 pub mod weight_names;

@@ -27,6 +27,10 @@ pub trait TrainStep<B: AutodiffBackend, M: AutodiffModule<B>> {
     type Batch;
     /// The micro-batch loss (a mean over its examples).
     fn loss(&mut self, model: &M, batch: &Self::Batch) -> Result<StepLoss<B>>;
+
+    /// Edits the accumulated gradient of an update before clipping (e.g. zeroing the rows of an
+    /// embedding that must stay fixed while its new rows train). The default leaves it alone.
+    fn adjust_gradients(&mut self, _model: &M, _grads: &mut GradientsParams) {}
 }
 
 /// Loop settings.
@@ -113,6 +117,7 @@ where
             window.push((loss_value, out.terms));
             if i + 1 == window_start + window_len {
                 let mut grads = accumulator.grads();
+                step.adjust_gradients(&model, &mut grads);
                 let grad_norm = match config.max_grad_norm {
                     Some(max) => clip_grad_norm::<B, M>(&model, &mut grads, max),
                     None => global_grad_norm::<B, M>(&model, &grads),

@@ -1,0 +1,191 @@
+//! Collating tokenized examples into the padded host arrays of a training micro-batch.
+//!
+//! - Teacher: `Q ‖ CoT ‖ A ‖ EOS`, right-padded; targets are the next ids, counted from the first
+//!   CoT (or answer) token on, so only the question is masked.
+//! - Student question: `Q ‖ <bot>`, left-padded (the last column is `<bot>` in every row).
+//! - Student decoder: `<eot> ‖ A` predicting `A ‖ EOS`, right-padded.
+//!
+//! The distilled positions are the pre-answer token in the teacher sequence and in the decoder.
+
+use crate::data::Tokenized;
+use crate::tokens::SpecialTokens;
+
+/// A rectangular `[rows, cols]` array of ids (or 0/1 flags), row-major.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Grid {
+    /// Values, `rows × cols`.
+    pub data: Vec<i64>,
+    /// Rows (batch).
+    pub rows: usize,
+    /// Columns (positions).
+    pub cols: usize,
+}
+
+impl Grid {
+    fn filled(rows: usize, cols: usize, value: i64) -> Self {
+        Self {
+            data: vec![value; rows * cols],
+            rows,
+            cols,
+        }
+    }
+
+    fn set(&mut self, r: usize, c: usize, value: i64) {
+        self.data[r * self.cols + c] = value;
+    }
+
+    /// The value at row `r`, column `c`.
+    pub fn get(&self, r: usize, c: usize) -> i64 {
+        self.data[r * self.cols + c]
+    }
+}
+
+/// A sequence batch: ids, attention mask, next-token targets and which targets count.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SeqBatch {
+    /// Input ids `[b, s]`.
+    pub ids: Grid,
+    /// 1 = real token, 0 = padding `[b, s]`.
+    pub mask: Grid,
+    /// Target of each position `[b, s]` (0 where not counted).
+    pub targets: Grid,
+    /// 1 where the target counts in the loss `[b, s]`.
+    pub weights: Grid,
+    /// Per row, the position whose hidden states are distilled.
+    pub distill: Vec<usize>,
+}
+
+/// One CODI micro-batch.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CodiBatch {
+    /// The teacher sequences (or, for the baselines, the only sequences).
+    pub teacher: SeqBatch,
+    /// `Q ‖ <bot>`, left-padded: ids and mask `[b, q]`.
+    pub question: (Grid, Grid),
+    /// `<eot> ‖ A` → `A ‖ EOS`, right-padded.
+    pub decoder: SeqBatch,
+    /// Number of examples.
+    pub size: usize,
+}
+
+/// Right-padded sequences of `parts[i]` concatenated; targets from `counted_from[i]` on.
+fn right_padded(seqs: &[Vec<u32>], counted_from: &[usize], distill: Vec<usize>, pad: u32, eos: u32) -> SeqBatch {
+    let b = seqs.len();
+    let s = seqs.iter().map(Vec::len).max().unwrap_or(1).max(1);
+    let mut ids = Grid::filled(b, s, i64::from(pad));
+    let mut mask = Grid::filled(b, s, 0);
+    let mut targets = Grid::filled(b, s, 0);
+    let mut weights = Grid::filled(b, s, 0);
+    for (r, seq) in seqs.iter().enumerate() {
+        for (c, &id) in seq.iter().enumerate() {
+            ids.set(r, c, i64::from(id));
+            mask.set(r, c, 1);
+            // Position c predicts seq[c + 1]; the last real position predicts EOS.
+            let next = seq.get(c + 1).copied().unwrap_or(eos);
+            targets.set(r, c, i64::from(next));
+            if c + 1 >= counted_from[r] {
+                weights.set(r, c, 1);
+            }
+        }
+    }
+    SeqBatch {
+        ids,
+        mask,
+        targets,
+        weights,
+        distill,
+    }
+}
+
+/// Collates `examples`. `with_cot = false` builds No-CoT teacher sequences `Q ‖ A ‖ EOS`.
+pub fn collate(examples: &[&Tokenized], tokens: &SpecialTokens, with_cot: bool) -> CodiBatch {
+    let b = examples.len();
+    let mut teacher = Vec::with_capacity(b);
+    let mut counted = Vec::with_capacity(b);
+    let mut teacher_distill = Vec::with_capacity(b);
+    for e in examples {
+        let mut seq = e.question.clone();
+        if with_cot {
+            seq.extend(&e.cot);
+        }
+        teacher_distill.push(seq.len() + e.pre_answer);
+        seq.extend(&e.answer);
+        counted.push(e.question.len());
+        teacher.push(seq);
+    }
+    let teacher = right_padded(&teacher, &counted, teacher_distill, tokens.pad, tokens.eos);
+
+    let q = examples.iter().map(|e| e.question.len() + 1).max().unwrap_or(1);
+    let mut q_ids = Grid::filled(b, q, i64::from(tokens.pad));
+    let mut q_mask = Grid::filled(b, q, 0);
+    for (r, e) in examples.iter().enumerate() {
+        let start = q - e.question.len() - 1;
+        for (c, &id) in e.question.iter().chain([&tokens.bot]).enumerate() {
+            q_ids.set(r, start + c, i64::from(id));
+            q_mask.set(r, start + c, 1);
+        }
+    }
+
+    let decoder: Vec<Vec<u32>> = examples
+        .iter()
+        .map(|e| std::iter::once(tokens.eot).chain(e.answer.iter().copied()).collect())
+        .collect();
+    let decoder_distill = examples.iter().map(|e| 1 + e.pre_answer).collect();
+    let decoder = right_padded(&decoder, &vec![1; b], decoder_distill, tokens.pad, tokens.eos);
+    CodiBatch {
+        teacher,
+        question: (q_ids, q_mask),
+        decoder,
+        size: b,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use latent_datasets::answer::GoldAnswer;
+
+    fn example(q: &[u32], cot: &[u32], answer: &[u32], pre: usize) -> Tokenized {
+        Tokenized {
+            question_text: String::new(),
+            question: q.to_vec(),
+            cot: cot.to_vec(),
+            answer: answer.to_vec(),
+            pre_answer: pre,
+            gold: GoldAnswer::parse("1").unwrap(),
+        }
+    }
+
+    #[test]
+    fn layouts_masks_and_distilled_positions() {
+        let t = SpecialTokens::assign(100, None, 3);
+        let a = example(&[10, 11, 12], &[20, 21], &[30, 31, 32], 1);
+        let b = example(&[13], &[22], &[33, 34], 0);
+        let batch = collate(&[&a, &b], &t, true);
+        // Teacher row 0: 10 11 12 20 21 30 31 32; targets counted from the first CoT token.
+        let tr = &batch.teacher;
+        assert_eq!(tr.ids.cols, 8);
+        assert_eq!(&tr.ids.data[..8], &[10, 11, 12, 20, 21, 30, 31, 32]);
+        assert_eq!(&tr.targets.data[..8], &[11, 12, 20, 21, 30, 31, 32, 3]);
+        assert_eq!(&tr.weights.data[..8], &[0, 0, 1, 1, 1, 1, 1, 1]);
+        assert_eq!(tr.distill, vec![6, 2]);
+        // Row 1 is right-padded with pad = 100.
+        assert_eq!(&tr.ids.data[8..], &[13, 22, 33, 34, 100, 100, 100, 100]);
+        assert_eq!(&tr.mask.data[8..], &[1, 1, 1, 1, 0, 0, 0, 0]);
+        assert_eq!(&tr.weights.data[8..], &[1, 1, 1, 1, 0, 0, 0, 0]);
+        // Question: left-padded, ends with <bot> = 101.
+        let (qi, qm) = &batch.question;
+        assert_eq!(qi.data, vec![10, 11, 12, 101, 100, 100, 13, 101]);
+        assert_eq!(qm.data, vec![1, 1, 1, 1, 0, 0, 1, 1]);
+        // Decoder: <eot> = 102, then the answer; targets end with EOS.
+        let d = &batch.decoder;
+        assert_eq!(d.ids.data, vec![102, 30, 31, 32, 102, 33, 34, 100]);
+        assert_eq!(d.targets.data[..4], [30, 31, 32, 3]);
+        assert_eq!(d.weights.data, vec![1, 1, 1, 1, 1, 1, 1, 0]);
+        assert_eq!(d.distill, vec![2, 1]);
+        // No-CoT teacher: Q ‖ A.
+        let plain = collate(&[&a], &t, false);
+        assert_eq!(plain.teacher.ids.data, vec![10, 11, 12, 30, 31, 32]);
+        assert_eq!(plain.teacher.distill, vec![4]);
+    }
+}

@@ -1,0 +1,260 @@
+//! GSM8K-style evaluation (reference `test.py`): questions left-padded in batches, `Q ‖ <bot>`, the
+//! continuous thoughts, `<eot>`, then greedy decoding to EOS (at most `max_new_tokens`); the
+//! prediction is the last number of the decoded text, compared with the gold number as floats.
+//! Baselines decode from `Q` directly. The added ids (`<bot>`, `<eot>`, a new pad) never win the
+//! arg-max. Latent probing decodes each thought's position through the LM head (top-k tokens), as
+//! in the paper's §5.
+
+use std::time::Instant;
+
+use burn::prelude::*;
+use latent_core::infer::sampling::{argmax, softmax};
+use latent_core::infer::{StepOutput, Stepper};
+use latent_core::LmInput;
+use latent_datasets::answer::codi_correct;
+use serde::Serialize;
+use tokenizers::Tokenizer;
+
+use crate::data::Tokenized;
+use crate::model::CodiModel;
+use crate::{CodiError, Result, Task};
+
+/// Evaluation settings.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EvalConfig {
+    /// Questions per batch.
+    pub batch_size: usize,
+    /// Decoding budget per question (the reference uses 256).
+    pub max_new_tokens: usize,
+    /// Continuous thoughts per question (CODI models).
+    pub num_latent: usize,
+    /// Tokens listed per thought when probing.
+    pub probe_top_k: usize,
+    /// Examples (from the first) whose thoughts are probed.
+    pub probe_examples: usize,
+    /// Reproduce the reference code's masking (see [`crate::loss::LossConfig::reference_masking`]).
+    pub reference_masking: bool,
+}
+
+impl Default for EvalConfig {
+    fn default() -> Self {
+        Self {
+            batch_size: 32,
+            max_new_tokens: 256,
+            num_latent: 6,
+            probe_top_k: 5,
+            probe_examples: 0,
+            reference_masking: false,
+        }
+    }
+}
+
+/// One evaluated question.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct EvalRecord {
+    /// The question.
+    pub question: String,
+    /// The gold answer.
+    pub gold: String,
+    /// The decoded output.
+    pub output: String,
+    /// Whether the last number of `output` equals the gold number.
+    pub correct: bool,
+    /// Tokens decoded (EOS not counted).
+    pub tokens: usize,
+    /// Continuous thoughts fed.
+    pub latent_steps: usize,
+    /// For probed examples: per thought, the top tokens and their probabilities.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub probe: Vec<Vec<(String, f32)>>,
+}
+
+/// Results of one evaluation.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct EvalSummary {
+    /// The task evaluated.
+    pub task: Task,
+    /// Questions.
+    pub examples: usize,
+    /// Correct answers.
+    pub correct: usize,
+    /// `correct / examples`.
+    pub accuracy: f64,
+    /// Mean decoded tokens per question.
+    pub mean_tokens: f64,
+    /// Mean continuous thoughts per question.
+    pub mean_latent_steps: f64,
+    /// Wall time of the whole evaluation.
+    pub seconds: f64,
+    /// `seconds / examples`.
+    pub seconds_per_example: f64,
+    /// Every question.
+    pub records: Vec<EvalRecord>,
+}
+
+/// Top-`k` tokens of one logits row, with probabilities.
+fn top_k(tokenizer: &Tokenizer, row: &[f32], k: usize) -> Vec<(String, f32)> {
+    let probs = softmax(row);
+    let mut order: Vec<usize> = (0..probs.len()).collect();
+    order.sort_by(|&a, &b| probs[b].total_cmp(&probs[a]));
+    order
+        .into_iter()
+        .take(k)
+        .map(|i| {
+            let text = tokenizer
+                .decode(&[i as u32], false)
+                .unwrap_or_else(|_| format!("<{i}>"));
+            (text, probs[i])
+        })
+        .collect()
+}
+
+/// Evaluates `examples` with a model trained for `task`.
+pub fn evaluate<B: Backend>(
+    model: &CodiModel<B>,
+    task: Task,
+    tokenizer: &Tokenizer,
+    examples: &[Tokenized],
+    config: &EvalConfig,
+    mut progress: impl FnMut(usize),
+) -> Result<EvalSummary> {
+    if examples.is_empty() {
+        return Err(CodiError::Empty("the evaluation set".into()));
+    }
+    let start = Instant::now();
+    let mut records = Vec::with_capacity(examples.len());
+    for (chunk_index, chunk) in examples.chunks(config.batch_size.max(1)).enumerate() {
+        let first = chunk_index * config.batch_size.max(1);
+        let probe_rows = config.probe_examples.saturating_sub(first).min(chunk.len());
+        records.extend(decode_batch(model, task, tokenizer, chunk, config, probe_rows)?);
+        progress(records.len());
+    }
+    let seconds = start.elapsed().as_secs_f64();
+    let n = records.len();
+    let correct = records.iter().filter(|r| r.correct).count();
+    Ok(EvalSummary {
+        task,
+        examples: n,
+        correct,
+        accuracy: correct as f64 / n as f64,
+        mean_tokens: records.iter().map(|r| r.tokens).sum::<usize>() as f64 / n as f64,
+        mean_latent_steps: records.iter().map(|r| r.latent_steps).sum::<usize>() as f64 / n as f64,
+        seconds,
+        seconds_per_example: seconds / n as f64,
+        records,
+    })
+}
+
+/// Greedy decoding of one batch.
+fn decode_batch<B: Backend>(
+    model: &CodiModel<B>,
+    task: Task,
+    tokenizer: &Tokenizer,
+    chunk: &[Tokenized],
+    config: &EvalConfig,
+    probe_rows: usize,
+) -> Result<Vec<EvalRecord>> {
+    let t = model.tokens;
+    let b = chunk.len();
+    let latents = if task.uses_latents() { config.num_latent } else { 0 };
+    let prompts: Vec<Vec<u32>> = chunk
+        .iter()
+        .map(|e| {
+            let mut p = e.question.clone();
+            if task.uses_latents() {
+                p.push(t.bot);
+            }
+            p
+        })
+        .collect();
+    let width = prompts.iter().map(Vec::len).max().unwrap_or(1);
+    let capacity = width + latents + 1 + config.max_new_tokens;
+    let mut stepper = Stepper::new(&model.lm, b, capacity);
+    let mut out = if config.reference_masking {
+        let device = model.lm.device();
+        let (ids, mask) = left_pad(&prompts, t.pad);
+        let input = LmInput::ids(Tensor::from_data(TensorData::new(ids, [b, width]), &device))
+            .attention_mask(Tensor::from_data(TensorData::new(mask, [b, width]), &device))
+            .position_ids(
+                Tensor::<B, 1, Int>::arange(0..width as i64, &device)
+                    .unsqueeze::<2>()
+                    .expand([b, width]),
+            );
+        let out = stepper.prefill(input)?;
+        stepper.cache_mut().unmask_filled();
+        out
+    } else {
+        stepper.prefill_ids(&prompts, t.pad)?
+    };
+    let mut probes: Vec<Vec<Vec<(String, f32)>>> = vec![Vec::new(); b];
+    let probe = |out: &StepOutput<B>, probes: &mut Vec<Vec<Vec<(String, f32)>>>| {
+        if probe_rows == 0 {
+            return;
+        }
+        for (r, row) in out.logits_rows().iter().take(probe_rows).enumerate() {
+            probes[r].push(top_k(tokenizer, &row[..t.base_vocab], config.probe_top_k));
+        }
+    };
+    if latents > 0 {
+        for _ in 0..latents {
+            probe(&out, &mut probes);
+            let [_, h] = out.hidden.dims();
+            let thought = model.thought(out.hidden.clone().reshape([b, 1, h])).reshape([b, h]);
+            out = stepper.step_vectors(thought)?;
+        }
+        out = stepper.step_tokens(&vec![t.eot; b])?;
+    }
+    let mut generated: Vec<Vec<u32>> = vec![Vec::new(); b];
+    for _ in 0..config.max_new_tokens {
+        let rows = out.logits_rows();
+        let mut next = vec![t.pad; b];
+        for (r, row) in rows.iter().enumerate() {
+            if stepper.finished()[r] {
+                continue;
+            }
+            let token = argmax(&row[..t.base_vocab]) as u32;
+            if token == t.eos {
+                stepper.finish(r);
+            } else {
+                generated[r].push(token);
+                next[r] = token;
+            }
+        }
+        if stepper.all_finished() {
+            break;
+        }
+        out = stepper.step_tokens(&next)?;
+    }
+    chunk
+        .iter()
+        .zip(generated)
+        .zip(probes)
+        .map(|((e, ids), probe)| {
+            let output = tokenizer
+                .decode(&ids, true)
+                .map_err(|err| CodiError::Tokenizer(format!("decoding {ids:?}: {err}")))?;
+            Ok(EvalRecord {
+                question: e.question_text.clone(),
+                gold: e.gold.text.clone(),
+                correct: codi_correct(&output, &e.gold),
+                output,
+                tokens: ids.len(),
+                latent_steps: latents,
+                probe,
+            })
+        })
+        .collect()
+}
+
+/// Left-padded ids and mask, row-major `[b, width]`.
+fn left_pad(prompts: &[Vec<u32>], pad: u32) -> (Vec<i64>, Vec<i64>) {
+    let width = prompts.iter().map(Vec::len).max().unwrap_or(1);
+    let mut ids = Vec::with_capacity(prompts.len() * width);
+    let mut mask = Vec::with_capacity(prompts.len() * width);
+    for p in prompts {
+        let padding = width - p.len();
+        ids.extend(std::iter::repeat_n(i64::from(pad), padding).chain(p.iter().map(|&x| i64::from(x))));
+        mask.extend(std::iter::repeat_n(0, padding).chain(std::iter::repeat_n(1, p.len())));
+    }
+    (ids, mask)
+}

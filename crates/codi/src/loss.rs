@@ -1,0 +1,209 @@
+//! The CODI loss (`L = L_student + β·L_KD + γ·L_teacher`) and the baselines' cross-entropy.
+//!
+//! - Teacher: one full forward over `Q ‖ CoT ‖ A ‖ EOS` with every hidden state; its CE covers all
+//!   but the question; its hidden states at the pre-answer token are the (detached) KD targets.
+//! - Student: `Q ‖ <bot>` through a KV cache, then `num_latent` continuous thoughts (each the
+//!   projected final hidden state of the previous position), then `<eot> ‖ A` teacher-forced with CE
+//!   predicting `A ‖ EOS`. Gradients flow through the cache and the whole chain of thoughts.
+//! - KD: for every hidden-state index `l = 0..=L` (embeddings, each block, final norm),
+//!   `SmoothL1_{β=1}(h_s^l[p_s], sg(h_t^l[p_t])) / std(h_t^l[p_t])` (std: unbiased, over the batch
+//!   and width), averaged over the `L + 1` layers.
+
+use burn::prelude::*;
+use burn::tensor::activation::log_softmax;
+use latent_core::infer::KvCache;
+use latent_core::LmInput;
+use serde::{Deserialize, Serialize};
+
+use crate::batch::{CodiBatch, Grid, SeqBatch};
+use crate::model::CodiModel;
+use crate::Result;
+
+/// The distance between student and teacher hidden states.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DistillLoss {
+    /// Smooth L1 with β = 1 (the reference default).
+    #[default]
+    SmoothL1,
+    /// Mean squared error.
+    L2,
+}
+
+/// Loss settings.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct LossConfig {
+    /// Continuous thoughts fed (6).
+    pub num_latent: usize,
+    /// β: weight of the distillation term.
+    pub distill_loss_factor: f64,
+    /// γ: weight of the teacher CE.
+    pub ref_loss_factor: f64,
+    /// Distance of the distillation term.
+    pub distill_loss_type: DistillLoss,
+    /// Reproduce the reference code's masking: no attention mask after the question pass and
+    /// position ids that count left padding.
+    pub reference_masking: bool,
+}
+
+/// The terms of one micro-batch's loss.
+#[derive(Debug, Clone)]
+pub struct CodiTerms<B: Backend> {
+    /// `L_student + β·L_KD + γ·L_teacher`, `[1]`.
+    pub total: Tensor<B, 1>,
+    /// Student CE over `A ‖ EOS`, `[1]`.
+    pub student_ce: Tensor<B, 1>,
+    /// Teacher CE over everything but the question, `[1]`.
+    pub teacher_ce: Tensor<B, 1>,
+    /// The distillation term (mean over layers), `[1]`.
+    pub kd: Tensor<B, 1>,
+    /// Each layer's normalised distance, `L + 1` of `[1]`.
+    pub kd_layers: Vec<Tensor<B, 1>>,
+}
+
+/// A host grid as an Int tensor `[rows, cols]`.
+pub fn int_tensor<B: Backend>(grid: &Grid, device: &B::Device) -> Tensor<B, 2, Int> {
+    Tensor::from_data(TensorData::new(grid.data.clone(), [grid.rows, grid.cols]), device)
+}
+
+/// Mean next-token CE of `logits` `[b, s, V]` over the positions `batch.weights` counts.
+pub fn masked_ce<B: Backend>(logits: Tensor<B, 3>, batch: &SeqBatch) -> Tensor<B, 1> {
+    let device = logits.device();
+    let [b, s, _] = logits.dims();
+    let targets = int_tensor::<B>(&batch.targets, &device).reshape([b, s, 1]);
+    let weights: Vec<f32> = batch.weights.data.iter().map(|&w| w as f32).collect();
+    let count = weights.iter().sum::<f32>().max(1.0);
+    let weights = Tensor::<B, 2>::from_data(TensorData::new(weights, [b, s]), &device);
+    let picked = log_softmax(logits, 2).gather(2, targets).reshape([b, s]);
+    -(picked * weights).sum() / count as f64
+}
+
+/// Rows `positions[i]` of `x` `[b, s, D]` → `[b, D]`.
+fn select_positions<B: Backend>(x: Tensor<B, 3>, positions: &[usize]) -> Tensor<B, 2> {
+    let [b, s, d] = x.dims();
+    let flat: Vec<i64> = positions
+        .iter()
+        .enumerate()
+        .map(|(r, &p)| (r * s + p) as i64)
+        .collect();
+    let index = Tensor::<B, 1, Int>::from_data(TensorData::new(flat, [b]), &x.device());
+    x.reshape([b * s, d]).select(0, index)
+}
+
+/// One layer's distillation distance: `D(student, teacher) / std(teacher)`, `[1]`.
+fn layer_distance<B: Backend>(
+    student: Tensor<B, 2>,
+    teacher: Tensor<B, 2>,
+    kind: DistillLoss,
+) -> Tensor<B, 1> {
+    let n = teacher.dims().iter().product::<usize>();
+    let flat = teacher.clone().reshape([n]);
+    let mean = flat.clone().mean();
+    let centred = flat - mean.unsqueeze();
+    let std = (centred.powi_scalar(2).sum() / (n.max(2) - 1) as f64).sqrt();
+    let diff = student - teacher;
+    let distance = match kind {
+        DistillLoss::SmoothL1 => {
+            // 0.5 d² for |d| < 1, |d| − 0.5 otherwise, written as m (|d| − m/2) with m = min(|d|, 1).
+            let a = diff.abs();
+            let m = a.clone().clamp_max(1.0);
+            (m.clone() * (a - m / 2.0)).mean()
+        }
+        DistillLoss::L2 => diff.powi_scalar(2).mean(),
+    };
+    distance / std
+}
+
+/// The teacher pass: logits and every hidden state of `batch.teacher`.
+fn teacher_forward<B: Backend>(
+    model: &CodiModel<B>,
+    batch: &SeqBatch,
+    hidden_states: bool,
+) -> Result<latent_core::LmOutput<B>> {
+    let device = model.lm.device();
+    let input = LmInput::ids(int_tensor(&batch.ids, &device))
+        .attention_mask(int_tensor(&batch.mask, &device))
+        .output_hidden_states(hidden_states);
+    Ok(model.lm.forward(input)?)
+}
+
+/// The student pass: question, `num_latent` thoughts, then the decoder segment; returns the
+/// decoder's output with every hidden state.
+pub fn student_forward<B: Backend>(
+    model: &CodiModel<B>,
+    batch: &CodiBatch,
+    num_latent: usize,
+    reference_masking: bool,
+) -> Result<latent_core::LmOutput<B>> {
+    let device = model.lm.device();
+    let (q_ids, q_mask) = &batch.question;
+    let b = batch.size;
+    let capacity = q_ids.cols + num_latent + batch.decoder.ids.cols;
+    let dtype = model.lm.embed_tokens.weight.val().dtype();
+    let mut cache = KvCache::new(model.lm.config(), b, capacity, dtype, &device);
+    let mut input = LmInput::ids(int_tensor(q_ids, &device)).attention_mask(int_tensor(q_mask, &device));
+    if reference_masking {
+        let q = q_ids.cols;
+        let positions = Tensor::<B, 1, Int>::arange(0..q as i64, &device)
+            .unsqueeze::<2>()
+            .expand([b, q]);
+        input = input.position_ids(positions);
+    }
+    let out = model.lm.forward_cached(input, &mut cache)?;
+    if reference_masking {
+        cache.unmask_filled();
+    }
+    let [_, q, h] = out.last_hidden.dims();
+    let mut last = out.last_hidden.slice([0..b, q - 1..q, 0..h]);
+    for _ in 0..num_latent {
+        let thought = model.thought(last);
+        let out = model.lm.forward_cached(LmInput::embeds(thought), &mut cache)?;
+        last = out.last_hidden;
+    }
+    let decoder = &batch.decoder;
+    let input = LmInput::ids(int_tensor(&decoder.ids, &device))
+        .attention_mask(int_tensor(&decoder.mask, &device))
+        .output_hidden_states(true);
+    Ok(model.lm.forward_cached(input, &mut cache)?)
+}
+
+/// The full CODI loss of one micro-batch.
+pub fn codi_loss<B: Backend>(
+    model: &CodiModel<B>,
+    batch: &CodiBatch,
+    config: &LossConfig,
+) -> Result<CodiTerms<B>> {
+    let teacher = teacher_forward(model, &batch.teacher, true)?;
+    let teacher_ce = masked_ce(teacher.logits, &batch.teacher);
+    let student = student_forward(model, batch, config.num_latent, config.reference_masking)?;
+    let student_ce = masked_ce(student.logits, &batch.decoder);
+    let kd_layers: Vec<Tensor<B, 1>> = teacher
+        .hidden_states
+        .into_iter()
+        .zip(student.hidden_states)
+        .map(|(t, s)| {
+            let t = select_positions(t, &batch.teacher.distill).detach();
+            let s = select_positions(s, &batch.decoder.distill);
+            layer_distance(s, t, config.distill_loss_type)
+        })
+        .collect();
+    let layers = kd_layers.len() as f64;
+    let kd = Tensor::cat(kd_layers.clone(), 0).sum() / layers;
+    let total = student_ce.clone()
+        + kd.clone() * config.distill_loss_factor
+        + teacher_ce.clone() * config.ref_loss_factor;
+    Ok(CodiTerms {
+        total,
+        student_ce,
+        teacher_ce,
+        kd,
+        kd_layers,
+    })
+}
+
+/// The baselines' loss: CE of the teacher sequences (CoT-SFT, or No-CoT-SFT when the batch was
+/// collated without CoT), `[1]`.
+pub fn sft_loss<B: Backend>(model: &CodiModel<B>, batch: &CodiBatch) -> Result<Tensor<B, 1>> {
+    let out = teacher_forward(model, &batch.teacher, false)?;
+    Ok(masked_ce(out.logits, &batch.teacher))
+}

@@ -1,0 +1,387 @@
+//! Drivers shared by the `codi_train` / `codi_eval` examples and the CPU experiment: build or load
+//! the model, read and preprocess data, train on `latent_core::train::train` with logs, resumable
+//! checkpoints and Ctrl-C handling, save the final model, evaluate.
+
+use std::cell::RefCell;
+use std::path::{Path, PathBuf};
+use std::rc::Rc;
+use std::time::Instant;
+
+use burn::prelude::*;
+use burn::tensor::backend::AutodiffBackend;
+use latent_core::train::{
+    load_checkpoint, total_updates, AdamWSettings, CheckpointPolicy, GroupedOptimizer, LoopConfig,
+    ParamGroupConfig, Position, RunLog, StopFlag, TrainingState,
+};
+use latent_core::{CausalLm, ModelConfig, Pretrained};
+use latent_datasets::batch::shuffled_indices;
+use latent_datasets::{LineFormat, ReadOptions};
+use serde::Serialize;
+use tokenizers::Tokenizer;
+
+use crate::batch::{collate, CodiBatch};
+use crate::config::{resolve_data_path, CodiRunConfig, DataFormat, EmbeddingTraining};
+use crate::data::{prepare, PrepConfig, PrepReport, Problem, Tokenized};
+use crate::eval::{evaluate, EvalConfig, EvalSummary};
+use crate::model::{count_parameters, CodiMeta, CodiModel, ParamCounts, CODI_FORMAT, CODI_FORMAT_VERSION};
+use crate::projection::ProjectionConfig;
+use crate::step::CodiStep;
+use crate::tokens::SpecialTokens;
+use crate::{CodiError, Result, Task};
+
+/// Name of the saved final model inside a run's output directory.
+pub const FINAL_MODEL: &str = "final_model";
+
+/// Reads problems from `path` in `format` (malformed lines are errors), at most `limit`.
+pub fn load_problems(path: &Path, format: DataFormat, limit: Option<usize>) -> Result<Vec<Problem>> {
+    let path = resolve_data_path(path);
+    let mut problems: Vec<Problem> = match format {
+        DataFormat::Icot => latent_datasets::icot::load(&path, ReadOptions::strict())?
+            .records
+            .iter()
+            .map(Problem::from)
+            .collect(),
+        DataFormat::IcotNl => {
+            let text = std::fs::read_to_string(&path).map_err(|e| CodiError::io(&path, e))?;
+            latent_datasets::icot::Icot::nl()
+                .load_str(path.display().to_string(), &text, ReadOptions::strict())?
+                .records
+                .iter()
+                .map(Problem::from)
+                .collect()
+        }
+        DataFormat::Gsm8k => latent_datasets::gsm8k::load(&path, ReadOptions::strict())?
+            .records
+            .iter()
+            .map(Problem::from)
+            .collect(),
+    };
+    if let Some(limit) = limit {
+        problems.truncate(limit);
+    }
+    Ok(problems)
+}
+
+/// The preprocessing settings of a run.
+pub fn prep_config(config: &CodiRunConfig, meta: &CodiMeta, lm: &ModelConfig) -> PrepConfig {
+    PrepConfig {
+        keep_last_step: config.data.keep_last_step,
+        max_token_num: config.data.max_token_num,
+        answer_prefix: meta.answer_prefix.clone(),
+        step_separator: if config.data.train_format == DataFormat::IcotNl {
+            ". ".into()
+        } else {
+            " ".into()
+        },
+        bos: if meta.add_bos { lm.bos_token_id } else { None },
+    }
+}
+
+/// A model ready to train or evaluate, with its tokenizer and metadata.
+#[derive(Debug)]
+pub struct Built<B: Backend> {
+    /// The model.
+    pub model: CodiModel<B>,
+    /// Its tokenizer.
+    pub tokenizer: Tokenizer,
+    /// What `codi.json` will say.
+    pub meta: CodiMeta,
+}
+
+/// Builds the model a config describes: restored from `method.restore_from`, loaded from
+/// `model.name_or_path`, or randomly initialised from `model.config` (seeded by `training.seed`).
+pub fn build<B: Backend>(config: &CodiRunConfig, device: &B::Device) -> Result<Built<B>> {
+    let dtype = latent_core::parse_dtype(&config.model.dtype)?;
+    B::seed(device, config.training.seed);
+    let override_tokenizer = config
+        .model
+        .tokenizer
+        .as_ref()
+        .map(latent_core::hf::tokenizer::load_tokenizer)
+        .transpose()?;
+    if let Some(dir) = &config.method.restore_from {
+        let (model, tokenizer, mut meta) = CodiModel::<B>::load(dir, device, dtype)?;
+        meta.task = config.method.task;
+        let tokenizer = override_tokenizer.or(tokenizer).ok_or_else(|| no_tokenizer(dir))?;
+        return Ok(Built { model, tokenizer, meta });
+    }
+    let (lm, tokenizer, source) = match (&config.model.name_or_path, &config.model.config) {
+        (Some(spec), _) => {
+            let p = Pretrained::<B>::load(spec, device, dtype)?;
+            (p.model, p.tokenizer, spec.clone())
+        }
+        (None, Some(path)) => {
+            let lm_config = ModelConfig::from_file(path)?;
+            let lm = CausalLm::<B>::new(&lm_config, device).cast_params(dtype);
+            (lm, None, format!("random init from {}", path.display()))
+        }
+        (None, None) => unreachable!("validated: a model source is given"),
+    };
+    let tokenizer = override_tokenizer
+        .or(tokenizer)
+        .ok_or_else(|| no_tokenizer(Path::new(&source)))?;
+    let eos = match config.model.eos_token_id {
+        Some(id) => id,
+        None => *lm.config().eos_token_ids.first().ok_or_else(|| CodiError::Config {
+            path: PathBuf::from(&source),
+            key: "model.eos_token_id".into(),
+            reason: "the model config has no eos_token_id; set one".into(),
+        })?,
+    };
+    let tokens = SpecialTokens::assign(lm.config().vocab_size, config.model.pad_token_id, eos);
+    let hidden = lm.config().hidden_size;
+    let projection = config.method.use_prj.then(|| ProjectionConfig {
+        hidden,
+        dim: config.method.prj_dim.unwrap_or(hidden),
+        layer_norm: !config.method.prj_no_ln,
+        dropout: config.method.prj_dropout,
+    });
+    let model = CodiModel::from_base(lm, tokens, projection.as_ref())?;
+    let meta = CodiMeta {
+        format: CODI_FORMAT.into(),
+        version: CODI_FORMAT_VERSION,
+        task: config.method.task,
+        tokens,
+        num_latent: config.method.num_latent,
+        projection,
+        add_bos: config.model.add_bos,
+        answer_prefix: config.method.answer_prefix.clone(),
+        base_model: source,
+    };
+    Ok(Built { model, tokenizer, meta })
+}
+
+fn no_tokenizer(source: &Path) -> CodiError {
+    CodiError::Checkpoint {
+        path: source.to_path_buf(),
+        reason: "no tokenizer.json found; set model.tokenizer".into(),
+    }
+}
+
+/// Sets which parameters train: LoRA adapters (freezing the base) when configured, the
+/// projection always, embeddings per `method.embeddings`.
+pub fn make_trainable<B: AutodiffBackend>(model: CodiModel<B>, config: &CodiRunConfig) -> Result<CodiModel<B>> {
+    let mut model = model;
+    if let Some(lora) = &config.lora {
+        model.lm = model.lm.with_lora(&lora.to_config())?;
+    }
+    let train_embeddings = config.method.embeddings != EmbeddingTraining::Frozen;
+    model.lm.embed_tokens.weight = model.lm.embed_tokens.weight.set_require_grad(train_embeddings);
+    Ok(model)
+}
+
+/// Parameter counts of a model prepared for training.
+pub fn parameter_counts<B: AutodiffBackend>(model: &CodiModel<B>) -> (ParamCounts, ParamCounts) {
+    (count_parameters(model), count_parameters(&model.prj))
+}
+
+/// Settings of one training call that are not in the config file.
+#[derive(Debug, Clone, Default)]
+pub struct TrainOptions {
+    /// Resume from the newest checkpoint in `output_dir` if there is one.
+    pub resume: bool,
+    /// Show a progress bar.
+    pub progress: bool,
+    /// Stop (after saving a checkpoint) when this is raised.
+    pub stop: Option<StopFlag>,
+}
+
+/// What a training call did.
+#[derive(Debug, Clone, Serialize)]
+pub struct TrainReport {
+    /// Task trained.
+    pub task: Task,
+    /// Training examples.
+    pub examples: usize,
+    /// Updates done by this call.
+    pub updates: usize,
+    /// Wall time of the loop.
+    pub seconds: f64,
+    /// Mean loss of the last epoch's updates.
+    pub final_loss: f64,
+    /// Parameters.
+    pub parameters: ParamCounts,
+    /// Where the final model was saved.
+    pub saved: PathBuf,
+}
+
+/// Real tokens a micro-batch processes (teacher + student passes).
+fn batch_tokens(batch: &CodiBatch, task: Task) -> usize {
+    let ones = |g: &crate::batch::Grid| g.data.iter().filter(|&&v| v != 0).count();
+    let teacher = ones(&batch.teacher.mask);
+    match task {
+        Task::Codi => teacher + ones(&batch.question.1) + ones(&batch.decoder.mask),
+        _ => teacher,
+    }
+}
+
+/// Trains `built.model` on `examples` as `config` says, saves the final model in
+/// `output_dir/final_model` and returns it with a report.
+pub fn train<B: AutodiffBackend>(
+    config: &CodiRunConfig,
+    built: Built<B>,
+    examples: &[Tokenized],
+    options: &TrainOptions,
+) -> Result<(CodiModel<B>, TrainReport)> {
+    if examples.is_empty() {
+        return Err(CodiError::Empty("the training set".into()));
+    }
+    let Built { model, tokenizer, meta } = built;
+    let t = &config.training;
+    let task = config.method.task;
+    let model = make_trainable(model, config)?;
+    let parameters = count_parameters(&model);
+    let per_batch = t.per_device_batch_size;
+    let batches_per_epoch = examples.len().div_ceil(per_batch);
+    let accumulation = config.accumulation();
+    let total = total_updates(t.epochs, batches_per_epoch, accumulation);
+    let mut groups = vec![ParamGroupConfig {
+        name: "model".into(),
+        prefixes: vec![],
+        lr: t.learning_rate,
+        weight_decay: t.weight_decay,
+        schedule: t.schedule,
+        warmup_ratio: t.warmup_ratio,
+    }];
+    let new_rows_only = config.method.embeddings == EmbeddingTraining::NewTokens;
+    if new_rows_only {
+        // No weight decay, so the base rows (zero gradient) stay exactly as they are.
+        groups.insert(
+            0,
+            ParamGroupConfig {
+                name: "new_token_embeddings".into(),
+                prefixes: vec!["lm.embed_tokens".into()],
+                weight_decay: 0.0,
+                ..groups[0].clone()
+            },
+        );
+    }
+    let adamw = AdamWSettings {
+        no_decay_bias_and_norm: true,
+        ..AdamWSettings::default()
+    };
+    let mut optimizer = GroupedOptimizer::new(&model, &groups, &adamw, total);
+    let policy = CheckpointPolicy {
+        dir: t.output_dir.clone(),
+        every_updates: t.save_every_updates,
+        keep_last: t.keep_last,
+        per_epoch: t.save_every_updates == 0,
+    };
+    let config_json = serde_json::to_value(config).expect("config serialises");
+    let (mut model, start) = match (options.resume, policy.latest()?) {
+        (true, Some(dir)) => {
+            let (model, state) = load_checkpoint(&dir, model, &mut optimizer)?;
+            eprintln!("resuming from {} at {:?}", dir.display(), state.position);
+            (model, state.position)
+        }
+        _ => (model, Position::default()),
+    };
+    let mut log = RunLog::open(&t.output_dir, total, start.global_step, options.progress)?;
+    log.note(&format!(
+        "{} on {} examples: {} parameters, {} trainable; {} updates of {} examples",
+        task.label(),
+        examples.len(),
+        parameters.total,
+        parameters.trainable,
+        total,
+        t.effective_batch_size
+    ))?;
+    let mut step = CodiStep {
+        task,
+        loss: config.loss(),
+        train_rows_from: new_rows_only.then_some(meta.tokens.base_vocab),
+    };
+    let with_cot = task != Task::NoCotSft;
+    let tokens_per_batch: Rc<RefCell<Vec<usize>>> = Rc::default();
+    let seed = t.seed;
+    let data = {
+        let tokens_per_batch = Rc::clone(&tokens_per_batch);
+        move |epoch: usize| {
+            let order = shuffled_indices(examples.len(), seed ^ (epoch as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15));
+            let batches: Vec<CodiBatch> = order
+                .chunks(per_batch)
+                .map(|idx| {
+                    let items: Vec<&Tokenized> = idx.iter().map(|&i| &examples[i]).collect();
+                    collate(&items, &meta.tokens, with_cot)
+                })
+                .collect();
+            *tokens_per_batch.borrow_mut() = batches.iter().map(|b| batch_tokens(b, task)).collect();
+            batches
+        }
+    };
+    let loop_config = LoopConfig {
+        epochs: t.epochs,
+        accumulation,
+        max_grad_norm: t.max_grad_norm,
+        start,
+    };
+    let started = Instant::now();
+    let mut last_losses: Vec<(usize, f64)> = Vec::new();
+    let (trained, records) = latent_core::train::train(
+        model,
+        &mut step,
+        data,
+        &mut optimizer,
+        &loop_config,
+        |model, optimizer, record, position| {
+            let counts = tokens_per_batch.borrow();
+            let end = if position.next_batch == 0 { counts.len() } else { position.next_batch };
+            let tokens: usize = counts[end.saturating_sub(record.micro_batches)..end].iter().sum();
+            log.update(record, tokens)?;
+            last_losses.push((record.epoch, record.loss));
+            let state = TrainingState {
+                position,
+                best: None,
+                extra: serde_json::Value::Null,
+            };
+            policy.after_update(model, optimizer, &state, &config_json, options.stop.as_ref())
+        },
+    )?;
+    model = trained;
+    let seconds = started.elapsed().as_secs_f64();
+    log.finish(None)?;
+    let last_epoch = last_losses.last().map(|(e, _)| *e);
+    let tail: Vec<f64> = last_losses
+        .iter()
+        .filter(|(e, _)| Some(*e) == last_epoch)
+        .map(|(_, l)| *l)
+        .collect();
+    let final_loss = tail.iter().sum::<f64>() / tail.len().max(1) as f64;
+    let saved = t.output_dir.join(FINAL_MODEL);
+    let mut meta = meta;
+    meta.task = task;
+    model.save(&saved, Some(&tokenizer), &meta)?;
+    Ok((
+        model,
+        TrainReport {
+            task,
+            examples: examples.len(),
+            updates: records.len(),
+            seconds,
+            final_loss,
+            parameters,
+            saved,
+        },
+    ))
+}
+
+/// Evaluates a saved model directory on `problems`.
+pub fn evaluate_saved<B: Backend>(
+    dir: &Path,
+    problems: &[Problem],
+    prep: impl FnOnce(&CodiMeta, &ModelConfig) -> PrepConfig,
+    eval: &EvalConfig,
+    device: &B::Device,
+    progress: impl FnMut(usize),
+) -> Result<(EvalSummary, PrepReport)> {
+    let (model, tokenizer, meta) = CodiModel::<B>::load(dir, device, burn::tensor::DType::F32)?;
+    let tokenizer = tokenizer.ok_or_else(|| no_tokenizer(dir))?;
+    let prep = prep(&meta, model.lm.config());
+    let (examples, report) = prepare(problems, &tokenizer, &prep)?;
+    let eval = EvalConfig {
+        num_latent: meta.num_latent,
+        ..eval.clone()
+    };
+    let summary = evaluate(&model, meta.task, &tokenizer, &examples, &eval, progress)?;
+    Ok((summary, report))
+}
