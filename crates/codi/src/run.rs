@@ -90,7 +90,22 @@ pub struct Built<B: Backend> {
 
 /// Builds the model a config describes: restored from `method.restore_from`, loaded from
 /// `model.name_or_path`, or randomly initialised from `model.config` (seeded by `training.seed`).
+/// A tokenizer is required (`model.tokenizer` or the model's own).
 pub fn build<B: Backend>(config: &CodiRunConfig, device: &B::Device) -> Result<Built<B>> {
+    let (model, tokenizer, meta) = build_model(config, device)?;
+    let tokenizer = tokenizer.ok_or_else(|| no_tokenizer(Path::new(&meta.base_model)))?;
+    Ok(Built {
+        model,
+        tokenizer,
+        meta,
+    })
+}
+
+/// As [`build`], with the tokenizer optional (e.g. to count parameters).
+pub fn build_model<B: Backend>(
+    config: &CodiRunConfig,
+    device: &B::Device,
+) -> Result<(CodiModel<B>, Option<Tokenizer>, CodiMeta)> {
     let dtype = latent_core::parse_dtype(&config.model.dtype)?;
     B::seed(device, config.training.seed);
     let override_tokenizer = config
@@ -102,8 +117,7 @@ pub fn build<B: Backend>(config: &CodiRunConfig, device: &B::Device) -> Result<B
     if let Some(dir) = &config.method.restore_from {
         let (model, tokenizer, mut meta) = CodiModel::<B>::load(dir, device, dtype)?;
         meta.task = config.method.task;
-        let tokenizer = override_tokenizer.or(tokenizer).ok_or_else(|| no_tokenizer(dir))?;
-        return Ok(Built { model, tokenizer, meta });
+        return Ok((model, override_tokenizer.or(tokenizer), meta));
     }
     let (lm, tokenizer, source) = match (&config.model.name_or_path, &config.model.config) {
         (Some(spec), _) => {
@@ -115,18 +129,25 @@ pub fn build<B: Backend>(config: &CodiRunConfig, device: &B::Device) -> Result<B
             let lm = CausalLm::<B>::new(&lm_config, device).cast_params(dtype);
             (lm, None, format!("random init from {}", path.display()))
         }
-        (None, None) => unreachable!("validated: a model source is given"),
+        (None, None) => {
+            return Err(CodiError::Config {
+                path: PathBuf::from("<config>"),
+                key: "model.name_or_path".into(),
+                reason: "no model source".into(),
+            })
+        }
     };
-    let tokenizer = override_tokenizer
-        .or(tokenizer)
-        .ok_or_else(|| no_tokenizer(Path::new(&source)))?;
     let eos = match config.model.eos_token_id {
         Some(id) => id,
-        None => *lm.config().eos_token_ids.first().ok_or_else(|| CodiError::Config {
-            path: PathBuf::from(&source),
-            key: "model.eos_token_id".into(),
-            reason: "the model config has no eos_token_id; set one".into(),
-        })?,
+        None => *lm
+            .config()
+            .eos_token_ids
+            .first()
+            .ok_or_else(|| CodiError::Config {
+                path: PathBuf::from(&source),
+                key: "model.eos_token_id".into(),
+                reason: "the model config has no eos_token_id; set one".into(),
+            })?,
     };
     let tokens = SpecialTokens::assign(lm.config().vocab_size, config.model.pad_token_id, eos);
     let hidden = lm.config().hidden_size;
@@ -148,7 +169,7 @@ pub fn build<B: Backend>(config: &CodiRunConfig, device: &B::Device) -> Result<B
         answer_prefix: config.method.answer_prefix.clone(),
         base_model: source,
     };
-    Ok(Built { model, tokenizer, meta })
+    Ok((model, override_tokenizer.or(tokenizer), meta))
 }
 
 fn no_tokenizer(source: &Path) -> CodiError {

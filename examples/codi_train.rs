@@ -1,0 +1,153 @@
+//! Trains CODI (or the CoT-SFT / No-CoT-SFT baselines) from a YAML config, then evaluates the
+//! final model when the config names an evaluation set.
+//!
+//! ```text
+//! cargo run --release --example codi_train -- --config configs/codi/tiny-cpu.yaml
+//! cargo run --release --example codi_train -- --config configs/codi/gpt2-gsm8k-aug.yaml --dry-run
+//! cargo run --release --example codi_train -- --config X.yaml --set training.epochs=3 --set method.task=cot_sft
+//! ```
+//! `--resume` continues from the newest checkpoint in `training.output_dir`; Ctrl-C saves one and stops.
+
+use std::path::PathBuf;
+
+use burn::backend::Autodiff;
+use burn::module::AutodiffModule;
+use burn::prelude::*;
+use clap::Parser;
+use latent_codi::config::CodiRunConfig;
+use latent_codi::data::prepare;
+use latent_codi::eval::{evaluate, EvalConfig};
+use latent_codi::model::count_parameters;
+use latent_codi::run::{build, build_model, load_problems, make_trainable, prep_config, train, TrainOptions};
+use latent_core::train::StopFlag;
+use latent_core::{BackendJob, DeviceSpec};
+
+#[derive(Parser, Debug)]
+#[command(about = "Train CODI / CoT-SFT / No-CoT-SFT from a YAML config")]
+struct Args {
+    /// The run config (configs/codi/*.yaml).
+    #[arg(long)]
+    config: PathBuf,
+    /// Overrides `dotted.key=value` (repeatable), e.g. `training.epochs=3`.
+    #[arg(long = "set")]
+    overrides: Vec<String>,
+    /// Print the resolved config and parameter counts, then stop (no weights are loaded: the
+    /// model is built from `model.config`).
+    #[arg(long)]
+    dry_run: bool,
+    /// Resume from the newest checkpoint in the output directory.
+    #[arg(long)]
+    resume: bool,
+    /// Skip the evaluation after training.
+    #[arg(long)]
+    no_eval: bool,
+    /// Hide the progress bar.
+    #[arg(long)]
+    quiet: bool,
+}
+
+struct Job {
+    args: Args,
+    config: CodiRunConfig,
+}
+
+type Out = Result<(), Box<dyn std::error::Error>>;
+
+impl BackendJob for Job {
+    type Output = Out;
+
+    fn run<B: Backend>(self, device: B::Device) -> Out {
+        let Job { args, config } = self;
+        if args.dry_run {
+            return dry_run::<B>(&config, &device);
+        }
+        let built = build::<Autodiff<B>>(&config, &device)?;
+        let prep = prep_config(&config, &built.meta, built.model.lm.config());
+        let train_path = config.data.train.clone().ok_or("data.train is not set")?;
+        let problems = load_problems(&train_path, config.data.train_format, config.data.max_train_samples)?;
+        let (examples, report) = prepare(&problems, &built.tokenizer, &prep)?;
+        eprintln!("training data {}: {report:?}", train_path.display());
+        let tokenizer = built.tokenizer.clone();
+        let num_latent = built.meta.num_latent;
+        let options = TrainOptions {
+            resume: args.resume,
+            progress: !args.quiet,
+            stop: Some(StopFlag::ctrl_c()?),
+        };
+        let (model, report) = train::<Autodiff<B>>(&config, built, &examples, &options)?;
+        println!("{}", serde_json::to_string_pretty(&report)?);
+        let Some(eval_path) = config.data.eval.clone().filter(|_| !args.no_eval) else {
+            return Ok(());
+        };
+        let problems = load_problems(&eval_path, config.data.eval_format, config.data.max_eval_samples)?;
+        let (examples, _) = prepare(&problems, &tokenizer, &prep)?;
+        let eval = EvalConfig {
+            batch_size: config.eval.batch_size,
+            max_new_tokens: config.eval.max_new_tokens,
+            num_latent,
+            probe_top_k: config.eval.probe_top_k,
+            probe_examples: config.eval.probe_examples,
+            reference_masking: config.method.reference_masking,
+        };
+        let summary = evaluate(&model.valid(), config.method.task, &tokenizer, &examples, &eval, |_| {})?;
+        let out = config.training.output_dir.join("eval.json");
+        std::fs::write(&out, serde_json::to_string_pretty(&summary)?)?;
+        println!(
+            "{} on {}: accuracy {:.2}% ({}/{}), {:.1} tokens, {:.0} latent steps, {:.1} ms/question; details in {}",
+            config.method.task.label(),
+            eval_path.display(),
+            100.0 * summary.accuracy,
+            summary.correct,
+            summary.examples,
+            summary.mean_tokens,
+            summary.mean_latent_steps,
+            1000.0 * summary.seconds_per_example,
+            out.display()
+        );
+        Ok(())
+    }
+}
+
+/// Builds the architecture with lazy random weights, attaches what training would, and counts.
+fn dry_run<B: Backend>(config: &CodiRunConfig, device: &B::Device) -> Out {
+    let mut arch = config.clone();
+    if arch.model.config.is_some() {
+        arch.model.name_or_path = None;
+    }
+    let (model, _, meta) = build_model::<Autodiff<B>>(&arch, device)?;
+    let model = make_trainable(model, config)?;
+    let all = count_parameters(&model);
+    let prj = count_parameters(&model.prj);
+    println!("{}", serde_json::to_string_pretty(config)?);
+    println!(
+        "{}",
+        serde_json::json!({
+            "parameters": all.total,
+            "trainable_parameters": all.trainable,
+            "projection_parameters": prj.total,
+            "vocab_size": model.lm.config().vocab_size,
+            "special_tokens": meta.tokens,
+            "accumulation": config.accumulation(),
+        })
+    );
+    Ok(())
+}
+
+fn main() {
+    let args = Args::parse();
+    let result = CodiRunConfig::load(&args.config, &args.overrides)
+        .map_err(Into::into)
+        .and_then(|config| {
+            // Counting parameters needs no accelerator.
+            let device: DeviceSpec = if args.dry_run {
+                DeviceSpec::Cpu
+            } else {
+                config.training.device.parse()?
+            };
+            device.run(Job { args, config })?
+        });
+    if let Err(e) = result {
+        eprintln!("error: {e}");
+        std::process::exit(1);
+    }
+}
