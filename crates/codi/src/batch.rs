@@ -64,6 +64,8 @@ pub struct CodiBatch {
     pub question: (Grid, Grid),
     /// `<eot> ‖ A` → `A ‖ EOS`, right-padded.
     pub decoder: SeqBatch,
+    /// Question length of each row (the teacher's first `question_lens[i]` tokens are `Q`).
+    pub question_lens: Vec<usize>,
     /// Number of examples.
     pub size: usize,
 }
@@ -136,6 +138,7 @@ pub fn collate(examples: &[&Tokenized], tokens: &SpecialTokens, with_cot: bool) 
         teacher,
         question: (q_ids, q_mask),
         decoder,
+        question_lens: examples.iter().map(|e| e.question.len()).collect(),
         size: b,
     }
 }

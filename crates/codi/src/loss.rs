@@ -12,7 +12,7 @@
 use burn::prelude::*;
 use burn::tensor::activation::log_softmax;
 use latent_core::infer::KvCache;
-use latent_core::LmInput;
+use latent_core::{LmInput, LmOutput};
 use serde::{Deserialize, Serialize};
 
 use crate::batch::{CodiBatch, Grid, SeqBatch};
@@ -119,7 +119,7 @@ fn teacher_forward<B: Backend>(
     model: &CodiModel<B>,
     batch: &SeqBatch,
     hidden_states: bool,
-) -> Result<latent_core::LmOutput<B>> {
+) -> Result<LmOutput<B>> {
     let device = model.lm.device();
     let input = LmInput::ids(int_tensor(&batch.ids, &device))
         .attention_mask(int_tensor(&batch.mask, &device))
@@ -127,20 +127,76 @@ fn teacher_forward<B: Backend>(
     Ok(model.lm.forward(input)?)
 }
 
-/// The student pass: question, `num_latent` thoughts, then the decoder segment; returns the
-/// decoder's output with every hidden state.
+/// A KV cache for the student pass of `batch` after `prefix` filled slots.
+fn student_cache<B: Backend>(model: &CodiModel<B>, batch: &CodiBatch, prefix: usize, num_latent: usize) -> KvCache<B> {
+    let capacity = prefix + 1 + num_latent + batch.decoder.ids.cols;
+    let dtype = model.lm.embed_tokens.weight.val().dtype();
+    KvCache::new(model.lm.config(), batch.size, capacity, dtype, &model.lm.device())
+}
+
+/// The thoughts and the decoder segment after the `<bot>` position, whose final hidden state is
+/// `last` `[b, 1, D]`; returns the decoder's output with every hidden state.
+fn thoughts_and_decoder<B: Backend>(
+    model: &CodiModel<B>,
+    batch: &CodiBatch,
+    mut last: Tensor<B, 3>,
+    cache: &mut KvCache<B>,
+    num_latent: usize,
+) -> Result<LmOutput<B>> {
+    for _ in 0..num_latent {
+        let thought = model.thought(last);
+        last = model.lm.forward_cached(LmInput::embeds(thought), cache)?.last_hidden;
+    }
+    let device = model.lm.device();
+    let decoder = &batch.decoder;
+    let input = LmInput::ids(int_tensor(&decoder.ids, &device))
+        .attention_mask(int_tensor(&decoder.mask, &device))
+        .output_hidden_states(true);
+    Ok(model.lm.forward_cached(input, cache)?)
+}
+
+/// Teacher and student passes sharing the question: the teacher runs through a KV cache whose
+/// slots past each row's question are then hidden, so the student continues from the teacher's
+/// question keys and values with `<bot>`. Causal attention makes this the same computation as a
+/// separate student pass over `Q ‖ <bot>` (without its cost).
+fn shared_passes<B: Backend>(
+    model: &CodiModel<B>,
+    batch: &CodiBatch,
+    num_latent: usize,
+) -> Result<(LmOutput<B>, LmOutput<B>)> {
+    let device = model.lm.device();
+    let teacher_len = batch.teacher.ids.cols;
+    let mut cache = student_cache(model, batch, teacher_len, num_latent);
+    let input = LmInput::ids(int_tensor(&batch.teacher.ids, &device))
+        .attention_mask(int_tensor(&batch.teacher.mask, &device))
+        .output_hidden_states(true);
+    let teacher = model.lm.forward_cached(input, &mut cache)?;
+    let keep: Vec<i64> = batch
+        .question_lens
+        .iter()
+        .flat_map(|&q| (0..teacher_len).map(move |c| i64::from(c < q)))
+        .collect();
+    cache.hide_filled(Tensor::from_data(TensorData::new(keep, [batch.size, teacher_len]), &device));
+    let bot = vec![i64::from(model.tokens.bot); batch.size];
+    let bot = Tensor::<B, 2, Int>::from_data(TensorData::new(bot, [batch.size, 1]), &device);
+    let last = model.lm.forward_cached(LmInput::ids(bot), &mut cache)?.last_hidden;
+    let student = thoughts_and_decoder(model, batch, last, &mut cache, num_latent)?;
+    Ok((teacher, student))
+}
+
+/// The student pass on its own: `Q ‖ <bot>` (left-padded), the thoughts, then the decoder segment;
+/// returns the decoder's output with every hidden state. With `reference_masking`, the question
+/// pass uses position ids that count padding and later positions see the padding.
 pub fn student_forward<B: Backend>(
     model: &CodiModel<B>,
     batch: &CodiBatch,
     num_latent: usize,
     reference_masking: bool,
-) -> Result<latent_core::LmOutput<B>> {
+) -> Result<LmOutput<B>> {
     let device = model.lm.device();
     let (q_ids, q_mask) = &batch.question;
     let b = batch.size;
-    let capacity = q_ids.cols + num_latent + batch.decoder.ids.cols;
-    let dtype = model.lm.embed_tokens.weight.val().dtype();
-    let mut cache = KvCache::new(model.lm.config(), b, capacity, dtype, &device);
+    let mut cache = student_cache(model, batch, q_ids.cols, num_latent);
     let mut input = LmInput::ids(int_tensor(q_ids, &device)).attention_mask(int_tensor(q_mask, &device));
     if reference_masking {
         let q = q_ids.cols;
@@ -154,17 +210,8 @@ pub fn student_forward<B: Backend>(
         cache.unmask_filled();
     }
     let [_, q, h] = out.last_hidden.dims();
-    let mut last = out.last_hidden.slice([0..b, q - 1..q, 0..h]);
-    for _ in 0..num_latent {
-        let thought = model.thought(last);
-        let out = model.lm.forward_cached(LmInput::embeds(thought), &mut cache)?;
-        last = out.last_hidden;
-    }
-    let decoder = &batch.decoder;
-    let input = LmInput::ids(int_tensor(&decoder.ids, &device))
-        .attention_mask(int_tensor(&decoder.mask, &device))
-        .output_hidden_states(true);
-    Ok(model.lm.forward_cached(input, &mut cache)?)
+    let last = out.last_hidden.slice([0..b, q - 1..q, 0..h]);
+    thoughts_and_decoder(model, batch, last, &mut cache, num_latent)
 }
 
 /// The full CODI loss of one micro-batch.
@@ -173,9 +220,15 @@ pub fn codi_loss<B: Backend>(
     batch: &CodiBatch,
     config: &LossConfig,
 ) -> Result<CodiTerms<B>> {
-    let teacher = teacher_forward(model, &batch.teacher, true)?;
+    let (teacher, student) = if config.reference_masking {
+        (
+            teacher_forward(model, &batch.teacher, true)?,
+            student_forward(model, batch, config.num_latent, true)?,
+        )
+    } else {
+        shared_passes(model, batch, config.num_latent)?
+    };
     let teacher_ce = masked_ce(teacher.logits, &batch.teacher);
-    let student = student_forward(model, batch, config.num_latent, config.reference_masking)?;
     let student_ce = masked_ce(student.logits, &batch.decoder);
     let kd_layers: Vec<Tensor<B, 1>> = teacher
         .hidden_states

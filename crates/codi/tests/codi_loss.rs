@@ -9,7 +9,7 @@ use burn::prelude::*;
 use burn::tensor::DType;
 use latent_codi::batch::collate;
 use latent_codi::data::Tokenized;
-use latent_codi::loss::{codi_loss, sft_loss, DistillLoss, LossConfig};
+use latent_codi::loss::{codi_loss, masked_ce, sft_loss, student_forward, DistillLoss, LossConfig};
 use latent_codi::CodiModel;
 use latent_core::CpuBackend;
 use latent_datasets::answer::GoldAnswer;
@@ -81,6 +81,10 @@ fn check_family(name: &str) {
     for (l, (got, want)) in terms.kd_layers.iter().zip(layers).enumerate() {
         close(&format!("kd layer {l}"), scalar(got), want);
     }
+    // The student pass on its own (left-padded `Q ‖ <bot>`) equals the pass that continues from the
+    // teacher's question keys and values.
+    let separate = student_forward(&model, &batch, 6, false).unwrap();
+    close("separate student_ce", scalar(&masked_ce(separate.logits, &batch.decoder)), &expected["student_ce"]);
     // The CoT-SFT baseline's loss is the teacher CE alone.
     close("cot_sft", scalar(&sft_loss(&model, &batch).unwrap()), &expected["teacher_ce"]);
     // The reference code's masking (no mask after the question, padded positions) changes the

@@ -146,6 +146,18 @@ impl<B: Backend> KvCache<B> {
         self.valid.clone().sum_dim(1)
     }
 
+    /// Hides the filled slots where `keep` `[batch, len]` is 0 (it is multiplied into the validity of
+    /// the first `len` slots), e.g. to keep only the question part of teacher sequences as the
+    /// prompt of a student pass, sharing their keys and values.
+    pub fn hide_filled(&mut self, keep: Tensor<B, 2, Int>) {
+        let [b, n] = keep.dims();
+        let current = self.valid.clone().slice([0..b, 0..n]);
+        self.valid = self
+            .valid
+            .clone()
+            .slice_assign([0..b, 0..n], current * keep.clamp(0, 1));
+    }
+
     /// Marks every filled slot valid, padding included, so later positions attend to it and their
     /// default positions count it. This reproduces reference code that drops the attention mask
     /// after the prompt (CODI's official implementation); correct code never needs it.
