@@ -79,13 +79,24 @@ impl BackendJob for Job {
         bar.finish_and_clear();
         if args.verbose {
             for r in &summary.records {
-                println!("[{}] gold {} | {}", if r.correct { "ok" } else { "--" }, r.gold, r.output);
+                println!(
+                    "[{}] gold {} | {}",
+                    if r.correct { "ok" } else { "--" },
+                    r.gold,
+                    r.output
+                );
             }
         }
-        for (i, r) in summary.records.iter().enumerate().filter(|(_, r)| !r.probe.is_empty()) {
+        for (i, r) in summary
+            .records
+            .iter()
+            .enumerate()
+            .filter(|(_, r)| !r.probe.is_empty())
+        {
             println!("probe {i}: {}", r.question);
             for (k, top) in r.probe.iter().enumerate() {
-                let tokens: Vec<String> = top.iter().map(|(t, p)| format!("{t:?} {p:.2}")).collect();
+                let tokens: Vec<String> =
+                    top.iter().map(|(t, p)| format!("{t:?} {p:.2}")).collect();
                 println!("  thought {}: {}", k + 1, tokens.join(", "));
             }
         }

@@ -18,7 +18,9 @@ use latent_codi::config::CodiRunConfig;
 use latent_codi::data::prepare;
 use latent_codi::eval::{evaluate, EvalConfig};
 use latent_codi::model::count_parameters;
-use latent_codi::run::{build, build_model, load_problems, make_trainable, prep_config, train, TrainOptions};
+use latent_codi::run::{
+    build, build_model, load_problems, make_trainable, prep_config, train, TrainOptions,
+};
 use latent_core::train::StopFlag;
 use latent_core::{BackendJob, DeviceSpec};
 
@@ -64,7 +66,11 @@ impl BackendJob for Job {
         let built = build::<Autodiff<B>>(&config, &device)?;
         let prep = prep_config(&config, &built.meta, built.model.lm.config());
         let train_path = config.data.train.clone().ok_or("data.train is not set")?;
-        let problems = load_problems(&train_path, config.data.train_format, config.data.max_train_samples)?;
+        let problems = load_problems(
+            &train_path,
+            config.data.train_format,
+            config.data.max_train_samples,
+        )?;
         let (examples, report) = prepare(&problems, &built.tokenizer, &prep)?;
         eprintln!("training data {}: {report:?}", train_path.display());
         let tokenizer = built.tokenizer.clone();
@@ -79,7 +85,11 @@ impl BackendJob for Job {
         let Some(eval_path) = config.data.eval.clone().filter(|_| !args.no_eval) else {
             return Ok(());
         };
-        let problems = load_problems(&eval_path, config.data.eval_format, config.data.max_eval_samples)?;
+        let problems = load_problems(
+            &eval_path,
+            config.data.eval_format,
+            config.data.max_eval_samples,
+        )?;
         let (examples, _) = prepare(&problems, &tokenizer, &prep)?;
         let eval = EvalConfig {
             batch_size: config.eval.batch_size,
@@ -89,7 +99,14 @@ impl BackendJob for Job {
             probe_examples: config.eval.probe_examples,
             reference_masking: config.method.reference_masking,
         };
-        let summary = evaluate(&model.valid(), config.method.task, &tokenizer, &examples, &eval, |_| {})?;
+        let summary = evaluate(
+            &model.valid(),
+            config.method.task,
+            &tokenizer,
+            &examples,
+            &eval,
+            |_| {},
+        )?;
         let out = config.training.output_dir.join("eval.json");
         std::fs::write(&out, serde_json::to_string_pretty(&summary)?)?;
         println!(

@@ -71,7 +71,13 @@ pub struct CodiBatch {
 }
 
 /// Right-padded sequences of `parts[i]` concatenated; targets from `counted_from[i]` on.
-fn right_padded(seqs: &[Vec<u32>], counted_from: &[usize], distill: Vec<usize>, pad: u32, eos: u32) -> SeqBatch {
+fn right_padded(
+    seqs: &[Vec<u32>],
+    counted_from: &[usize],
+    distill: Vec<usize>,
+    pad: u32,
+    eos: u32,
+) -> SeqBatch {
     let b = seqs.len();
     let s = seqs.iter().map(Vec::len).max().unwrap_or(1).max(1);
     let mut ids = Grid::filled(b, s, i64::from(pad));
@@ -117,7 +123,11 @@ pub fn collate(examples: &[&Tokenized], tokens: &SpecialTokens, with_cot: bool) 
     }
     let teacher = right_padded(&teacher, &counted, teacher_distill, tokens.pad, tokens.eos);
 
-    let q = examples.iter().map(|e| e.question.len() + 1).max().unwrap_or(1);
+    let q = examples
+        .iter()
+        .map(|e| e.question.len() + 1)
+        .max()
+        .unwrap_or(1);
     let mut q_ids = Grid::filled(b, q, i64::from(tokens.pad));
     let mut q_mask = Grid::filled(b, q, 0);
     for (r, e) in examples.iter().enumerate() {
@@ -130,10 +140,20 @@ pub fn collate(examples: &[&Tokenized], tokens: &SpecialTokens, with_cot: bool) 
 
     let decoder: Vec<Vec<u32>> = examples
         .iter()
-        .map(|e| std::iter::once(tokens.eot).chain(e.answer.iter().copied()).collect())
+        .map(|e| {
+            std::iter::once(tokens.eot)
+                .chain(e.answer.iter().copied())
+                .collect()
+        })
         .collect();
     let decoder_distill = examples.iter().map(|e| 1 + e.pre_answer).collect();
-    let decoder = right_padded(&decoder, &vec![1; b], decoder_distill, tokens.pad, tokens.eos);
+    let decoder = right_padded(
+        &decoder,
+        &vec![1; b],
+        decoder_distill,
+        tokens.pad,
+        tokens.eos,
+    );
     CodiBatch {
         teacher,
         question: (q_ids, q_mask),

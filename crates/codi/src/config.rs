@@ -323,9 +323,15 @@ impl CodiRunConfig {
             );
         }
         if t.per_device_batch_size == 0 || t.effective_batch_size == 0 {
-            return bad("training.per_device_batch_size", "batch sizes must be positive".into());
+            return bad(
+                "training.per_device_batch_size",
+                "batch sizes must be positive".into(),
+            );
         }
-        if !t.effective_batch_size.is_multiple_of(t.per_device_batch_size) {
+        if !t
+            .effective_batch_size
+            .is_multiple_of(t.per_device_batch_size)
+        {
             return bad(
                 "training.effective_batch_size",
                 format!(
@@ -349,11 +355,12 @@ impl CodiRunConfig {
             }
         }
         latent_core::parse_dtype(&self.model.dtype)?;
-        self.training
-            .device
-            .parse::<latent_core::DeviceSpec>()?;
+        self.training.device.parse::<latent_core::DeviceSpec>()?;
         if self.method.distill_loss_factor < 0.0 || self.method.ref_loss_factor < 0.0 {
-            return bad("method.distill_loss_factor", "loss factors must not be negative".into());
+            return bad(
+                "method.distill_loss_factor",
+                "loss factors must not be negative".into(),
+            );
         }
         Ok(())
     }

@@ -127,7 +127,10 @@ pub fn pre_answer_index(tokenizer: &Tokenizer, text: &str, ids: &[u32]) -> Resul
                 .unwrap_or_else(|_| tokenizer.id_to_token(id).unwrap_or_default())
         })
         .collect();
-    match tokens.iter().position(|t| t.chars().any(|c| c.is_ascii_digit())) {
+    match tokens
+        .iter()
+        .position(|t| t.chars().any(|c| c.is_ascii_digit()))
+    {
         Some(i) if i > 0 => Ok(i - 1),
         _ => Err(CodiError::NoAnswerDigit {
             text: text.to_string(),

@@ -126,7 +126,9 @@ pub fn evaluate<B: Backend>(
     for (chunk_index, chunk) in examples.chunks(config.batch_size.max(1)).enumerate() {
         let first = chunk_index * config.batch_size.max(1);
         let probe_rows = config.probe_examples.saturating_sub(first).min(chunk.len());
-        records.extend(decode_batch(model, task, tokenizer, chunk, config, probe_rows)?);
+        records.extend(decode_batch(
+            model, task, tokenizer, chunk, config, probe_rows,
+        )?);
         progress(records.len());
     }
     let seconds = start.elapsed().as_secs_f64();
@@ -156,7 +158,11 @@ fn decode_batch<B: Backend>(
 ) -> Result<Vec<EvalRecord>> {
     let t = model.tokens;
     let b = chunk.len();
-    let latents = if task.uses_latents() { config.num_latent } else { 0 };
+    let latents = if task.uses_latents() {
+        config.num_latent
+    } else {
+        0
+    };
     let prompts: Vec<Vec<u32>> = chunk
         .iter()
         .map(|e| {
@@ -174,7 +180,10 @@ fn decode_batch<B: Backend>(
         let device = model.lm.device();
         let (ids, mask) = left_pad(&prompts, t.pad);
         let input = LmInput::ids(Tensor::from_data(TensorData::new(ids, [b, width]), &device))
-            .attention_mask(Tensor::from_data(TensorData::new(mask, [b, width]), &device))
+            .attention_mask(Tensor::from_data(
+                TensorData::new(mask, [b, width]),
+                &device,
+            ))
             .position_ids(
                 Tensor::<B, 1, Int>::arange(0..width as i64, &device)
                     .unsqueeze::<2>()
@@ -199,7 +208,9 @@ fn decode_batch<B: Backend>(
         for _ in 0..latents {
             probe(&out, &mut probes);
             let [_, h] = out.hidden.dims();
-            let thought = model.thought(out.hidden.clone().reshape([b, 1, h])).reshape([b, h]);
+            let thought = model
+                .thought(out.hidden.clone().reshape([b, 1, h]))
+                .reshape([b, h]);
             out = stepper.step_vectors(thought)?;
         }
         out = stepper.step_tokens(&vec![t.eot; b])?;
@@ -253,7 +264,9 @@ fn left_pad(prompts: &[Vec<u32>], pad: u32) -> (Vec<i64>, Vec<i64>) {
     let mut mask = Vec::with_capacity(prompts.len() * width);
     for p in prompts {
         let padding = width - p.len();
-        ids.extend(std::iter::repeat_n(i64::from(pad), padding).chain(p.iter().map(|&x| i64::from(x))));
+        ids.extend(
+            std::iter::repeat_n(i64::from(pad), padding).chain(p.iter().map(|&x| i64::from(x))),
+        );
         mask.extend(std::iter::repeat_n(0, padding).chain(std::iter::repeat_n(1, p.len())));
     }
     (ids, mask)

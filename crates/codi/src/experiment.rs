@@ -127,7 +127,13 @@ impl ExperimentReport {
         for r in &self.rows {
             s.push_str(&format!(
                 "| {} | {:.1} | {:.1} | {:.0} | {} | {:.0} | {:.1} |\n",
-                r.method, r.accuracy, r.tokens, r.latent_steps, r.updates, r.train_seconds, r.eval_ms_per_question
+                r.method,
+                r.accuracy,
+                r.tokens,
+                r.latent_steps,
+                r.updates,
+                r.train_seconds,
+                r.eval_ms_per_question
             ));
         }
         s
@@ -158,7 +164,10 @@ fn setup(cfg: &ExperimentConfig) -> Result<CodiRunConfig> {
     let test_lines = generator.generate(Split::Test, cfg.test_examples);
     let dir = &cfg.output_dir;
     let data_dir = dir.join("data");
-    write(&data_dir.join("train.txt"), &(train_lines.join("\n") + "\n"))?;
+    write(
+        &data_dir.join("train.txt"),
+        &(train_lines.join("\n") + "\n"),
+    )?;
     write(&data_dir.join("test.txt"), &(test_lines.join("\n") + "\n"))?;
     let numbers: Vec<String> = (0..=cfg.max_value).map(|n| n.to_string()).collect();
     let mut texts: Vec<&str> = vec!["The answer is: 0"];
@@ -188,7 +197,10 @@ fn setup(cfg: &ExperimentConfig) -> Result<CodiRunConfig> {
         "eos_token_id": 3
     });
     let model_path = dir.join("model_config.json");
-    write(&model_path, &serde_json::to_string_pretty(&model_config).expect("json"))?;
+    write(
+        &model_path,
+        &serde_json::to_string_pretty(&model_config).expect("json"),
+    )?;
     Ok(CodiRunConfig {
         model: ModelSection {
             name_or_path: None,
@@ -258,7 +270,11 @@ fn phase<B: AutodiffBackend>(
 ) -> Result<(TrainReport, EvalSummary)> {
     let built = build::<B>(run, device)?;
     let prep = prep_config(run, &built.meta, built.model.lm.config());
-    let problems = load_problems(run.data.train.as_ref().expect("set"), run.data.train_format, None)?;
+    let problems = load_problems(
+        run.data.train.as_ref().expect("set"),
+        run.data.train_format,
+        None,
+    )?;
     let (examples, _) = prepare(&problems, &built.tokenizer, &prep)?;
     let (test_examples, _) = prepare(test, &built.tokenizer, &prep)?;
     let tokenizer = built.tokenizer.clone();
@@ -278,9 +294,19 @@ fn phase<B: AutodiffBackend>(
         probe_examples: run.eval.probe_examples,
         reference_masking: false,
     };
-    let summary = evaluate(&model, run.method.task, &tokenizer, &test_examples, &eval, |_| {})?;
+    let summary = evaluate(
+        &model,
+        run.method.task,
+        &tokenizer,
+        &test_examples,
+        &eval,
+        |_| {},
+    )?;
     let path = run.training.output_dir.join("eval.json");
-    write(&path, &serde_json::to_string_pretty(&summary).expect("json"))?;
+    write(
+        &path,
+        &serde_json::to_string_pretty(&summary).expect("json"),
+    )?;
     Ok((report, summary))
 }
 
@@ -304,13 +330,20 @@ pub fn run_experiment<B: AutodiffBackend>(
 ) -> Result<ExperimentReport> {
     let start = Instant::now();
     let base = setup(cfg)?;
-    let test = load_problems(base.data.eval.as_ref().expect("set"), DataFormat::Icot, None)?;
+    let test = load_problems(
+        base.data.eval.as_ref().expect("set"),
+        DataFormat::Icot,
+        None,
+    )?;
     let mut rows = Vec::new();
 
     let cot = base.clone();
     let (cot_report, cot_eval) = phase::<B>(&cot, &test, device, progress)?;
     rows.push(row(&cot_report, &cot_eval));
-    eprintln!("{}", rows.last().map(|r| format!("{r:?}")).unwrap_or_default());
+    eprintln!(
+        "{}",
+        rows.last().map(|r| format!("{r:?}")).unwrap_or_default()
+    );
 
     let mut codi = base.clone();
     codi.method.task = Task::Codi;
@@ -320,7 +353,10 @@ pub fn run_experiment<B: AutodiffBackend>(
     codi.training.output_dir = cfg.output_dir.join("codi");
     let (codi_report, codi_eval) = phase::<B>(&codi, &test, device, progress)?;
     rows.push(row(&codi_report, &codi_eval));
-    eprintln!("{}", rows.last().map(|r| format!("{r:?}")).unwrap_or_default());
+    eprintln!(
+        "{}",
+        rows.last().map(|r| format!("{r:?}")).unwrap_or_default()
+    );
 
     let mut no_cot = base.clone();
     no_cot.method.task = Task::NoCotSft;

@@ -63,7 +63,10 @@ pub struct CodiTerms<B: Backend> {
 
 /// A host grid as an Int tensor `[rows, cols]`.
 pub fn int_tensor<B: Backend>(grid: &Grid, device: &B::Device) -> Tensor<B, 2, Int> {
-    Tensor::from_data(TensorData::new(grid.data.clone(), [grid.rows, grid.cols]), device)
+    Tensor::from_data(
+        TensorData::new(grid.data.clone(), [grid.rows, grid.cols]),
+        device,
+    )
 }
 
 /// Mean next-token CE of `logits` `[b, s, V]` over the positions `batch.weights` counts.
@@ -128,10 +131,21 @@ fn teacher_forward<B: Backend>(
 }
 
 /// A KV cache for the student pass of `batch` after `prefix` filled slots.
-fn student_cache<B: Backend>(model: &CodiModel<B>, batch: &CodiBatch, prefix: usize, num_latent: usize) -> KvCache<B> {
+fn student_cache<B: Backend>(
+    model: &CodiModel<B>,
+    batch: &CodiBatch,
+    prefix: usize,
+    num_latent: usize,
+) -> KvCache<B> {
     let capacity = prefix + 1 + num_latent + batch.decoder.ids.cols;
     let dtype = model.lm.embed_tokens.weight.val().dtype();
-    KvCache::new(model.lm.config(), batch.size, capacity, dtype, &model.lm.device())
+    KvCache::new(
+        model.lm.config(),
+        batch.size,
+        capacity,
+        dtype,
+        &model.lm.device(),
+    )
 }
 
 /// The thoughts and the decoder segment after the `<bot>` position, whose final hidden state is
@@ -145,7 +159,10 @@ fn thoughts_and_decoder<B: Backend>(
 ) -> Result<LmOutput<B>> {
     for _ in 0..num_latent {
         let thought = model.thought(last);
-        last = model.lm.forward_cached(LmInput::embeds(thought), cache)?.last_hidden;
+        last = model
+            .lm
+            .forward_cached(LmInput::embeds(thought), cache)?
+            .last_hidden;
     }
     let device = model.lm.device();
     let decoder = &batch.decoder;
@@ -176,10 +193,16 @@ fn shared_passes<B: Backend>(
         .iter()
         .flat_map(|&q| (0..teacher_len).map(move |c| i64::from(c < q)))
         .collect();
-    cache.hide_filled(Tensor::from_data(TensorData::new(keep, [batch.size, teacher_len]), &device));
+    cache.hide_filled(Tensor::from_data(
+        TensorData::new(keep, [batch.size, teacher_len]),
+        &device,
+    ));
     let bot = vec![i64::from(model.tokens.bot); batch.size];
     let bot = Tensor::<B, 2, Int>::from_data(TensorData::new(bot, [batch.size, 1]), &device);
-    let last = model.lm.forward_cached(LmInput::ids(bot), &mut cache)?.last_hidden;
+    let last = model
+        .lm
+        .forward_cached(LmInput::ids(bot), &mut cache)?
+        .last_hidden;
     let student = thoughts_and_decoder(model, batch, last, &mut cache, num_latent)?;
     Ok((teacher, student))
 }
@@ -197,7 +220,8 @@ pub fn student_forward<B: Backend>(
     let (q_ids, q_mask) = &batch.question;
     let b = batch.size;
     let mut cache = student_cache(model, batch, q_ids.cols, num_latent);
-    let mut input = LmInput::ids(int_tensor(q_ids, &device)).attention_mask(int_tensor(q_mask, &device));
+    let mut input =
+        LmInput::ids(int_tensor(q_ids, &device)).attention_mask(int_tensor(q_mask, &device));
     if reference_masking {
         let q = q_ids.cols;
         let positions = Tensor::<B, 1, Int>::arange(0..q as i64, &device)

@@ -120,7 +120,11 @@ impl<B: Backend> CodiModel<B> {
     }
 
     /// Loads a model saved by [`CodiModel::save`], weights in `dtype`.
-    pub fn load(dir: &Path, device: &B::Device, dtype: DType) -> Result<(Self, Option<Tokenizer>, CodiMeta)> {
+    pub fn load(
+        dir: &Path,
+        device: &B::Device,
+        dtype: DType,
+    ) -> Result<(Self, Option<Tokenizer>, CodiMeta)> {
         let meta = read_meta(dir)?;
         let lm_dir = dir.join("model");
         let pretrained = Pretrained::<B>::load(&lm_dir.to_string_lossy(), device, dtype)?;

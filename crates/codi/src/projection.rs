@@ -58,7 +58,9 @@ impl ProjectionConfig {
 impl<B: Backend> Projection<B> {
     /// `[..., D]` → `[..., D]`.
     pub fn forward<const N: usize>(&self, x: Tensor<B, N>) -> Tensor<B, N> {
-        let x = self.fc2.forward(gelu(self.fc1.forward(self.dropout.forward(x))));
+        let x = self
+            .fc2
+            .forward(gelu(self.fc1.forward(self.dropout.forward(x))));
         match &self.norm {
             Some(norm) => norm.forward(x),
             None => x,
@@ -76,7 +78,10 @@ impl<B: Backend> Projection<B> {
             }
         }
         if let Some(norm) = &self.norm {
-            out.push((format!("{}.weight", TORCH_KEYS[2]), to_host(norm.gamma.val())));
+            out.push((
+                format!("{}.weight", TORCH_KEYS[2]),
+                to_host(norm.gamma.val()),
+            ));
             if let Some(beta) = &norm.beta {
                 out.push((format!("{}.bias", TORCH_KEYS[2]), to_host(beta.val())));
             }
@@ -88,10 +93,12 @@ impl<B: Backend> Projection<B> {
     pub fn load_torch(mut self, checkpoint: &Checkpoint) -> Result<Self> {
         let device = self.fc1.weight.device();
         let read = |key: String, shape: Vec<usize>| -> Result<HostTensor> {
-            let t = checkpoint.read(&key)?.ok_or_else(|| CodiError::Checkpoint {
-                path: checkpoint.location(),
-                reason: format!("missing tensor `{key}`"),
-            })?;
+            let t = checkpoint
+                .read(&key)?
+                .ok_or_else(|| CodiError::Checkpoint {
+                    path: checkpoint.location(),
+                    reason: format!("missing tensor `{key}`"),
+                })?;
             if t.shape != shape {
                 return Err(CodiError::Checkpoint {
                     path: checkpoint.location(),

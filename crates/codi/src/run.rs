@@ -23,7 +23,9 @@ use crate::batch::{collate, CodiBatch};
 use crate::config::{resolve_data_path, CodiRunConfig, DataFormat, EmbeddingTraining};
 use crate::data::{prepare, PrepConfig, PrepReport, Problem, Tokenized};
 use crate::eval::{evaluate, EvalConfig, EvalSummary};
-use crate::model::{count_parameters, CodiMeta, CodiModel, ParamCounts, CODI_FORMAT, CODI_FORMAT_VERSION};
+use crate::model::{
+    count_parameters, CodiMeta, CodiModel, ParamCounts, CODI_FORMAT, CODI_FORMAT_VERSION,
+};
 use crate::projection::ProjectionConfig;
 use crate::step::CodiStep;
 use crate::tokens::SpecialTokens;
@@ -33,7 +35,11 @@ use crate::{CodiError, Result, Task};
 pub const FINAL_MODEL: &str = "final_model";
 
 /// Reads problems from `path` in `format` (malformed lines are errors), at most `limit`.
-pub fn load_problems(path: &Path, format: DataFormat, limit: Option<usize>) -> Result<Vec<Problem>> {
+pub fn load_problems(
+    path: &Path,
+    format: DataFormat,
+    limit: Option<usize>,
+) -> Result<Vec<Problem>> {
     let path = resolve_data_path(path);
     let mut problems: Vec<Problem> = match format {
         DataFormat::Icot => latent_datasets::icot::load(&path, ReadOptions::strict())?
@@ -181,13 +187,20 @@ fn no_tokenizer(source: &Path) -> CodiError {
 
 /// Sets which parameters train: LoRA adapters (freezing the base) when configured, the
 /// projection always, embeddings per `method.embeddings`.
-pub fn make_trainable<B: AutodiffBackend>(model: CodiModel<B>, config: &CodiRunConfig) -> Result<CodiModel<B>> {
+pub fn make_trainable<B: AutodiffBackend>(
+    model: CodiModel<B>,
+    config: &CodiRunConfig,
+) -> Result<CodiModel<B>> {
     let mut model = model;
     if let Some(lora) = &config.lora {
         model.lm = model.lm.with_lora(&lora.to_config())?;
     }
     let train_embeddings = config.method.embeddings != EmbeddingTraining::Frozen;
-    model.lm.embed_tokens.weight = model.lm.embed_tokens.weight.set_require_grad(train_embeddings);
+    model.lm.embed_tokens.weight = model
+        .lm
+        .embed_tokens
+        .weight
+        .set_require_grad(train_embeddings);
     Ok(model)
 }
 
@@ -247,7 +260,11 @@ pub fn train<B: AutodiffBackend>(
     if examples.is_empty() {
         return Err(CodiError::Empty("the training set".into()));
     }
-    let Built { model, tokenizer, meta } = built;
+    let Built {
+        model,
+        tokenizer,
+        meta,
+    } = built;
     let t = &config.training;
     let task = config.method.task;
     let model = make_trainable(model, config)?;
@@ -318,7 +335,10 @@ pub fn train<B: AutodiffBackend>(
     let data = {
         let tokens_per_batch = Rc::clone(&tokens_per_batch);
         move |epoch: usize| {
-            let order = shuffled_indices(examples.len(), seed ^ (epoch as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15));
+            let order = shuffled_indices(
+                examples.len(),
+                seed ^ (epoch as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15),
+            );
             let batches: Vec<CodiBatch> = order
                 .chunks(per_batch)
                 .map(|idx| {
@@ -326,7 +346,8 @@ pub fn train<B: AutodiffBackend>(
                     collate(&items, &meta.tokens, with_cot)
                 })
                 .collect();
-            *tokens_per_batch.borrow_mut() = batches.iter().map(|b| batch_tokens(b, task)).collect();
+            *tokens_per_batch.borrow_mut() =
+                batches.iter().map(|b| batch_tokens(b, task)).collect();
             batches
         }
     };
@@ -346,8 +367,14 @@ pub fn train<B: AutodiffBackend>(
         &loop_config,
         |model, optimizer, record, position| {
             let counts = tokens_per_batch.borrow();
-            let end = if position.next_batch == 0 { counts.len() } else { position.next_batch };
-            let tokens: usize = counts[end.saturating_sub(record.micro_batches)..end].iter().sum();
+            let end = if position.next_batch == 0 {
+                counts.len()
+            } else {
+                position.next_batch
+            };
+            let tokens: usize = counts[end.saturating_sub(record.micro_batches)..end]
+                .iter()
+                .sum();
             log.update(record, tokens)?;
             last_losses.push((record.epoch, record.loss));
             let state = TrainingState {
@@ -355,7 +382,13 @@ pub fn train<B: AutodiffBackend>(
                 best: None,
                 extra: serde_json::Value::Null,
             };
-            policy.after_update(model, optimizer, &state, &config_json, options.stop.as_ref())
+            policy.after_update(
+                model,
+                optimizer,
+                &state,
+                &config_json,
+                options.stop.as_ref(),
+            )
         },
     )?;
     model = trained;

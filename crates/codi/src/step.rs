@@ -29,7 +29,11 @@ fn host(t: &Tensor<impl Backend, 1>) -> f64 {
 impl<B: AutodiffBackend> TrainStep<B, CodiModel<B>> for CodiStep {
     type Batch = CodiBatch;
 
-    fn loss(&mut self, model: &CodiModel<B>, batch: &CodiBatch) -> latent_core::Result<StepLoss<B>> {
+    fn loss(
+        &mut self,
+        model: &CodiModel<B>,
+        batch: &CodiBatch,
+    ) -> latent_core::Result<StepLoss<B>> {
         let wrap = |e: crate::CodiError| latent_core::CoreError::Method(Box::new(e));
         match self.task {
             Task::Codi => {
@@ -62,10 +66,13 @@ impl<B: AutodiffBackend> TrainStep<B, CodiModel<B>> for CodiStep {
         let id = model.lm.embed_tokens.weight.id;
         if let Some(g) = grads.remove::<B::InnerBackend, 2>(id) {
             let [rows, cols] = g.dims();
-            let keep: Vec<f32> = (0..rows).map(|r| if r >= from { 1.0 } else { 0.0 }).collect();
-            let keep = Tensor::<B::InnerBackend, 1>::from_data(TensorData::new(keep, [rows]), &g.device())
-                .reshape([rows, 1])
-                .expand([rows, cols]);
+            let keep: Vec<f32> = (0..rows)
+                .map(|r| if r >= from { 1.0 } else { 0.0 })
+                .collect();
+            let keep =
+                Tensor::<B::InnerBackend, 1>::from_data(TensorData::new(keep, [rows]), &g.device())
+                    .reshape([rows, 1])
+                    .expand([rows, cols]);
             grads.register(id, g * keep);
         }
     }

@@ -61,7 +61,10 @@ mod tests {
     #[test]
     fn gpt2_layout_and_kept_pad() {
         let t = SpecialTokens::assign(50257, None, 50256);
-        assert_eq!((t.pad, t.bot, t.eot, t.vocab_size()), (50257, 50258, 50259, 50260));
+        assert_eq!(
+            (t.pad, t.bot, t.eot, t.vocab_size()),
+            (50257, 50258, 50259, 50260)
+        );
         let t = SpecialTokens::assign(100, Some(0), 3);
         assert_eq!((t.pad, t.bot, t.eot, t.vocab_size()), (0, 100, 101, 102));
         assert!(t.is_added(101) && !t.is_added(99));

@@ -9,7 +9,9 @@ use latent_codi::config::CodiRunConfig;
 use latent_codi::data::{prepare, PrepConfig, Problem};
 use latent_codi::eval::{evaluate, EvalConfig};
 use latent_codi::model::count_parameters;
-use latent_codi::run::{build, build_model, load_problems, make_trainable, prep_config, train, TrainOptions};
+use latent_codi::run::{
+    build, build_model, load_problems, make_trainable, prep_config, train, TrainOptions,
+};
 use latent_codi::{CodiModel, Task};
 use latent_core::hf::tokenizer::load_tokenizer;
 use latent_core::CpuBackend;
@@ -27,7 +29,8 @@ fn in_repo<T>(f: impl FnOnce() -> T) -> T {
 }
 
 fn tiny_tokenizer() -> tokenizers::Tokenizer {
-    load_tokenizer(repo().join("crates/latent-core/tests/fixtures/tiny-chat/tokenizer.json")).unwrap()
+    load_tokenizer(repo().join("crates/latent-core/tests/fixtures/tiny-chat/tokenizer.json"))
+        .unwrap()
 }
 
 #[test]
@@ -57,7 +60,15 @@ fn preprocessing_follows_the_reference() {
         ..PrepConfig::default()
     };
     let (out, report) = prepare(&problems, &tok, &config).unwrap();
-    assert_eq!((report.total, report.kept, report.non_digit_answer, report.too_long), (3, 1, 1, 1));
+    assert_eq!(
+        (
+            report.total,
+            report.kept,
+            report.non_digit_answer,
+            report.too_long
+        ),
+        (3, 1, 1, 1)
+    );
     let e = &out[0];
     assert_eq!(e.question_text, "Tom has 3 apples.");
     // The last step is dropped: only <<3*2=6>> remains.
@@ -66,7 +77,10 @@ fn preprocessing_follows_the_reference() {
     // The distilled token is the one just before the first token holding a digit.
     let before = tok.decode(&e.answer[..=e.pre_answer], false).unwrap();
     let digit = tok.decode(&[e.answer[e.pre_answer + 1]], false).unwrap();
-    assert!(before.ends_with(':') || before.ends_with(": "), "{before:?}");
+    assert!(
+        before.ends_with(':') || before.ends_with(": "),
+        "{before:?}"
+    );
     assert!(digit.contains('7'), "{digit:?}");
     // Keeping the last step (the ablation) keeps both equations.
     let keep = PrepConfig {
@@ -74,7 +88,10 @@ fn preprocessing_follows_the_reference() {
         ..PrepConfig::default()
     };
     let (out, _) = prepare(&problems[..1], &tok, &keep).unwrap();
-    assert_eq!(tok.decode(&out[0].cot, false).unwrap(), "<<3*2=6>> <<6+1=7>>");
+    assert_eq!(
+        tok.decode(&out[0].cot, false).unwrap(),
+        "<<3*2=6>> <<6+1=7>>"
+    );
 }
 
 #[test]
@@ -85,24 +102,40 @@ fn every_shipped_config_loads_and_validates() {
             CodiRunConfig::load(&path, &[]).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
         }
         let path = Path::new("configs/codi/gpt2-gsm8k-aug.yaml");
-        let c = CodiRunConfig::load(path, &["training.epochs=2".into(), "method.task=cot_sft".into()]).unwrap();
-        assert_eq!((c.training.epochs, c.method.task, c.accumulation()), (2, Task::CotSft, 4));
-        let err = CodiRunConfig::load(path, &["training.epoch=2".into()]).unwrap_err().to_string();
+        let c = CodiRunConfig::load(
+            path,
+            &["training.epochs=2".into(), "method.task=cot_sft".into()],
+        )
+        .unwrap();
+        assert_eq!(
+            (c.training.epochs, c.method.task, c.accumulation()),
+            (2, Task::CotSft, 4)
+        );
+        let err = CodiRunConfig::load(path, &["training.epoch=2".into()])
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("did you mean `epochs`"), "{err}");
         let err = CodiRunConfig::load(path, &["training.effective_batch_size=100".into()])
             .unwrap_err()
             .to_string();
-        assert!(err.contains("effective_batch_size") && err.contains("multiple"), "{err}");
+        assert!(
+            err.contains("effective_batch_size") && err.contains("multiple"),
+            "{err}"
+        );
     });
 }
 
 #[test]
 fn gpt2_lora_run_trains_the_reference_parameter_count() {
     in_repo(|| {
-        let mut config = CodiRunConfig::load(Path::new("configs/codi/gpt2-gsm8k-aug.yaml"), &[]).unwrap();
+        let mut config =
+            CodiRunConfig::load(Path::new("configs/codi/gpt2-gsm8k-aug.yaml"), &[]).unwrap();
         config.model.name_or_path = None; // architecture only, as --dry-run does
         let (model, _, meta) = build_model::<AB>(&config, &Default::default()).unwrap();
-        assert_eq!((meta.tokens.pad, meta.tokens.bot, meta.tokens.eot), (50257, 50258, 50259));
+        assert_eq!(
+            (meta.tokens.pad, meta.tokens.bot, meta.tokens.eot),
+            (50257, 50258, 50259)
+        );
         let model = make_trainable(model, &config).unwrap();
         let counts = count_parameters(&model);
         // LoRA r=128 on c_attn, attn/mlp c_proj and c_fc of 12 layers + the projection (as the
@@ -120,14 +153,21 @@ fn trained_model_reloads_and_evaluates_identically() {
             format!("training.output_dir={}", out.display()),
             "training.epochs=1".into(),
         ];
-        let config = CodiRunConfig::load(Path::new("configs/codi/tiny-cpu.yaml"), &overrides).unwrap();
+        let config =
+            CodiRunConfig::load(Path::new("configs/codi/tiny-cpu.yaml"), &overrides).unwrap();
         let device = Default::default();
         let built = build::<AB>(&config, &device).unwrap();
         let prep = prep_config(&config, &built.meta, built.model.lm.config());
-        let problems = load_problems(config.data.train.as_ref().unwrap(), config.data.train_format, None).unwrap();
+        let problems = load_problems(
+            config.data.train.as_ref().unwrap(),
+            config.data.train_format,
+            None,
+        )
+        .unwrap();
         let (examples, _) = prepare(&problems, &built.tokenizer, &prep).unwrap();
         let tokenizer = built.tokenizer.clone();
-        let (model, report) = train::<AB>(&config, built, &examples, &TrainOptions::default()).unwrap();
+        let (model, report) =
+            train::<AB>(&config, built, &examples, &TrainOptions::default()).unwrap();
         assert_eq!(report.updates, 4);
         let eval = EvalConfig {
             batch_size: 8,
@@ -137,9 +177,18 @@ fn trained_model_reloads_and_evaluates_identically() {
             ..EvalConfig::default()
         };
         let subset = &examples[..10];
-        let before = evaluate(&model.valid(), Task::Codi, &tokenizer, subset, &eval, |_| {}).unwrap();
+        let before = evaluate(
+            &model.valid(),
+            Task::Codi,
+            &tokenizer,
+            subset,
+            &eval,
+            |_| {},
+        )
+        .unwrap();
         let (reloaded, _, meta) =
-            CodiModel::<CpuBackend>::load(&report.saved, &device, burn::tensor::DType::F32).unwrap();
+            CodiModel::<CpuBackend>::load(&report.saved, &device, burn::tensor::DType::F32)
+                .unwrap();
         assert_eq!(meta.task, Task::Codi);
         let after = evaluate(&reloaded, meta.task, &tokenizer, subset, &eval, |_| {}).unwrap();
         // The saved model has its LoRA merged: the same decisions, probabilities equal to rounding.

@@ -164,10 +164,7 @@ impl<B: Backend> KvCache<B> {
     pub fn unmask_filled(&mut self) {
         let b = self.batch();
         let filled = Tensor::<B, 2, Int>::ones([b, self.len], &self.valid.device());
-        self.valid = self
-            .valid
-            .clone()
-            .slice_assign([0..b, 0..self.len], filled);
+        self.valid = self.valid.clone().slice_assign([0..b, 0..self.len], filled);
     }
 
     /// Forgets everything (capacity is kept).

@@ -31,8 +31,9 @@ impl<B: Backend> CausalLm<B> {
             let require_grad = weight.is_require_grad();
             let mut shape = weight.dims();
             shape[axis] = extra;
-            let fresh = Tensor::<B, 2>::random(shape, Distribution::Normal(0.0, std), &weight.device())
-                .cast(weight.dtype());
+            let fresh =
+                Tensor::<B, 2>::random(shape, Distribution::Normal(0.0, std), &weight.device())
+                    .cast(weight.dtype());
             let grown = Tensor::cat(vec![weight, fresh], axis).detach();
             Param::initialized(id, grown.set_require_grad(require_grad))
         };
