@@ -166,9 +166,31 @@ fn trained_model_reloads_and_evaluates_identically() {
         .unwrap();
         let (examples, _) = prepare(&problems, &built.tokenizer, &prep).unwrap();
         let tokenizer = built.tokenizer.clone();
+        let base_vocab = built.meta.tokens.base_vocab;
+        let embed_before = built
+            .model
+            .lm
+            .embed_tokens
+            .weight
+            .val()
+            .into_data()
+            .to_vec::<f32>()
+            .unwrap();
         let (model, report) =
             train::<AB>(&config, built, &examples, &TrainOptions::default()).unwrap();
         assert_eq!(report.updates, 4);
+        // `embeddings: new_tokens`: the base rows stay bit-identical, the added rows train.
+        let embed_after = model
+            .lm
+            .embed_tokens
+            .weight
+            .val()
+            .into_data()
+            .to_vec::<f32>()
+            .unwrap();
+        let split = base_vocab * model.lm.config().hidden_size;
+        assert_eq!(embed_before[..split], embed_after[..split]);
+        assert_ne!(embed_before[split..], embed_after[split..]);
         let eval = EvalConfig {
             batch_size: 8,
             max_new_tokens: 12,
