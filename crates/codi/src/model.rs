@@ -13,6 +13,7 @@ use burn::module::{ModuleVisitor, Param};
 use burn::prelude::*;
 use burn::tensor::DType;
 use latent_core::hf::safetensors::{write_safetensors, Checkpoint, SaveDtype};
+use latent_core::model::cast_module;
 use latent_core::{CausalLm, Pretrained};
 use serde::{Deserialize, Serialize};
 use tokenizers::Tokenizer;
@@ -79,10 +80,11 @@ impl<B: Backend> CodiModel<B> {
             });
         }
         let device = lm.device();
+        let dtype = lm.embed_tokens.weight.val().dtype();
         let lm = lm.resize_vocab(tokens.vocab_size())?;
         Ok(Self {
             lm,
-            prj: projection.map(|p| p.init(&device)),
+            prj: projection.map(|p| cast_module(p.init(&device), dtype)),
             tokens,
         })
     }
@@ -143,7 +145,7 @@ impl<B: Backend> CodiModel<B> {
                 let path = dir.join("projection.safetensors");
                 let checkpoint = Checkpoint::open(&[path])?;
                 let prj: Projection<B> = cfg.init(device);
-                Some(prj.load_torch(&checkpoint)?)
+                Some(cast_module(prj.load_torch(&checkpoint)?, dtype))
             }
             None => None,
         };

@@ -30,3 +30,9 @@ impl<B: Backend> CausalLm<B> {
         self.map(&mut CastMapper(dtype))
     }
 }
+
+/// Any module with every float parameter converted to `dtype` (parameter ids and `require_grad`
+/// flags kept), e.g. a method's extra layers to match its backbone.
+pub fn cast_module<B: Backend, M: Module<B>>(module: M, dtype: DType) -> M {
+    module.map(&mut CastMapper(dtype))
+}

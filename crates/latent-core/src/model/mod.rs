@@ -19,6 +19,7 @@ mod save;
 pub mod weight_names;
 
 pub use attention::Attention;
+pub use cast::cast_module;
 pub use block::DecoderLayer;
 pub use causal_lm::{default_positions, CausalLm};
 pub use input::{LmInput, LmOutput};
