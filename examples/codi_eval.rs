@@ -14,7 +14,6 @@ use burn::prelude::*;
 use clap::Parser;
 use indicatif::ProgressBar;
 use latent_codi::config::CodiRunConfig;
-use latent_codi::eval::EvalConfig;
 use latent_codi::run::{evaluate_saved, load_problems, prep_config, FINAL_MODEL};
 use latent_core::{BackendJob, DeviceSpec};
 
@@ -59,14 +58,8 @@ impl BackendJob for Job {
             .unwrap_or_else(|| config.training.output_dir.join(FINAL_MODEL));
         let path = config.data.eval.clone().ok_or("data.eval is not set")?;
         let problems = load_problems(&path, config.data.eval_format, config.data.max_eval_samples)?;
-        let eval = EvalConfig {
-            batch_size: config.eval.batch_size,
-            max_new_tokens: config.eval.max_new_tokens,
-            num_latent: config.method.num_latent,
-            probe_top_k: config.eval.probe_top_k,
-            probe_examples: args.probe.max(config.eval.probe_examples),
-            reference_masking: config.method.reference_masking,
-        };
+        let mut eval = config.eval_config(config.method.num_latent);
+        eval.probe_examples = eval.probe_examples.max(args.probe);
         let bar = ProgressBar::new(problems.len() as u64);
         let (summary, report) = evaluate_saved::<B>(
             &dir,

@@ -16,7 +16,7 @@ use burn::prelude::*;
 use clap::Parser;
 use latent_codi::config::CodiRunConfig;
 use latent_codi::data::prepare;
-use latent_codi::eval::{evaluate, EvalConfig};
+use latent_codi::eval::evaluate;
 use latent_codi::model::count_parameters;
 use latent_codi::run::{
     build, build_model, load_problems, make_trainable, prep_config, train, TrainOptions,
@@ -91,14 +91,7 @@ impl BackendJob for Job {
             config.data.max_eval_samples,
         )?;
         let (examples, _) = prepare(&problems, &tokenizer, &prep)?;
-        let eval = EvalConfig {
-            batch_size: config.eval.batch_size,
-            max_new_tokens: config.eval.max_new_tokens,
-            num_latent,
-            probe_top_k: config.eval.probe_top_k,
-            probe_examples: config.eval.probe_examples,
-            reference_masking: config.method.reference_masking,
-        };
+        let eval = config.eval_config(num_latent);
         let summary = evaluate(
             &model.valid(),
             config.method.task,

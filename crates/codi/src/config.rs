@@ -8,6 +8,7 @@ use latent_core::lora::LoraConfig;
 use latent_core::train::ScheduleKind;
 use serde::{Deserialize, Serialize};
 
+use crate::eval::EvalConfig;
 use crate::loss::{DistillLoss, LossConfig};
 use crate::{CodiError, Result, Task};
 
@@ -368,6 +369,18 @@ impl CodiRunConfig {
     /// Micro-batches per update.
     pub fn accumulation(&self) -> usize {
         self.training.effective_batch_size / self.training.per_device_batch_size
+    }
+
+    /// The evaluation settings for a model with `num_latent` thoughts.
+    pub fn eval_config(&self, num_latent: usize) -> EvalConfig {
+        EvalConfig {
+            batch_size: self.eval.batch_size,
+            max_new_tokens: self.eval.max_new_tokens,
+            num_latent,
+            probe_top_k: self.eval.probe_top_k,
+            probe_examples: self.eval.probe_examples,
+            reference_masking: self.method.reference_masking,
+        }
     }
 
     /// The loss settings.

@@ -20,7 +20,7 @@ use crate::config::{
     ModelSection, TrainingSection,
 };
 use crate::data::{prepare, Problem};
-use crate::eval::{evaluate, EvalConfig, EvalSummary};
+use crate::eval::{evaluate, EvalSummary};
 use crate::loss::DistillLoss;
 use crate::run::{build, load_problems, prep_config, train, TrainOptions, TrainReport};
 use crate::{CodiError, Result, Task};
@@ -77,8 +77,8 @@ impl Default for ExperimentConfig {
             hidden: 128,
             layers: 4,
             heads: 4,
-            cot_epochs: 6,
-            codi_epochs: 4,
+            cot_epochs: 3,
+            codi_epochs: 2,
             batch_size: 32,
             learning_rate: 3e-3,
             codi_learning_rate: 1e-3,
@@ -286,14 +286,7 @@ fn phase<B: AutodiffBackend>(
     };
     let (model, report) = train::<B>(run, built, &examples, &options)?;
     let model = model.valid();
-    let eval = EvalConfig {
-        batch_size: run.eval.batch_size,
-        max_new_tokens: run.eval.max_new_tokens,
-        num_latent,
-        probe_top_k: run.eval.probe_top_k,
-        probe_examples: run.eval.probe_examples,
-        reference_masking: false,
-    };
+    let eval = run.eval_config(num_latent);
     let summary = evaluate(
         &model,
         run.method.task,

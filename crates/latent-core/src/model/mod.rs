@@ -19,8 +19,8 @@ mod save;
 pub mod weight_names;
 
 pub use attention::Attention;
-pub use cast::cast_module;
 pub use block::DecoderLayer;
+pub use cast::cast_module;
 pub use causal_lm::{default_positions, CausalLm};
 pub use input::{LmInput, LmOutput};
 pub use mlp::Mlp;
