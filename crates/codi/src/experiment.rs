@@ -147,6 +147,32 @@ fn write(path: &Path, text: &str) -> Result<()> {
     std::fs::write(path, text).map_err(|e| CodiError::io(path, e))
 }
 
+/// The `config.json` of the experiment's tiny Llama: `vocab` rows, width `hidden`, `layers`
+/// blocks, `heads` heads, tied embeddings, BOS 2 and EOS 3 (the ids of the word-level tokenizer).
+pub fn tiny_llama_config(
+    vocab: usize,
+    hidden: usize,
+    layers: usize,
+    heads: usize,
+) -> serde_json::Value {
+    serde_json::json!({
+        "model_type": "llama",
+        "vocab_size": vocab,
+        "hidden_size": hidden,
+        "intermediate_size": hidden * 4,
+        "num_hidden_layers": layers,
+        "num_attention_heads": heads,
+        "num_key_value_heads": heads,
+        "max_position_embeddings": 512,
+        "rms_norm_eps": 1e-6,
+        "rope_theta": 10000.0,
+        "tie_word_embeddings": true,
+        "initializer_range": 0.02,
+        "bos_token_id": 2,
+        "eos_token_id": 3
+    })
+}
+
 /// Writes the data, tokenizer and tiny model config; returns the base run config of the phases.
 fn setup(cfg: &ExperimentConfig) -> Result<CodiRunConfig> {
     let generator = ArithmeticGenerator::new(
@@ -180,22 +206,7 @@ fn setup(cfg: &ExperimentConfig) -> Result<CodiRunConfig> {
         .save(&tokenizer_path, false)
         .map_err(|e| CodiError::Tokenizer(format!("saving {}: {e}", tokenizer_path.display())))?;
     let vocab = tokenizer.get_vocab_size(true);
-    let model_config = serde_json::json!({
-        "model_type": "llama",
-        "vocab_size": vocab,
-        "hidden_size": cfg.hidden,
-        "intermediate_size": cfg.hidden * 4,
-        "num_hidden_layers": cfg.layers,
-        "num_attention_heads": cfg.heads,
-        "num_key_value_heads": cfg.heads,
-        "max_position_embeddings": 512,
-        "rms_norm_eps": 1e-6,
-        "rope_theta": 10000.0,
-        "tie_word_embeddings": true,
-        "initializer_range": 0.02,
-        "bos_token_id": 2,
-        "eos_token_id": 3
-    });
+    let model_config = tiny_llama_config(vocab, cfg.hidden, cfg.layers, cfg.heads);
     let model_path = dir.join("model_config.json");
     write(
         &model_path,

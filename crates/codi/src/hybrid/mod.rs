@@ -1,0 +1,14 @@
+//! Hybrid explicit/latent reasoning (spec §7, design document 000): a CODI model learns to write
+//! hard CoT steps as text and easy ones as continuous thoughts, and to switch between the two at
+//! inference by its own uncertainty.
+//!
+//! - [`controller`]: the per-sequence mode controller (adaptive entropy rules and the baselines);
+//! - [`decode`]: batched hybrid decoding with per-sequence modes, and its accuracy table.
+
+pub mod controller;
+pub mod decode;
+#[cfg(test)]
+pub(crate) mod testing;
+
+pub use controller::{BaselineMode, Controller, ControllerConfig};
+pub use decode::{evaluate_hybrid, HybridRecord, HybridSummary};
