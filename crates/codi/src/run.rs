@@ -419,6 +419,41 @@ pub fn train<B: AutodiffBackend>(
     ))
 }
 
+/// A saved model loaded for evaluation, with `problems` preprocessed for it.
+#[derive(Debug)]
+pub struct Loaded<B: Backend> {
+    /// The model.
+    pub model: CodiModel<B>,
+    /// Its tokenizer.
+    pub tokenizer: Tokenizer,
+    /// Its `codi.json`.
+    pub meta: CodiMeta,
+    /// The preprocessed problems.
+    pub examples: Vec<Tokenized>,
+    /// What preprocessing kept.
+    pub report: PrepReport,
+}
+
+/// Loads a saved model directory (f32) and preprocesses `problems` for it.
+pub fn load_saved<B: Backend>(
+    dir: &Path,
+    problems: &[Problem],
+    prep: impl FnOnce(&CodiMeta, &ModelConfig) -> PrepConfig,
+    device: &B::Device,
+) -> Result<Loaded<B>> {
+    let (model, tokenizer, meta) = CodiModel::<B>::load(dir, device, burn::tensor::DType::F32)?;
+    let tokenizer = tokenizer.ok_or_else(|| no_tokenizer(dir))?;
+    let prep = prep(&meta, model.lm.config());
+    let (examples, report) = prepare(problems, &tokenizer, &prep)?;
+    Ok(Loaded {
+        model,
+        tokenizer,
+        meta,
+        examples,
+        report,
+    })
+}
+
 /// Evaluates a saved model directory on `problems`.
 pub fn evaluate_saved<B: Backend>(
     dir: &Path,
@@ -428,14 +463,18 @@ pub fn evaluate_saved<B: Backend>(
     device: &B::Device,
     progress: impl FnMut(usize),
 ) -> Result<(EvalSummary, PrepReport)> {
-    let (model, tokenizer, meta) = CodiModel::<B>::load(dir, device, burn::tensor::DType::F32)?;
-    let tokenizer = tokenizer.ok_or_else(|| no_tokenizer(dir))?;
-    let prep = prep(&meta, model.lm.config());
-    let (examples, report) = prepare(problems, &tokenizer, &prep)?;
+    let loaded = load_saved::<B>(dir, problems, prep, device)?;
     let eval = EvalConfig {
-        num_latent: meta.num_latent,
+        num_latent: loaded.meta.num_latent,
         ..eval.clone()
     };
-    let summary = evaluate(&model, meta.task, &tokenizer, &examples, &eval, progress)?;
-    Ok((summary, report))
+    let summary = evaluate(
+        &loaded.model,
+        loaded.meta.task,
+        &loaded.tokenizer,
+        &loaded.examples,
+        &eval,
+        progress,
+    )?;
+    Ok((summary, loaded.report))
 }

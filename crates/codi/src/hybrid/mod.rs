@@ -3,10 +3,14 @@
 //! inference by its own uncertainty.
 //!
 //! - [`controller`]: the per-sequence mode controller (adaptive entropy rules and the baselines);
-//! - [`decode`]: batched hybrid decoding with per-sequence modes, and its accuracy table.
+//! - [`decode`]: batched hybrid decoding with per-sequence modes, and its accuracy table;
+//! - [`schema`]: the versioned JSON file of hybrid samples and its validator;
+//! - [`phase1`]: entropy-guided sample generation with a CoT model.
 
 pub mod controller;
 pub mod decode;
+pub mod phase1;
+pub mod schema;
 #[cfg(test)]
 pub(crate) mod testing;
 
