@@ -5,10 +5,14 @@
 //! - [`controller`]: the per-sequence mode controller (adaptive entropy rules and the baselines);
 //! - [`decode`]: batched hybrid decoding with per-sequence modes, and its accuracy table;
 //! - [`schema`]: the versioned JSON file of hybrid samples and its validator;
-//! - [`phase1`]: entropy-guided sample generation with a CoT model.
+//! - [`phase1`]: entropy-guided sample generation with a CoT model;
+//! - [`batch`]: Phase 2 samples tokenized and collated for the batched student pass;
+//! - [`loss`]: the Phase 2 loss (hybrid student pass, teacher-aligned distillation, reference CE).
 
+pub mod batch;
 pub mod controller;
 pub mod decode;
+pub mod loss;
 pub mod phase1;
 pub mod schema;
 #[cfg(test)]

@@ -8,15 +8,17 @@
 
 use std::collections::BTreeMap;
 use std::ops::Range;
+use std::path::Path;
 
 use burn::prelude::*;
 use burn::tensor::activation::log_softmax;
+use burn::tensor::DType;
 use latent_datasets::rng::SplitMix64;
 use serde::Serialize;
 use tokenizers::Tokenizer;
 
 use super::schema::{GeneratorInfo, HybridFile, HybridSample, Segment, Strategy};
-use super::schema::{HYBRID_SCHEMA, HYBRID_SCHEMA_VERSION};
+use super::schema::{write_hybrid_file, HYBRID_SCHEMA, HYBRID_SCHEMA_VERSION};
 use crate::batch::collate;
 use crate::data::{kept_steps, prepare, PrepConfig, Problem, Tokenized};
 use crate::model::CodiModel;
@@ -368,12 +370,49 @@ pub fn summarise(file: &HybridFile, problems: usize, entropies: &[f32]) -> Phase
     }
 }
 
+/// Phase 1 on a saved model directory: generates the samples of `problems`, writes them to
+/// `output` (validated) and returns the summary.
+pub fn run_phase1<B: Backend>(
+    model_dir: &Path,
+    problems: &[Problem],
+    step_separator: &str,
+    config: &Phase1Config,
+    output: &Path,
+    data_name: &str,
+    device: &B::Device,
+) -> Result<Phase1Summary> {
+    let (model, tokenizer, meta) = CodiModel::<B>::load(model_dir, device, DType::F32)?;
+    let tokenizer = tokenizer.ok_or_else(|| CodiError::Checkpoint {
+        path: model_dir.join("model/tokenizer.json"),
+        reason: "no tokenizer saved with the model".into(),
+    })?;
+    let prep = PrepConfig {
+        answer_prefix: meta.answer_prefix.clone(),
+        step_separator: step_separator.into(),
+        bos: if meta.add_bos {
+            model.lm.config().bos_token_id
+        } else {
+            None
+        },
+        ..PrepConfig::default()
+    };
+    let (file, summary) = generate(
+        &model,
+        &tokenizer,
+        problems,
+        &prep,
+        config,
+        &model_dir.display().to_string(),
+        data_name,
+    )?;
+    write_hybrid_file(output, &file)?;
+    Ok(summary)
+}
+
 #[cfg(test)]
 mod tests {
-    use std::path::Path;
-
     use super::*;
-    use crate::hybrid::schema::{read_hybrid_file, validate, write_hybrid_file};
+    use crate::hybrid::schema::{read_hybrid_file, validate};
     use crate::hybrid::testing::{problems, tiny_setup};
 
     #[test]
