@@ -140,7 +140,8 @@ impl ExperimentReport {
     }
 }
 
-fn write(path: &Path, text: &str) -> Result<()> {
+/// Writes `text` to `path`, creating its directory.
+pub fn write(path: &Path, text: &str) -> Result<()> {
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir).map_err(|e| CodiError::io(dir, e))?;
     }
@@ -173,8 +174,9 @@ pub fn tiny_llama_config(
     })
 }
 
-/// Writes the data, tokenizer and tiny model config; returns the base run config of the phases.
-fn setup(cfg: &ExperimentConfig) -> Result<CodiRunConfig> {
+/// Writes the data, tokenizer and tiny model config; returns the base run config of the phases
+/// (CoT-SFT into `output_dir/cot_sft`).
+pub fn setup(cfg: &ExperimentConfig) -> Result<CodiRunConfig> {
     let generator = ArithmeticGenerator::new(
         ArithmeticConfig {
             steps: cfg.steps,
@@ -273,7 +275,7 @@ fn setup(cfg: &ExperimentConfig) -> Result<CodiRunConfig> {
 }
 
 /// Trains one phase and evaluates it on the test problems.
-fn phase<B: AutodiffBackend>(
+pub fn phase<B: AutodiffBackend>(
     run: &CodiRunConfig,
     test: &[Problem],
     device: &B::Device,
@@ -321,6 +323,17 @@ fn phase<B: AutodiffBackend>(
     Ok((report, summary))
 }
 
+/// The CODI phase: from the CoT-SFT model saved at `cot_model`, into `output_dir/codi`.
+pub fn codi_run(base: &CodiRunConfig, cfg: &ExperimentConfig, cot_model: &Path) -> CodiRunConfig {
+    let mut codi = base.clone();
+    codi.method.task = Task::Codi;
+    codi.method.restore_from = Some(cot_model.to_path_buf());
+    codi.training.epochs = cfg.codi_epochs;
+    codi.training.learning_rate = cfg.codi_learning_rate;
+    codi.training.output_dir = cfg.output_dir.join("codi");
+    codi
+}
+
 fn row(report: &TrainReport, eval: &EvalSummary) -> ExperimentRow {
     ExperimentRow {
         method: report.task.label().into(),
@@ -356,12 +369,7 @@ pub fn run_experiment<B: AutodiffBackend>(
         rows.last().map(|r| format!("{r:?}")).unwrap_or_default()
     );
 
-    let mut codi = base.clone();
-    codi.method.task = Task::Codi;
-    codi.method.restore_from = Some(cot_report.saved.clone());
-    codi.training.epochs = cfg.codi_epochs;
-    codi.training.learning_rate = cfg.codi_learning_rate;
-    codi.training.output_dir = cfg.output_dir.join("codi");
+    let codi = codi_run(&base, cfg, &cot_report.saved);
     let (codi_report, codi_eval) = phase::<B>(&codi, &test, device, progress)?;
     rows.push(row(&codi_report, &codi_eval));
     eprintln!(

@@ -7,13 +7,19 @@
 //! - [`schema`]: the versioned JSON file of hybrid samples and its validator;
 //! - [`phase1`]: entropy-guided sample generation with a CoT model;
 //! - [`batch`]: Phase 2 samples tokenized and collated for the batched student pass;
-//! - [`loss`]: the Phase 2 loss (hybrid student pass, teacher-aligned distillation, reference CE).
+//! - [`loss`]: the Phase 2 loss (hybrid student pass, teacher-aligned distillation, reference CE);
+//! - [`phase2`]: the Phase 2 training step and driver;
+//! - [`pipeline`]: CoT-SFT → CODI → Phase 1 → Phase 2 → every decoding mode, at CPU size.
+//!
+//! See `docs/codi-hybrid.md`.
 
 pub mod batch;
 pub mod controller;
 pub mod decode;
 pub mod loss;
 pub mod phase1;
+pub mod phase2;
+pub mod pipeline;
 pub mod schema;
 #[cfg(test)]
 pub(crate) mod testing;
