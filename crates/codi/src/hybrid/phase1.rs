@@ -473,7 +473,10 @@ mod tests {
         };
         assert!(broken(&|b| b.version = 2).contains("version 2"));
         assert!(broken(&|b| b.samples[0].step_entropies.pop().map(|_| ()).unwrap()).contains("step entropies"));
-        assert!(broken(&|b| b.samples[0].segments.reverse()).contains("cover steps"));
+        assert!(broken(&|b| {
+            b.samples[0].segments = vec![Segment::Latent { count: 2, replaces: vec![1, 0] }]
+        })
+        .contains("cover steps"));
         assert!(broken(&|b| {
             b.samples[0].segments = vec![
                 Segment::Latent { count: 2, replaces: vec![0] },

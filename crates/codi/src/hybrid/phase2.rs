@@ -218,3 +218,96 @@ pub fn run_phase2<B: AutodiffBackend>(
         options,
     )
 }
+
+#[cfg(test)]
+mod tests {
+    use burn::backend::Autodiff;
+    use latent_core::CpuBackend;
+
+    use super::*;
+    use crate::data::PrepConfig;
+    use crate::eval::EvalConfig;
+    use crate::hybrid::phase1::{generate, Phase1Config};
+    use crate::hybrid::schema::write_hybrid_file;
+    use crate::hybrid::testing::{problems, tiny_projection, tiny_setup};
+    use crate::model::{CodiMeta, CODI_FORMAT, CODI_FORMAT_VERSION};
+    use crate::run::{evaluate_saved, FINAL_MODEL};
+
+    /// A plain CODI model → Phase 1 → Phase 2 (`restore_from` it) → the Phase 2 `final_model`
+    /// evaluates in plain CODI evaluation with the same special ids.
+    #[test]
+    fn phase2_restores_plain_codi_and_its_checkpoint_evaluates_plainly() {
+        let dir = std::env::temp_dir().join(format!("codi-phase2-{}", std::process::id()));
+        let (model, tokenizer, _) = tiny_setup();
+        let meta = CodiMeta {
+            format: CODI_FORMAT.into(),
+            version: CODI_FORMAT_VERSION,
+            task: Task::Codi,
+            tokens: model.tokens,
+            num_latent: 3,
+            projection: Some(tiny_projection()),
+            add_bos: false,
+            answer_prefix: "The answer is: ".into(),
+            base_model: "tiny".into(),
+        };
+        let plain = dir.join("plain");
+        model.save(&plain, Some(&tokenizer), &meta).unwrap();
+        let problems = problems();
+        let phase1 = Phase1Config {
+            random_ratio: 0.5,
+            ..Phase1Config::default()
+        };
+        let (file, _) = generate(
+            &model,
+            &tokenizer,
+            &problems,
+            &PrepConfig::default(),
+            &phase1,
+            "tiny",
+            "synthetic",
+        )
+        .unwrap();
+        assert!(file.samples.iter().any(|s| s.latent_runs() > 0));
+        let data = dir.join("hybrid.json");
+        write_hybrid_file(&data, &file).unwrap();
+        let config = Phase2Overrides {
+            restore_from: Some(plain.clone()),
+            output_dir: Some(dir.join("hybrid_codi")),
+            num_train_epochs: Some(1),
+            per_device_train_batch_size: Some(4),
+            learning_rate: Some(1e-3),
+            num_latent: Some(2),
+            ..Phase2Overrides::default()
+        }
+        .apply(default_phase2_config());
+        let options = TrainOptions::default();
+        let (_, report) = run_phase2::<Autodiff<CpuBackend>>(
+            &config,
+            &data,
+            0.5,
+            &options,
+            &Default::default(),
+        )
+        .unwrap();
+        assert_eq!(report.updates, 2);
+        assert!(report.final_loss.is_finite());
+        let saved = dir.join("hybrid_codi").join(FINAL_MODEL);
+        let meta = crate::model::read_meta(&saved).unwrap();
+        assert_eq!((meta.task, meta.tokens, meta.num_latent), (Task::Codi, model.tokens, 2));
+        let (summary, _) = evaluate_saved::<CpuBackend>(
+            &saved,
+            &problems,
+            |_, _| PrepConfig::default(),
+            &EvalConfig {
+                max_new_tokens: 8,
+                ..EvalConfig::default()
+            },
+            &Default::default(),
+            |_| {},
+        )
+        .unwrap();
+        assert_eq!((summary.task, summary.examples), (Task::Codi, problems.len()));
+        assert_eq!(summary.mean_latent_steps, 2.0);
+        std::fs::remove_dir_all(&dir).ok();
+    }
+}

@@ -46,8 +46,14 @@ pub struct PipelineConfig {
 impl Default for PipelineConfig {
     fn default() -> Self {
         Self {
+            // Half the CODI experiment's data and fewer CODI epochs, more CoT-SFT epochs: the
+            // four trainings fit in about the experiment's time.
             experiment: ExperimentConfig {
                 output_dir: "runs/codi-hybrid".into(),
+                train_examples: 4000,
+                test_examples: 300,
+                cot_epochs: 8,
+                codi_epochs: 3,
                 ..ExperimentConfig::default()
             },
             phase1: Phase1Config::default(),

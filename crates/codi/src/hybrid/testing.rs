@@ -39,6 +39,16 @@ pub fn problems() -> Vec<Problem> {
         .collect()
 }
 
+/// The projection of [`tiny_setup`]'s model.
+pub fn tiny_projection() -> ProjectionConfig {
+    ProjectionConfig {
+        hidden: 32,
+        dim: 32,
+        layer_norm: true,
+        dropout: 0.0,
+    }
+}
+
 /// The tokenizer (covering every number up to 30), a random width-32 two-block model with a
 /// projection, and the problems prepared.
 pub fn tiny_setup() -> (CodiModel<CpuBackend>, Tokenizer, Vec<Tokenized>) {
@@ -54,13 +64,7 @@ pub fn tiny_setup() -> (CodiModel<CpuBackend>, Tokenizer, Vec<Tokenized>) {
     let device = Default::default();
     let lm = CausalLm::<CpuBackend>::new(&config, &device);
     let tokens = SpecialTokens::assign(vocab, Some(0), 3);
-    let projection = ProjectionConfig {
-        hidden: 32,
-        dim: 32,
-        layer_norm: true,
-        dropout: 0.0,
-    };
-    let model = CodiModel::from_base(lm, tokens, Some(&projection)).unwrap();
+    let model = CodiModel::from_base(lm, tokens, Some(&tiny_projection())).unwrap();
     let (examples, _) = prepare(&problems, &tokenizer, &PrepConfig::default()).unwrap();
     (model, tokenizer, examples)
 }
