@@ -186,7 +186,13 @@ fn hybrid<B: Backend>(
         if args.verbose {
             for r in &s.records {
                 let mark = if r.correct { "ok" } else { "--" };
-                println!("[{mark}] {} gold {} | {} | {}", mode.name(), r.gold, r.trace, r.output);
+                println!(
+                    "[{mark}] {} gold {} | {} | {}",
+                    mode.name(),
+                    r.gold,
+                    r.trace,
+                    r.output
+                );
             }
         }
         println!(
@@ -200,7 +206,10 @@ fn hybrid<B: Backend>(
         );
         summaries.push(s);
     }
-    let out = args.out.clone().unwrap_or_else(|| dir.join("eval_hybrid.json"));
+    let out = args
+        .out
+        .clone()
+        .unwrap_or_else(|| dir.join("eval_hybrid.json"));
     std::fs::write(&out, serde_json::to_string_pretty(&summaries)?)?;
     println!(
         "{} questions ({} dropped by preprocessing); details in {}",

@@ -178,7 +178,12 @@ fn chunk_grid(
     tokens: &SpecialTokens,
 ) -> SeqBatch {
     let b = rows.len();
-    let s = rows.iter().map(|(ids, _)| ids.len()).max().unwrap_or(1).max(1);
+    let s = rows
+        .iter()
+        .map(|(ids, _)| ids.len())
+        .max()
+        .unwrap_or(1)
+        .max(1);
     let mut ids = Grid::filled(b, s, i64::from(tokens.pad));
     let mut mask = Grid::filled(b, s, 0);
     let mut targets = Grid::filled(b, s, 0);
@@ -249,16 +254,28 @@ mod tests {
         let batch = collate_hybrid(&[&a, &b], &[false, false], &t);
         let (bot, eot, pad) = (101, 102, 100);
         let c0 = &batch.chunks[0];
-        assert_eq!(c0.ids.data, vec![10, 11, 20, bot, pad, pad, 12, 22, 23, 30, 31, 32]);
+        assert_eq!(
+            c0.ids.data,
+            vec![10, 11, 20, bot, pad, pad, 12, 22, 23, 30, 31, 32]
+        );
         // Row 0: 11 predicts 20; 20 predicts <bot>: not trained. Row 1: predicts 22 23 30 31 32 EOS.
         assert_eq!(c0.weights.data, vec![0, 1, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1]);
         assert_eq!(&c0.targets.data[6..], &[22, 23, 30, 31, 32, 3]);
         let c1 = &batch.chunks[1];
-        assert_eq!(c1.ids.data, vec![eot, 21, 30, 31, 32, pad, pad, pad, pad, pad]);
+        assert_eq!(
+            c1.ids.data,
+            vec![eot, 21, 30, 31, 32, pad, pad, pad, pad, pad]
+        );
         assert_eq!(c1.targets.data[..5], [21, 30, 31, 32, 3]);
         assert_eq!(c1.weights.data, vec![1, 1, 1, 1, 1, 0, 0, 0, 0, 0]);
-        assert_eq!((batch.runs.clone(), batch.bot.clone()), (vec![vec![2, 0]], vec![vec![3, 0]]));
-        assert_eq!((batch.final_chunk.clone(), batch.distill.clone()), (vec![1, 0], vec![3, 4]));
+        assert_eq!(
+            (batch.runs.clone(), batch.bot.clone()),
+            (vec![vec![2, 0]], vec![vec![3, 0]])
+        );
+        assert_eq!(
+            (batch.final_chunk.clone(), batch.distill.clone()),
+            (vec![1, 0], vec![3, 4])
+        );
         // Pure CoT: one chunk, the whole CoT explicit.
         let cot = collate_hybrid(&[&a], &[true], &t);
         assert_eq!(cot.chunks.len(), 1);

@@ -235,8 +235,8 @@ mod tests {
                 window_e_to_l: 1,
                 ..ControllerConfig::default()
             };
-            let s = evaluate_hybrid(&model, &tokenizer, &examples, &eval, &controller, |_| {})
-                .unwrap();
+            let s =
+                evaluate_hybrid(&model, &tokenizer, &examples, &eval, &controller, |_| {}).unwrap();
             for r in &s.records {
                 let count = |c: char| r.trace.chars().filter(|&x| x == c).count();
                 assert_eq!(count('z'), r.latent_steps);

@@ -70,7 +70,10 @@ pub fn student_pass<B: Backend>(
         ce_count += count;
         if !finals.is_empty() {
             let index = Tensor::<B, 1, Int>::from_data(
-                TensorData::new(finals.iter().map(|&r| r as i64).collect::<Vec<_>>(), [finals.len()]),
+                TensorData::new(
+                    finals.iter().map(|&r| r as i64).collect::<Vec<_>>(),
+                    [finals.len()],
+                ),
                 &device,
             );
             let positions: Vec<usize> = finals.iter().map(|&r| batch.distill[r]).collect();
@@ -91,7 +94,8 @@ pub fn student_pass<B: Backend>(
         let mut last = select_positions(out.last_hidden, &batch.bot[i]).unsqueeze_dim::<3>(1);
         for j in 0..longest {
             let active: Vec<bool> = runs.iter().map(|&n| j < n).collect();
-            let input = LmInput::embeds(model.thought(last)).attention_mask(flags(&active, &device));
+            let input =
+                LmInput::embeds(model.thought(last)).attention_mask(flags(&active, &device));
             last = model.lm.forward_cached(input, &mut cache)?.last_hidden;
         }
     }
@@ -168,7 +172,12 @@ mod tests {
         e: &HybridExample,
     ) -> (f64, usize, Vec<Tensor<B, 1>>) {
         let t = model.tokens;
-        let mut seq: Vec<Elem> = e.teacher.question.iter().map(|&id| Elem::Tok(id, false)).collect();
+        let mut seq: Vec<Elem> = e
+            .teacher
+            .question
+            .iter()
+            .map(|&id| Elem::Tok(id, false))
+            .collect();
         for (i, chunk) in e.chunks.iter().enumerate() {
             seq.extend(chunk.iter().map(|&id| Elem::Tok(id, true)));
             if let Some(&n) = e.runs.get(i) {
@@ -190,7 +199,11 @@ mod tests {
                 Elem::Thought => {
                     let prefix = Tensor::cat(embeds.clone(), 1);
                     let n = prefix.dims()[1];
-                    let h = model.lm.forward(LmInput::embeds(prefix)).unwrap().last_hidden;
+                    let h = model
+                        .lm
+                        .forward(LmInput::embeds(prefix))
+                        .unwrap()
+                        .last_hidden;
                     let d = h.dims()[2];
                     model.thought(h.slice([0..1, n - 1..n, 0..d]))
                 }
@@ -262,14 +275,26 @@ mod tests {
             assert_eq!(states.len(), pass.distill.len());
             for (layer, (want, got)) in states.into_iter().zip(&pass.distill).enumerate() {
                 let d = want.dims()[0];
-                let got: Vec<f32> = got.clone().slice([r..r + 1, 0..d]).into_data().to_vec().unwrap();
+                let got: Vec<f32> = got
+                    .clone()
+                    .slice([r..r + 1, 0..d])
+                    .into_data()
+                    .to_vec()
+                    .unwrap();
                 let want: Vec<f32> = want.into_data().to_vec().unwrap();
-                let diff = got.iter().zip(&want).map(|(a, b)| (a - b).abs()).fold(0.0, f32::max);
+                let diff = got
+                    .iter()
+                    .zip(&want)
+                    .map(|(a, b)| (a - b).abs())
+                    .fold(0.0, f32::max);
                 assert!(diff < 1e-4, "row {r} layer {layer}: max difference {diff}");
             }
         }
         assert_eq!(pass.ce_count, count);
         let got = pass.ce_sum.into_scalar().elem::<f64>();
-        assert!((got - total).abs() < 1e-4 * count as f64, "CE sum {got} vs {total}");
+        assert!(
+            (got - total).abs() < 1e-4 * count as f64,
+            "CE sum {got} vs {total}"
+        );
     }
 }

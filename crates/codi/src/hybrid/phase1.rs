@@ -17,8 +17,8 @@ use latent_datasets::rng::SplitMix64;
 use serde::Serialize;
 use tokenizers::Tokenizer;
 
-use super::schema::{GeneratorInfo, HybridFile, HybridSample, Segment, Strategy};
 use super::schema::{write_hybrid_file, HYBRID_SCHEMA, HYBRID_SCHEMA_VERSION};
+use super::schema::{GeneratorInfo, HybridFile, HybridSample, Segment, Strategy};
 use crate::batch::collate;
 use crate::data::{kept_steps, prepare, PrepConfig, Problem, Tokenized};
 use crate::model::CodiModel;
@@ -79,7 +79,10 @@ pub fn step_spans(
     }
     let mut spans = vec![0..0; steps.len()];
     for (t, &(_, end)) in encoding.get_offsets().iter().enumerate() {
-        let step = ends.iter().position(|&e| end <= e).unwrap_or(steps.len() - 1);
+        let step = ends
+            .iter()
+            .position(|&e| end <= e)
+            .unwrap_or(steps.len() - 1);
         let span = &mut spans[step];
         if span.end == 0 {
             *span = t..t + 1;
@@ -342,7 +345,12 @@ pub fn summarise(file: &HybridFile, problems: usize, entropies: &[f32]) -> Phase
         })
         .sum();
     let runs: usize = file.samples.iter().map(HybridSample::latent_runs).sum();
-    let depth = file.samples.iter().map(|s| s.steps.len()).max().unwrap_or(0);
+    let depth = file
+        .samples
+        .iter()
+        .map(|s| s.steps.len())
+        .max()
+        .unwrap_or(0);
     let mean_entropy_by_step = (0..depth)
         .map(|k| {
             let v: Vec<f32> = file
@@ -423,7 +431,14 @@ mod tests {
         assert_eq!(spans.len(), 2);
         assert_eq!((spans[0].start, spans[1].end), (0, ids.len()));
         assert_eq!(spans[0].end, spans[1].start);
-        assert_eq!(tok.decode(&ids[spans[1].clone()], false).unwrap(), tok.decode(&tok.encode("<<7-2=5>>", false).unwrap().get_ids().to_vec(), false).unwrap());
+        assert_eq!(
+            tok.decode(&ids[spans[1].clone()], false).unwrap(),
+            tok.decode(
+                &tok.encode("<<7-2=5>>", false).unwrap().get_ids().to_vec(),
+                false
+            )
+            .unwrap()
+        );
     }
 
     #[test]
@@ -453,7 +468,10 @@ mod tests {
             if s.strategy == Strategy::Entropy {
                 for g in &s.segments {
                     for &k in g.steps() {
-                        assert_eq!(g.is_latent(), s.step_entropies[k] < file.generator.entropy_threshold);
+                        assert_eq!(
+                            g.is_latent(),
+                            s.step_entropies[k] < file.generator.entropy_threshold
+                        );
                     }
                 }
             }
@@ -472,32 +490,55 @@ mod tests {
             validate(&b, here).unwrap_err().to_string()
         };
         assert!(broken(&|b| b.version = 2).contains("version 2"));
-        assert!(broken(&|b| b.samples[0].step_entropies.pop().map(|_| ()).unwrap()).contains("step entropies"));
+        assert!(
+            broken(&|b| b.samples[0].step_entropies.pop().map(|_| ()).unwrap())
+                .contains("step entropies")
+        );
         assert!(broken(&|b| {
-            b.samples[0].segments = vec![Segment::Latent { count: 2, replaces: vec![1, 0] }]
+            b.samples[0].segments = vec![Segment::Latent {
+                count: 2,
+                replaces: vec![1, 0],
+            }]
         })
         .contains("cover steps"));
         assert!(broken(&|b| {
             b.samples[0].segments = vec![
-                Segment::Latent { count: 2, replaces: vec![0] },
-                Segment::Latent { count: 2, replaces: vec![1] },
+                Segment::Latent {
+                    count: 2,
+                    replaces: vec![0],
+                },
+                Segment::Latent {
+                    count: 2,
+                    replaces: vec![1],
+                },
             ]
         })
         .contains("same type"));
         assert!(broken(&|b| {
-            b.samples[0].segments = vec![Segment::Latent { count: 9, replaces: vec![0, 1] }]
+            b.samples[0].segments = vec![Segment::Latent {
+                count: 9,
+                replaces: vec![0, 1],
+            }]
         })
         .contains("thoughts"));
         assert!(broken(&|b| {
             b.samples[0].strategy = Strategy::Explicit;
-            b.samples[0].segments = vec![Segment::Latent { count: 2, replaces: vec![0, 1] }]
+            b.samples[0].segments = vec![Segment::Latent {
+                count: 2,
+                replaces: vec![0, 1],
+            }]
         })
         .contains("explicit sample"));
         assert!(broken(&|b| {
-            b.samples[0].segments = vec![Segment::Explicit { text: "x".into(), steps: vec![0, 1] }]
+            b.samples[0].segments = vec![Segment::Explicit {
+                text: "x".into(),
+                steps: vec![0, 1],
+            }]
         })
         .contains("not its steps joined"));
-        let json = serde_json::to_string(&file).unwrap().replacen("\"answer\"", "\"answr\"", 1);
+        let json = serde_json::to_string(&file)
+            .unwrap()
+            .replacen("\"answer\"", "\"answr\"", 1);
         assert!(serde_json::from_str::<HybridFile>(&json).is_err());
     }
 
@@ -508,9 +549,18 @@ mod tests {
         assert_eq!(
             segs,
             vec![
-                Segment::Latent { count: 3, replaces: vec![0, 1] },
-                Segment::Explicit { text: "c".into(), steps: vec![2] },
-                Segment::Latent { count: 2, replaces: vec![3] },
+                Segment::Latent {
+                    count: 3,
+                    replaces: vec![0, 1]
+                },
+                Segment::Explicit {
+                    text: "c".into(),
+                    steps: vec![2]
+                },
+                Segment::Latent {
+                    count: 2,
+                    replaces: vec![3]
+                },
             ]
         );
     }

@@ -281,19 +281,17 @@ mod tests {
         }
         .apply(default_phase2_config());
         let options = TrainOptions::default();
-        let (_, report) = run_phase2::<Autodiff<CpuBackend>>(
-            &config,
-            &data,
-            0.5,
-            &options,
-            &Default::default(),
-        )
-        .unwrap();
+        let (_, report) =
+            run_phase2::<Autodiff<CpuBackend>>(&config, &data, 0.5, &options, &Default::default())
+                .unwrap();
         assert_eq!(report.updates, 2);
         assert!(report.final_loss.is_finite());
         let saved = dir.join("hybrid_codi").join(FINAL_MODEL);
         let meta = crate::model::read_meta(&saved).unwrap();
-        assert_eq!((meta.task, meta.tokens, meta.num_latent), (Task::Codi, model.tokens, 2));
+        assert_eq!(
+            (meta.task, meta.tokens, meta.num_latent),
+            (Task::Codi, model.tokens, 2)
+        );
         let (summary, _) = evaluate_saved::<CpuBackend>(
             &saved,
             &problems,
@@ -306,7 +304,10 @@ mod tests {
             |_| {},
         )
         .unwrap();
-        assert_eq!((summary.task, summary.examples), (Task::Codi, problems.len()));
+        assert_eq!(
+            (summary.task, summary.examples),
+            (Task::Codi, problems.len())
+        );
         assert_eq!(summary.mean_latent_steps, 2.0);
         std::fs::remove_dir_all(&dir).ok();
     }

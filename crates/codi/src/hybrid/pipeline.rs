@@ -46,13 +46,13 @@ pub struct PipelineConfig {
 impl Default for PipelineConfig {
     fn default() -> Self {
         Self {
-            // Half the CODI experiment's data and fewer CODI epochs, more CoT-SFT epochs: the
-            // four trainings fit in about the experiment's time.
+            // Less data and fewer CODI epochs than the CODI experiment, so that the four
+            // trainings fit in about its time.
             experiment: ExperimentConfig {
                 output_dir: "runs/codi-hybrid".into(),
-                train_examples: 4000,
+                train_examples: 3000,
                 test_examples: 300,
-                cot_epochs: 8,
+                cot_epochs: 6,
                 codi_epochs: 3,
                 ..ExperimentConfig::default()
             },
@@ -167,7 +167,10 @@ pub fn run_pipeline<B: AutodiffBackend>(
     let phase1_start = Instant::now();
     let train_path = base.data.train.clone().expect("set");
     let train = load_problems(&train_path, DataFormat::Icot, None)?;
-    let hybrid_path = e.output_dir.join("hybrid").join("hybrid_training_data.json");
+    let hybrid_path = e
+        .output_dir
+        .join("hybrid")
+        .join("hybrid_training_data.json");
     let phase1 = run_phase1::<B>(
         &cot_report.saved,
         &train,
@@ -199,7 +202,11 @@ pub fn run_pipeline<B: AutodiffBackend>(
     )?;
     let model = model.valid();
     let tokenizer = tokenizer_of(&report.saved)?;
-    let prep = prep_config(&hybrid, &crate::model::read_meta(&report.saved)?, model.lm.config());
+    let prep = prep_config(
+        &hybrid,
+        &crate::model::read_meta(&report.saved)?,
+        model.lm.config(),
+    );
     let (examples, _) = prepare(&test, &tokenizer, &prep)?;
     let eval = EvalConfig {
         batch_size: hybrid.eval.batch_size,
@@ -285,7 +292,10 @@ pub fn plot(path: &Path, rows: &[PipelineRow]) -> Result<()> {
         .map_err(|e| fail(e.to_string()))?;
     chart
         .plotting_area()
-        .draw(&Rectangle::new([(0.0, 0.0), (x1, 100.0)], BLACK.stroke_width(1)))
+        .draw(&Rectangle::new(
+            [(0.0, 0.0), (x1, 100.0)],
+            BLACK.stroke_width(1),
+        ))
         .map_err(|e| fail(e.to_string()))?;
     let colour = |r: &PipelineRow| match (r.model.as_str(), r.mode.as_str()) {
         ("CoT-SFT", _) | ("CODI", _) => RGBColor(127, 127, 127),
@@ -302,7 +312,10 @@ pub fn plot(path: &Path, rows: &[PipelineRow]) -> Result<()> {
     let mut random = random;
     random.sort_by(|a, b| a.0.total_cmp(&b.0));
     chart
-        .draw_series(LineSeries::new(random, RGBColor(255, 127, 14).stroke_width(2)))
+        .draw_series(LineSeries::new(
+            random,
+            RGBColor(255, 127, 14).stroke_width(2),
+        ))
         .map_err(|e| fail(e.to_string()))?;
     chart
         .draw_series(

@@ -171,7 +171,10 @@ pub fn validate(file: &HybridFile, path: &Path) -> Result<()> {
             return fail(i, "empty question".into());
         }
         if !s.answer.starts_with(|c: char| c.is_ascii_digit()) {
-            return fail(i, format!("answer {:?} does not start with a digit", s.answer));
+            return fail(
+                i,
+                format!("answer {:?} does not start with a digit", s.answer),
+            );
         }
         if s.step_entropies.len() != s.steps.len() {
             return fail(
@@ -183,14 +186,24 @@ pub fn validate(file: &HybridFile, path: &Path) -> Result<()> {
                 ),
             );
         }
-        if let Some(h) = s.step_entropies.iter().find(|h| !(h.is_finite() && **h >= 0.0)) {
-            return fail(i, format!("step entropy {h} is not a finite non-negative number"));
+        if let Some(h) = s
+            .step_entropies
+            .iter()
+            .find(|h| !(h.is_finite() && **h >= 0.0))
+        {
+            return fail(
+                i,
+                format!("step entropy {h} is not a finite non-negative number"),
+            );
         }
         let covered: Vec<usize> = s.segments.iter().flat_map(|g| g.steps().to_vec()).collect();
         if covered != (0..s.steps.len()).collect::<Vec<_>>() {
             return fail(
                 i,
-                format!("segments cover steps {covered:?}, not each of the {} steps once in order", s.steps.len()),
+                format!(
+                    "segments cover steps {covered:?}, not each of the {} steps once in order",
+                    s.steps.len()
+                ),
             );
         }
         for (k, seg) in s.segments.iter().enumerate() {
@@ -198,20 +211,32 @@ pub fn validate(file: &HybridFile, path: &Path) -> Result<()> {
                 return fail(i, format!("segment {k} covers no step"));
             }
             if k > 0 && s.segments[k - 1].is_latent() == seg.is_latent() {
-                return fail(i, format!("segments {} and {k} are of the same type and must be one", k - 1));
+                return fail(
+                    i,
+                    format!(
+                        "segments {} and {k} are of the same type and must be one",
+                        k - 1
+                    ),
+                );
             }
             match seg {
                 Segment::Explicit { text, steps } => {
                     let joined: Vec<&str> = steps.iter().map(|&j| s.steps[j].as_str()).collect();
                     if *text != joined.join(&g.step_separator) {
-                        return fail(i, format!("segment {k}: text {text:?} is not its steps joined"));
+                        return fail(
+                            i,
+                            format!("segment {k}: text {text:?} is not its steps joined"),
+                        );
                     }
                 }
                 Segment::Latent { count, .. } => {
                     if *count == 0 || *count > g.max_latent_steps {
                         return fail(
                             i,
-                            format!("segment {k}: {count} thoughts (1 to {} allowed)", g.max_latent_steps),
+                            format!(
+                                "segment {k}: {count} thoughts (1 to {} allowed)",
+                                g.max_latent_steps
+                            ),
                         );
                     }
                 }

@@ -31,7 +31,11 @@ pub fn problems() -> Vec<Problem> {
     .unwrap();
     let lines = generator.generate(Split::Train, 7).join("\n");
     latent_datasets::icot::Icot::default()
-        .load_str("<synthetic>", &lines, latent_datasets::ReadOptions::strict())
+        .load_str(
+            "<synthetic>",
+            &lines,
+            latent_datasets::ReadOptions::strict(),
+        )
         .unwrap()
         .records
         .iter()
