@@ -433,11 +433,8 @@ mod tests {
         assert_eq!(spans[0].end, spans[1].start);
         assert_eq!(
             tok.decode(&ids[spans[1].clone()], false).unwrap(),
-            tok.decode(
-                &tok.encode("<<7-2=5>>", false).unwrap().get_ids().to_vec(),
-                false
-            )
-            .unwrap()
+            tok.decode(tok.encode("<<7-2=5>>", false).unwrap().get_ids(), false)
+                .unwrap()
         );
     }
 
