@@ -67,6 +67,9 @@ struct Args {
     /// Random mode: probability that a step is explicit.
     #[arg(long = "explicit_probability", default_value_t = 0.5)]
     explicit_probability: f64,
+    /// Extension (not in the spec): switch into latent mode only right after a CoT step ends.
+    #[arg(long = "switch_at_step_end")]
+    switch_at_step_end: bool,
 }
 
 struct Job {
@@ -172,6 +175,7 @@ fn hybrid<B: Backend>(
             num_latent: loaded.meta.num_latent,
             explicit_probability: args.explicit_probability,
             seed: config.training.seed,
+            switch_at_step_end: args.switch_at_step_end,
         };
         let bar = ProgressBar::new(loaded.examples.len() as u64);
         let s = evaluate_hybrid(

@@ -26,6 +26,10 @@ use serde::{Deserialize, Serialize};
 /// Texts that lock explicit mode once written.
 pub const ANSWER_TRIGGERS: [&str; 2] = ["The answer is", "####"];
 
+/// Texts that end a CoT step (GSM8k-Aug equations, GSM8k-Aug-NL sentences), for
+/// [`ControllerConfig::switch_at_step_end`].
+pub const STEP_ENDS: [&str; 2] = [">>", "."];
+
 /// Reasoning mode of a sequence.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub enum Mode {
@@ -125,6 +129,11 @@ pub struct ControllerConfig {
     pub explicit_probability: f64,
     /// Random baseline: seed (each sequence draws from its own stream).
     pub seed: u64,
+    /// An extension, off by default (the spec has no such rule): switch into latent mode only
+    /// right after the written text ends a CoT step (see [`STEP_ENDS`]), where Phase 1 places
+    /// latent runs. Applies to the adaptive and random modes.
+    #[serde(default)]
+    pub switch_at_step_end: bool,
 }
 
 impl Default for ControllerConfig {
@@ -138,6 +147,7 @@ impl Default for ControllerConfig {
             num_latent: 6,
             explicit_probability: 0.5,
             seed: 11,
+            switch_at_step_end: false,
         }
     }
 }
@@ -153,6 +163,7 @@ pub struct Controller {
     switch_count: usize,
     latent_run: usize,
     answer_locked: bool,
+    at_step_end: bool,
     rng: SplitMix64,
     trace: String,
 }
@@ -169,6 +180,7 @@ impl Controller {
             switch_count: 0,
             latent_run: 0,
             answer_locked: false,
+            at_step_end: false,
             rng: SplitMix64::with_stream(config.seed, index),
             trace: String::new(),
         }
@@ -207,6 +219,8 @@ impl Controller {
 
     /// Reports the text written so far; an answer trigger locks explicit mode.
     pub fn observe_text(&mut self, text: &str) {
+        let end = text.trim_end();
+        self.at_step_end = STEP_ENDS.iter().any(|t| end.ends_with(t));
         if ANSWER_TRIGGERS.iter().any(|t| text.contains(t)) {
             self.answer_locked = true;
         }
@@ -264,6 +278,11 @@ impl Controller {
         }
     }
 
+    /// Whether a switch into latent mode may happen here (always, unless gated on step ends).
+    fn may_enter_latent(&self) -> bool {
+        !self.config.switch_at_step_end || self.at_step_end
+    }
+
     /// What the current mode feeds when it stays.
     fn stay_action(&self) -> Action {
         match self.mode {
@@ -282,7 +301,11 @@ impl Controller {
             return Action::Token;
         }
         match self.mode {
-            Mode::Explicit if h > self.ref_h && self.stay >= self.config.window_e_to_l => {
+            Mode::Explicit
+                if h > self.ref_h
+                    && self.stay >= self.config.window_e_to_l
+                    && self.may_enter_latent() =>
+            {
                 self.switch(h)
             }
             Mode::Latent
@@ -310,7 +333,8 @@ impl Controller {
             Mode::Latent
         };
         let forced = self.mode == Mode::Latent && self.latent_run >= self.config.max_latent_steps;
-        if forced || want != self.mode {
+        let blocked = self.mode == Mode::Explicit && !self.may_enter_latent();
+        if forced || (want != self.mode && !blocked) {
             self.switch(h)
         } else {
             self.stay_action()
@@ -480,6 +504,31 @@ mod tests {
         let ta = run(&mut mixed(), &[1.0; 60]);
         assert_eq!(ta, run(&mut mixed(), &[1.0; 60]));
         assert!(ta.contains('z') && ta[1..].contains('e'), "{ta}");
+    }
+
+    #[test]
+    fn step_end_gating_delays_the_switch_into_latent_mode() {
+        let gated = |mode| {
+            Controller::new(
+                ControllerConfig {
+                    mode,
+                    window_e_to_l: 1,
+                    explicit_probability: 0.0,
+                    switch_at_step_end: true,
+                    ..ControllerConfig::default()
+                },
+                0,
+            )
+        };
+        for mode in [BaselineMode::Adaptive, BaselineMode::Random] {
+            let mut c = gated(mode);
+            assert_eq!(c.decide(1.0), Action::Token);
+            c.observe_text("<< 3 + 4 =");
+            // Higher entropy, window reached, but mid-step: stays explicit.
+            assert_eq!(c.decide(2.0), Action::Token, "{mode:?}");
+            c.observe_text("<< 3 + 4 = 7 >>");
+            assert_eq!(c.decide(2.0), Action::Bot, "{mode:?}");
+        }
     }
 
     #[test]
