@@ -4,10 +4,10 @@
 //! ```json
 //! {"schema": "latent-reasoning/codi-hybrid-data", "version": 1,
 //!  "generator": {...how the file was made...},
-//!  "samples": [{"question": "...", "answer": "7", "strategy": "entropy",
-//!               "steps": ["<<3*2=6>>", "<<6+1=7>>"], "step_entropies": [0.4, 1.9],
-//!               "segments": [{"type": "latent", "count": 2, "replaces": [0]},
-//!                            {"type": "explicit", "text": "<<6+1=7>>", "steps": [1]}]}]}
+//!  "samples": [{"question": "...", "answer": "2", "strategy": "entropy",
+//!               "steps": ["<<4+1=5>>", "<<5-2=3>>"], "step_entropies": [0.0683, 0.0337],
+//!               "segments": [{"type": "explicit", "text": "<<4+1=5>>", "steps": [0]},
+//!                            {"type": "latent", "count": 2, "replaces": [1]}]}]}
 //! ```
 //!
 //! [`validate`] checks every rule of the schema; [`read_hybrid_file`] parses (unknown keys are
