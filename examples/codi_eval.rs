@@ -7,6 +7,15 @@
 //! cargo run --release --example codi_eval -- --config configs/codi/gpt2-gsm8k-aug.yaml --model runs/x/final_model --set data.max_eval_samples=100
 //! ```
 //! By default the model is `training.output_dir/final_model` and the data `data.eval` of the config.
+//!
+//! Hybrid decoding (`docs/codi-hybrid.md`): `--baseline_mode adaptive,explicit,latent,random`
+//! decodes with the entropy controller or a baseline (one comma-separated list, one table row each);
+//! `--window_e_to_l`, `--window_l_to_e`, `--max_switch_count`, `--max_latent_steps`,
+//! `--explicit_probability` (random mode) set the controller; `--verbose` prints mode traces.
+//!
+//! ```text
+//! cargo run --release --example codi_eval -- --config configs/codi/tiny-cpu.yaml --baseline_mode adaptive,random --verbose
+//! ```
 
 use std::path::PathBuf;
 
@@ -14,7 +23,9 @@ use burn::prelude::*;
 use clap::Parser;
 use indicatif::ProgressBar;
 use latent_codi::config::CodiRunConfig;
-use latent_codi::run::{evaluate_saved, load_problems, prep_config, FINAL_MODEL};
+use latent_codi::eval::EvalConfig;
+use latent_codi::hybrid::{evaluate_hybrid, BaselineMode, ControllerConfig};
+use latent_codi::run::{evaluate_saved, load_problems, load_saved, prep_config, FINAL_MODEL};
 use latent_core::{BackendJob, DeviceSpec};
 
 #[derive(Parser, Debug)]
@@ -35,9 +46,30 @@ struct Args {
     /// Where to write the per-question results (default: `<model>/eval.json`).
     #[arg(long)]
     out: Option<PathBuf>,
-    /// Print every question's output.
+    /// Print every question's output (and, with `--baseline_mode`, its mode trace).
     #[arg(long)]
     verbose: bool,
+    /// Hybrid decoding modes, comma-separated: adaptive, explicit, latent, random.
+    #[arg(long = "baseline_mode", value_delimiter = ',')]
+    baseline_mode: Vec<BaselineMode>,
+    /// Steps to stay explicit before switching into latent mode.
+    #[arg(long = "window_e_to_l", default_value_t = 5)]
+    window_e_to_l: usize,
+    /// Steps to stay latent before switching back.
+    #[arg(long = "window_l_to_e", default_value_t = 0)]
+    window_l_to_e: usize,
+    /// Switches after which explicit mode is locked.
+    #[arg(long = "max_switch_count", default_value_t = 5)]
+    max_switch_count: usize,
+    /// Consecutive thoughts after which latent mode is left.
+    #[arg(long = "max_latent_steps", default_value_t = 6)]
+    max_latent_steps: usize,
+    /// Random mode: probability that a step is explicit.
+    #[arg(long = "explicit_probability", default_value_t = 0.5)]
+    explicit_probability: f64,
+    /// Extension (not in the spec): switch into latent mode only right after a CoT step ends.
+    #[arg(long = "switch_at_step_end")]
+    switch_at_step_end: bool,
 }
 
 struct Job {
@@ -60,6 +92,9 @@ impl BackendJob for Job {
         let problems = load_problems(&path, config.data.eval_format, config.data.max_eval_samples)?;
         let mut eval = config.eval_config(config.method.num_latent);
         eval.probe_examples = eval.probe_examples.max(args.probe);
+        if !args.baseline_mode.is_empty() {
+            return hybrid::<B>(&args, &config, &dir, &problems, &eval, &device);
+        }
         let bar = ProgressBar::new(problems.len() as u64);
         let (summary, report) = evaluate_saved::<B>(
             &dir,
@@ -109,6 +144,78 @@ impl BackendJob for Job {
         );
         Ok(())
     }
+}
+
+/// Evaluates every `--baseline_mode` with hybrid decoding and prints one row per mode.
+fn hybrid<B: Backend>(
+    args: &Args,
+    config: &CodiRunConfig,
+    dir: &std::path::Path,
+    problems: &[latent_codi::data::Problem],
+    eval: &EvalConfig,
+    device: &B::Device,
+) -> Out {
+    let loaded = load_saved::<B>(dir, problems, |m, lm| prep_config(config, m, lm), device)?;
+    println!("| mode | accuracy (%) | explicit tokens | latent steps | switches | wall time (s) |");
+    println!("|---|---|---|---|---|---|");
+    let mut summaries = Vec::new();
+    for &mode in &args.baseline_mode {
+        let controller = ControllerConfig {
+            mode,
+            window_e_to_l: args.window_e_to_l,
+            window_l_to_e: args.window_l_to_e,
+            max_switch_count: args.max_switch_count,
+            max_latent_steps: args.max_latent_steps,
+            num_latent: loaded.meta.num_latent,
+            explicit_probability: args.explicit_probability,
+            seed: config.training.seed,
+            switch_at_step_end: args.switch_at_step_end,
+        };
+        let bar = ProgressBar::new(loaded.examples.len() as u64);
+        let s = evaluate_hybrid(
+            &loaded.model,
+            &loaded.tokenizer,
+            &loaded.examples,
+            eval,
+            &controller,
+            |done| bar.set_position(done as u64),
+        )?;
+        bar.finish_and_clear();
+        if args.verbose {
+            for r in &s.records {
+                let mark = if r.correct { "ok" } else { "--" };
+                println!(
+                    "[{mark}] {} gold {} | {} | {}",
+                    mode.name(),
+                    r.gold,
+                    r.trace,
+                    r.output
+                );
+            }
+        }
+        println!(
+            "| {} | {:.1} | {:.1} | {:.1} | {:.2} | {:.1} |",
+            mode.name(),
+            100.0 * s.accuracy,
+            s.mean_tokens,
+            s.mean_latent_steps,
+            s.mean_switches,
+            s.seconds
+        );
+        summaries.push(s);
+    }
+    let out = args
+        .out
+        .clone()
+        .unwrap_or_else(|| dir.join("eval_hybrid.json"));
+    std::fs::write(&out, serde_json::to_string_pretty(&summaries)?)?;
+    println!(
+        "{} questions ({} dropped by preprocessing); details in {}",
+        loaded.examples.len(),
+        loaded.report.total - loaded.report.kept,
+        out.display()
+    );
+    Ok(())
 }
 
 fn main() {

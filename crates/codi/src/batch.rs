@@ -22,7 +22,7 @@ pub struct Grid {
 }
 
 impl Grid {
-    fn filled(rows: usize, cols: usize, value: i64) -> Self {
+    pub(crate) fn filled(rows: usize, cols: usize, value: i64) -> Self {
         Self {
             data: vec![value; rows * cols],
             rows,
@@ -30,7 +30,7 @@ impl Grid {
         }
     }
 
-    fn set(&mut self, r: usize, c: usize, value: i64) {
+    pub(crate) fn set(&mut self, r: usize, c: usize, value: i64) {
         self.data[r * self.cols + c] = value;
     }
 

@@ -139,6 +139,14 @@ pub fn pre_answer_index(tokenizer: &Tokenizer, text: &str, ids: &[u32]) -> Resul
     }
 }
 
+/// The CoT steps CODI trains on: all but the last, unless `keep_last_step`.
+pub fn kept_steps(steps: &[String], keep_last_step: bool) -> &[String] {
+    match (keep_last_step, steps.split_last()) {
+        (false, Some((_, kept))) => kept,
+        _ => steps,
+    }
+}
+
 /// Tokenizes `problems` with the reference preprocessing.
 pub fn prepare(
     problems: &[Problem],
@@ -157,10 +165,7 @@ pub fn prepare(
             continue;
         }
         let gold = GoldAnswer::parse(answer)?;
-        let steps = match (config.keep_last_step, p.steps.split_last()) {
-            (false, Some((_, kept))) => kept,
-            _ => &p.steps[..],
-        };
+        let steps = kept_steps(&p.steps, config.keep_last_step);
         let question_text = clean_question(&p.question);
         let mut question: Vec<u32> = config.bos.into_iter().collect();
         question.extend(encode(tokenizer, &question_text)?);

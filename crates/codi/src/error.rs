@@ -51,6 +51,16 @@ pub enum CodiError {
         /// The I/O error.
         source: std::io::Error,
     },
+    /// A hybrid data file does not follow its schema (`docs/codi-hybrid.md`).
+    #[error("{path}: sample {sample}: {reason}")]
+    Schema {
+        /// The file.
+        path: PathBuf,
+        /// Index of the offending sample (`usize::MAX` for the file header).
+        sample: usize,
+        /// What is wrong.
+        reason: String,
+    },
     /// No examples were left to train or evaluate on.
     #[error("no examples left in {0} after preprocessing")]
     Empty(String),

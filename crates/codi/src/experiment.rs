@@ -140,15 +140,43 @@ impl ExperimentReport {
     }
 }
 
-fn write(path: &Path, text: &str) -> Result<()> {
+/// Writes `text` to `path`, creating its directory.
+pub fn write(path: &Path, text: &str) -> Result<()> {
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir).map_err(|e| CodiError::io(dir, e))?;
     }
     std::fs::write(path, text).map_err(|e| CodiError::io(path, e))
 }
 
-/// Writes the data, tokenizer and tiny model config; returns the base run config of the phases.
-fn setup(cfg: &ExperimentConfig) -> Result<CodiRunConfig> {
+/// The `config.json` of the experiment's tiny Llama: `vocab` rows, width `hidden`, `layers`
+/// blocks, `heads` heads, tied embeddings, BOS 2 and EOS 3 (the ids of the word-level tokenizer).
+pub fn tiny_llama_config(
+    vocab: usize,
+    hidden: usize,
+    layers: usize,
+    heads: usize,
+) -> serde_json::Value {
+    serde_json::json!({
+        "model_type": "llama",
+        "vocab_size": vocab,
+        "hidden_size": hidden,
+        "intermediate_size": hidden * 4,
+        "num_hidden_layers": layers,
+        "num_attention_heads": heads,
+        "num_key_value_heads": heads,
+        "max_position_embeddings": 512,
+        "rms_norm_eps": 1e-6,
+        "rope_theta": 10000.0,
+        "tie_word_embeddings": true,
+        "initializer_range": 0.02,
+        "bos_token_id": 2,
+        "eos_token_id": 3
+    })
+}
+
+/// Writes the data, tokenizer and tiny model config; returns the base run config of the phases
+/// (CoT-SFT into `output_dir/cot_sft`).
+pub fn setup(cfg: &ExperimentConfig) -> Result<CodiRunConfig> {
     let generator = ArithmeticGenerator::new(
         ArithmeticConfig {
             steps: cfg.steps,
@@ -180,22 +208,7 @@ fn setup(cfg: &ExperimentConfig) -> Result<CodiRunConfig> {
         .save(&tokenizer_path, false)
         .map_err(|e| CodiError::Tokenizer(format!("saving {}: {e}", tokenizer_path.display())))?;
     let vocab = tokenizer.get_vocab_size(true);
-    let model_config = serde_json::json!({
-        "model_type": "llama",
-        "vocab_size": vocab,
-        "hidden_size": cfg.hidden,
-        "intermediate_size": cfg.hidden * 4,
-        "num_hidden_layers": cfg.layers,
-        "num_attention_heads": cfg.heads,
-        "num_key_value_heads": cfg.heads,
-        "max_position_embeddings": 512,
-        "rms_norm_eps": 1e-6,
-        "rope_theta": 10000.0,
-        "tie_word_embeddings": true,
-        "initializer_range": 0.02,
-        "bos_token_id": 2,
-        "eos_token_id": 3
-    });
+    let model_config = tiny_llama_config(vocab, cfg.hidden, cfg.layers, cfg.heads);
     let model_path = dir.join("model_config.json");
     write(
         &model_path,
@@ -262,7 +275,7 @@ fn setup(cfg: &ExperimentConfig) -> Result<CodiRunConfig> {
 }
 
 /// Trains one phase and evaluates it on the test problems.
-fn phase<B: AutodiffBackend>(
+pub fn phase<B: AutodiffBackend>(
     run: &CodiRunConfig,
     test: &[Problem],
     device: &B::Device,
@@ -303,6 +316,17 @@ fn phase<B: AutodiffBackend>(
     Ok((report, summary))
 }
 
+/// The CODI phase: from the CoT-SFT model saved at `cot_model`, into `output_dir/codi`.
+pub fn codi_run(base: &CodiRunConfig, cfg: &ExperimentConfig, cot_model: &Path) -> CodiRunConfig {
+    let mut codi = base.clone();
+    codi.method.task = Task::Codi;
+    codi.method.restore_from = Some(cot_model.to_path_buf());
+    codi.training.epochs = cfg.codi_epochs;
+    codi.training.learning_rate = cfg.codi_learning_rate;
+    codi.training.output_dir = cfg.output_dir.join("codi");
+    codi
+}
+
 fn row(report: &TrainReport, eval: &EvalSummary) -> ExperimentRow {
     ExperimentRow {
         method: report.task.label().into(),
@@ -338,12 +362,7 @@ pub fn run_experiment<B: AutodiffBackend>(
         rows.last().map(|r| format!("{r:?}")).unwrap_or_default()
     );
 
-    let mut codi = base.clone();
-    codi.method.task = Task::Codi;
-    codi.method.restore_from = Some(cot_report.saved.clone());
-    codi.training.epochs = cfg.codi_epochs;
-    codi.training.learning_rate = cfg.codi_learning_rate;
-    codi.training.output_dir = cfg.output_dir.join("codi");
+    let codi = codi_run(&base, cfg, &cot_report.saved);
     let (codi_report, codi_eval) = phase::<B>(&codi, &test, device, progress)?;
     rows.push(row(&codi_report, &codi_eval));
     eprintln!(

@@ -14,6 +14,8 @@
 //! - [`loss`]: teacher and student passes, the three-term loss; [`step`]: the [`TrainStep`] of CODI
 //!   and of the CoT-SFT / No-CoT-SFT baselines;
 //! - [`eval`]: batched greedy evaluation with latents, accuracy and latent probing;
+//! - [`hybrid`]: hybrid explicit/latent reasoning (Phase 1 data, Phase 2 training, adaptive
+//!   decoding);
 //! - [`config`]: the YAML run config; [`run`]: training and evaluation drivers used by the
 //!   `codi_train` / `codi_eval` examples; [`experiment`]: the CPU-sized end-to-end experiment.
 //!
@@ -29,6 +31,7 @@ pub mod data;
 mod error;
 pub mod eval;
 pub mod experiment;
+pub mod hybrid;
 pub mod loss;
 pub mod model;
 pub mod projection;

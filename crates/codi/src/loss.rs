@@ -71,18 +71,25 @@ pub fn int_tensor<B: Backend>(grid: &Grid, device: &B::Device) -> Tensor<B, 2, I
 
 /// Mean next-token CE of `logits` `[b, s, V]` over the positions `batch.weights` counts.
 pub fn masked_ce<B: Backend>(logits: Tensor<B, 3>, batch: &SeqBatch) -> Tensor<B, 1> {
+    let (sum, count) = masked_ce_sum(logits, batch);
+    sum / count.max(1) as f64
+}
+
+/// Summed next-token CE of `logits` `[b, s, V]` over the positions `batch.weights` counts (`[1]`),
+/// and how many positions that is.
+pub fn masked_ce_sum<B: Backend>(logits: Tensor<B, 3>, batch: &SeqBatch) -> (Tensor<B, 1>, usize) {
     let device = logits.device();
     let [b, s, _] = logits.dims();
     let targets = int_tensor::<B>(&batch.targets, &device).reshape([b, s, 1]);
     let weights: Vec<f32> = batch.weights.data.iter().map(|&w| w as f32).collect();
-    let count = weights.iter().sum::<f32>().max(1.0);
+    let count = batch.weights.data.iter().filter(|&&w| w != 0).count();
     let weights = Tensor::<B, 2>::from_data(TensorData::new(weights, [b, s]), &device);
     let picked = log_softmax(logits, 2).gather(2, targets).reshape([b, s]);
-    -(picked * weights).sum() / count as f64
+    (-(picked * weights).sum(), count)
 }
 
 /// Rows `positions[i]` of `x` `[b, s, D]` → `[b, D]`.
-fn select_positions<B: Backend>(x: Tensor<B, 3>, positions: &[usize]) -> Tensor<B, 2> {
+pub(crate) fn select_positions<B: Backend>(x: Tensor<B, 3>, positions: &[usize]) -> Tensor<B, 2> {
     let [b, s, d] = x.dims();
     let flat: Vec<i64> = positions
         .iter()
@@ -94,7 +101,7 @@ fn select_positions<B: Backend>(x: Tensor<B, 3>, positions: &[usize]) -> Tensor<
 }
 
 /// One layer's distillation distance: `D(student, teacher) / std(teacher)`, `[1]`.
-fn layer_distance<B: Backend>(
+pub(crate) fn layer_distance<B: Backend>(
     student: Tensor<B, 2>,
     teacher: Tensor<B, 2>,
     kind: DistillLoss,
@@ -118,7 +125,7 @@ fn layer_distance<B: Backend>(
 }
 
 /// The teacher pass: logits and every hidden state of `batch.teacher`.
-fn teacher_forward<B: Backend>(
+pub(crate) fn teacher_forward<B: Backend>(
     model: &CodiModel<B>,
     batch: &SeqBatch,
     hidden_states: bool,

@@ -257,7 +257,63 @@ pub fn train<B: AutodiffBackend>(
     examples: &[Tokenized],
     options: &TrainOptions,
 ) -> Result<(CodiModel<B>, TrainReport)> {
-    if examples.is_empty() {
+    let task = config.method.task;
+    let tokens = built.meta.tokens;
+    let new_rows_only = config.method.embeddings == EmbeddingTraining::NewTokens;
+    let step = CodiStep {
+        task,
+        loss: config.loss(),
+        train_rows_from: new_rows_only.then_some(tokens.base_vocab),
+    };
+    let with_cot = task != Task::NoCotSft;
+    let per_batch = config.training.per_device_batch_size;
+    let seed = config.training.seed;
+    let batches = move |epoch: usize| {
+        epoch_order(examples.len(), seed, epoch)
+            .chunks(per_batch)
+            .map(|idx| {
+                let items: Vec<&Tokenized> = idx.iter().map(|&i| &examples[i]).collect();
+                collate(&items, &tokens, with_cot)
+            })
+            .collect()
+    };
+    train_with(
+        config,
+        built,
+        examples.len(),
+        step,
+        batches,
+        |b| batch_tokens(b, task),
+        options,
+    )
+}
+
+/// The example order of `epoch`: a shuffle seeded by `seed` and the epoch.
+pub fn epoch_order(n: usize, seed: u64, epoch: usize) -> Vec<usize> {
+    shuffled_indices(n, seed ^ (epoch as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15))
+}
+
+/// The training driver behind [`train`], for any [`TrainStep`] on a CODI model: `batches(epoch)`
+/// gives an epoch's micro-batches of `examples` examples (`tokens` counts the real tokens of one,
+/// for the throughput log). Sets the trainable parameters, runs `latent_core::train::train` with
+/// the config's optimizer, schedule, logs and checkpoints, and saves `output_dir/final_model`
+/// with `codi.json` saying `method.task`.
+///
+/// [`TrainStep`]: latent_core::train::TrainStep
+pub fn train_with<B, S>(
+    config: &CodiRunConfig,
+    built: Built<B>,
+    examples: usize,
+    mut step: S,
+    mut batches: impl FnMut(usize) -> Vec<S::Batch>,
+    tokens: impl Fn(&S::Batch) -> usize,
+    options: &TrainOptions,
+) -> Result<(CodiModel<B>, TrainReport)>
+where
+    B: AutodiffBackend,
+    S: latent_core::train::TrainStep<B, CodiModel<B>>,
+{
+    if examples == 0 {
         return Err(CodiError::Empty("the training set".into()));
     }
     let Built {
@@ -270,7 +326,7 @@ pub fn train<B: AutodiffBackend>(
     let model = make_trainable(model, config)?;
     let parameters = count_parameters(&model);
     let per_batch = t.per_device_batch_size;
-    let batches_per_epoch = examples.len().div_ceil(per_batch);
+    let batches_per_epoch = examples.div_ceil(per_batch);
     let accumulation = config.accumulation();
     let total = total_updates(t.epochs, batches_per_epoch, accumulation);
     let mut groups = vec![ParamGroupConfig {
@@ -281,8 +337,7 @@ pub fn train<B: AutodiffBackend>(
         schedule: t.schedule,
         warmup_ratio: t.warmup_ratio,
     }];
-    let new_rows_only = config.method.embeddings == EmbeddingTraining::NewTokens;
-    if new_rows_only {
+    if config.method.embeddings == EmbeddingTraining::NewTokens {
         // No weight decay, so the base rows (zero gradient) stay exactly as they are.
         groups.insert(
             0,
@@ -318,37 +373,19 @@ pub fn train<B: AutodiffBackend>(
     log.note(&format!(
         "{} on {} examples: {} parameters, {} trainable; {} updates of {} examples",
         task.label(),
-        examples.len(),
+        examples,
         parameters.total,
         parameters.trainable,
         total,
         t.effective_batch_size
     ))?;
-    let mut step = CodiStep {
-        task,
-        loss: config.loss(),
-        train_rows_from: new_rows_only.then_some(meta.tokens.base_vocab),
-    };
-    let with_cot = task != Task::NoCotSft;
     let tokens_per_batch: Rc<RefCell<Vec<usize>>> = Rc::default();
-    let seed = t.seed;
     let data = {
         let tokens_per_batch = Rc::clone(&tokens_per_batch);
         move |epoch: usize| {
-            let order = shuffled_indices(
-                examples.len(),
-                seed ^ (epoch as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15),
-            );
-            let batches: Vec<CodiBatch> = order
-                .chunks(per_batch)
-                .map(|idx| {
-                    let items: Vec<&Tokenized> = idx.iter().map(|&i| &examples[i]).collect();
-                    collate(&items, &meta.tokens, with_cot)
-                })
-                .collect();
-            *tokens_per_batch.borrow_mut() =
-                batches.iter().map(|b| batch_tokens(b, task)).collect();
-            batches
+            let epoch_batches = batches(epoch);
+            *tokens_per_batch.borrow_mut() = epoch_batches.iter().map(&tokens).collect();
+            epoch_batches
         }
     };
     let loop_config = LoopConfig {
@@ -409,7 +446,7 @@ pub fn train<B: AutodiffBackend>(
         model,
         TrainReport {
             task,
-            examples: examples.len(),
+            examples,
             updates: records.len(),
             seconds,
             final_loss,
@@ -417,6 +454,41 @@ pub fn train<B: AutodiffBackend>(
             saved,
         },
     ))
+}
+
+/// A saved model loaded for evaluation, with `problems` preprocessed for it.
+#[derive(Debug)]
+pub struct Loaded<B: Backend> {
+    /// The model.
+    pub model: CodiModel<B>,
+    /// Its tokenizer.
+    pub tokenizer: Tokenizer,
+    /// Its `codi.json`.
+    pub meta: CodiMeta,
+    /// The preprocessed problems.
+    pub examples: Vec<Tokenized>,
+    /// What preprocessing kept.
+    pub report: PrepReport,
+}
+
+/// Loads a saved model directory (f32) and preprocesses `problems` for it.
+pub fn load_saved<B: Backend>(
+    dir: &Path,
+    problems: &[Problem],
+    prep: impl FnOnce(&CodiMeta, &ModelConfig) -> PrepConfig,
+    device: &B::Device,
+) -> Result<Loaded<B>> {
+    let (model, tokenizer, meta) = CodiModel::<B>::load(dir, device, burn::tensor::DType::F32)?;
+    let tokenizer = tokenizer.ok_or_else(|| no_tokenizer(dir))?;
+    let prep = prep(&meta, model.lm.config());
+    let (examples, report) = prepare(problems, &tokenizer, &prep)?;
+    Ok(Loaded {
+        model,
+        tokenizer,
+        meta,
+        examples,
+        report,
+    })
 }
 
 /// Evaluates a saved model directory on `problems`.
@@ -428,14 +500,18 @@ pub fn evaluate_saved<B: Backend>(
     device: &B::Device,
     progress: impl FnMut(usize),
 ) -> Result<(EvalSummary, PrepReport)> {
-    let (model, tokenizer, meta) = CodiModel::<B>::load(dir, device, burn::tensor::DType::F32)?;
-    let tokenizer = tokenizer.ok_or_else(|| no_tokenizer(dir))?;
-    let prep = prep(&meta, model.lm.config());
-    let (examples, report) = prepare(problems, &tokenizer, &prep)?;
+    let loaded = load_saved::<B>(dir, problems, prep, device)?;
     let eval = EvalConfig {
-        num_latent: meta.num_latent,
+        num_latent: loaded.meta.num_latent,
         ..eval.clone()
     };
-    let summary = evaluate(&model, meta.task, &tokenizer, &examples, &eval, progress)?;
-    Ok((summary, report))
+    let summary = evaluate(
+        &loaded.model,
+        loaded.meta.task,
+        &loaded.tokenizer,
+        &loaded.examples,
+        &eval,
+        progress,
+    )?;
+    Ok((summary, loaded.report))
 }

@@ -22,7 +22,8 @@ pub struct CodiStep {
     pub train_rows_from: Option<usize>,
 }
 
-fn host(t: &Tensor<impl Backend, 1>) -> f64 {
+/// A `[1]` tensor's value on the host.
+pub fn host(t: &Tensor<impl Backend, 1>) -> f64 {
     t.clone().into_scalar().elem()
 }
 
@@ -60,20 +61,28 @@ impl<B: AutodiffBackend> TrainStep<B, CodiModel<B>> for CodiStep {
     }
 
     fn adjust_gradients(&mut self, model: &CodiModel<B>, grads: &mut GradientsParams) {
-        let Some(from) = self.train_rows_from else {
-            return;
-        };
-        let id = model.lm.embed_tokens.weight.id;
-        if let Some(g) = grads.remove::<B::InnerBackend, 2>(id) {
-            let [rows, cols] = g.dims();
-            let keep: Vec<f32> = (0..rows)
-                .map(|r| if r >= from { 1.0 } else { 0.0 })
-                .collect();
-            let keep =
-                Tensor::<B::InnerBackend, 1>::from_data(TensorData::new(keep, [rows]), &g.device())
-                    .reshape([rows, 1])
-                    .expand([rows, cols]);
-            grads.register(id, g * keep);
+        if let Some(from) = self.train_rows_from {
+            keep_embedding_rows_from(model, grads, from);
         }
+    }
+}
+
+/// Zeroes the embedding gradient of rows below `from`, so only the added special tokens train.
+pub fn keep_embedding_rows_from<B: AutodiffBackend>(
+    model: &CodiModel<B>,
+    grads: &mut GradientsParams,
+    from: usize,
+) {
+    let id = model.lm.embed_tokens.weight.id;
+    if let Some(g) = grads.remove::<B::InnerBackend, 2>(id) {
+        let [rows, cols] = g.dims();
+        let keep: Vec<f32> = (0..rows)
+            .map(|r| if r >= from { 1.0 } else { 0.0 })
+            .collect();
+        let keep =
+            Tensor::<B::InnerBackend, 1>::from_data(TensorData::new(keep, [rows]), &g.device())
+                .reshape([rows, 1])
+                .expand([rows, cols]);
+        grads.register(id, g * keep);
     }
 }

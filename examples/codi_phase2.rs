@@ -1,0 +1,134 @@
+//! Phase 2 of hybrid CODI (`docs/codi-hybrid.md`): trains on the hybrid samples of Phase 1 with the
+//! plain CODI model, special ids, projection and forward, so the output `final_model/` evaluates
+//! in plain `codi_eval` (and in hybrid mode with `--baseline_mode`). Flags mirror the design
+//! document; `--config` optionally gives a run config (`configs/codi/*.yaml`) the flags override.
+//!
+//! ```text
+//! cargo run --release --example codi_phase2 -- --restore_from runs/x/codi/final_model \
+//!     --hybrid_data_path runs/x/hybrid/hybrid_training_data.json --output_dir runs/x/hybrid_codi \
+//!     --num_train_epochs 2 --per_device_train_batch_size 32 --learning_rate 1e-3
+//! ```
+
+use std::path::PathBuf;
+
+use burn::backend::Autodiff;
+use burn::prelude::*;
+use clap::Parser;
+use latent_codi::config::CodiRunConfig;
+use latent_codi::hybrid::phase2::{default_phase2_config, run_phase2, Phase2Overrides};
+use latent_codi::run::TrainOptions;
+use latent_core::train::StopFlag;
+use latent_core::{BackendJob, DeviceSpec};
+
+#[derive(Parser, Debug)]
+#[command(about = "Phase 2: hybrid explicit/latent CODI training")]
+struct Args {
+    /// A run config whose settings the flags override (default: the design document's Phase 2
+    /// defaults: 5 epochs, batch 4, lr 2e-5, warm-up 10 %).
+    #[arg(long)]
+    config: Option<PathBuf>,
+    /// Overrides `dotted.key=value` of the config (repeatable).
+    #[arg(long = "set")]
+    overrides: Vec<String>,
+    /// Base model: a local directory or hub id.
+    #[arg(long = "model_name_or_path")]
+    model_name_or_path: Option<String>,
+    /// A saved CODI model directory (`final_model`) to start from.
+    #[arg(long = "restore_from")]
+    restore_from: Option<PathBuf>,
+    /// The Phase 1 JSON file.
+    #[arg(long = "hybrid_data_path")]
+    hybrid_data_path: PathBuf,
+    /// Where checkpoints, logs and `final_model` go.
+    #[arg(long = "output_dir")]
+    output_dir: Option<PathBuf>,
+    /// Epochs.
+    #[arg(long = "num_train_epochs")]
+    num_train_epochs: Option<usize>,
+    /// Examples per micro-batch.
+    #[arg(long = "per_device_train_batch_size")]
+    per_device_train_batch_size: Option<usize>,
+    /// Peak learning rate.
+    #[arg(long = "learning_rate")]
+    learning_rate: Option<f64>,
+    /// Thoughts of plain CODI evaluation of the result.
+    #[arg(long = "num_latent")]
+    num_latent: Option<usize>,
+    /// Inner width of a new projection.
+    #[arg(long = "prj_dim")]
+    prj_dim: Option<usize>,
+    /// Share of samples trained as pure explicit CoT (drawn per epoch).
+    #[arg(long = "hybrid_cot_only_ratio", default_value_t = 0.2)]
+    hybrid_cot_only_ratio: f64,
+    /// β: weight of the distillation term.
+    #[arg(long = "distill_loss_factor")]
+    distill_loss_factor: Option<f64>,
+    /// γ: weight of the CE on the full explicit sequence.
+    #[arg(long = "ref_loss_factor")]
+    ref_loss_factor: Option<f64>,
+    /// bf16 parameters.
+    #[arg(long)]
+    bf16: bool,
+    /// Resume from the newest checkpoint in the output directory.
+    #[arg(long)]
+    resume: bool,
+}
+
+struct Job {
+    args: Args,
+    config: CodiRunConfig,
+}
+
+type Out = Result<(), Box<dyn std::error::Error>>;
+
+impl BackendJob for Job {
+    type Output = Out;
+
+    fn run<B: Backend>(self, device: B::Device) -> Out {
+        let options = TrainOptions {
+            resume: self.args.resume,
+            progress: true,
+            stop: Some(StopFlag::ctrl_c()?),
+        };
+        let (_, report) = run_phase2::<Autodiff<B>>(
+            &self.config,
+            &self.args.hybrid_data_path,
+            self.args.hybrid_cot_only_ratio,
+            &options,
+            &device,
+        )?;
+        println!("{}", serde_json::to_string_pretty(&report)?);
+        Ok(())
+    }
+}
+
+fn main() {
+    let args = Args::parse();
+    let result = (|| -> Out {
+        let base = match &args.config {
+            Some(path) => CodiRunConfig::load(path, &args.overrides)?,
+            None => default_phase2_config(),
+        };
+        let config = Phase2Overrides {
+            model_name_or_path: args.model_name_or_path.clone(),
+            restore_from: args.restore_from.clone(),
+            output_dir: args.output_dir.clone(),
+            num_train_epochs: args.num_train_epochs,
+            per_device_train_batch_size: args.per_device_train_batch_size,
+            learning_rate: args.learning_rate,
+            num_latent: args.num_latent,
+            prj_dim: args.prj_dim,
+            distill_loss_factor: args.distill_loss_factor,
+            ref_loss_factor: args.ref_loss_factor,
+            bf16: args.bf16,
+        }
+        .apply(base);
+        config.validate(std::path::Path::new("<command line>"))?;
+        let device: DeviceSpec = config.training.device.parse()?;
+        device.run(Job { args, config })?
+    })();
+    if let Err(e) = result {
+        eprintln!("error: {e}");
+        std::process::exit(1);
+    }
+}

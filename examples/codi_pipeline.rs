@@ -1,0 +1,74 @@
+//! The hybrid CODI pipeline at CPU size (README main job): synthetic GSM8k-Aug-format arithmetic,
+//! a tiny model trained with CoT-SFT, then CODI from it, Phase 1 hybrid data from the CoT-SFT
+//! model, Phase 2 from the CODI model, and every decoding mode of the Phase 2 model (explicit,
+//! latent, adaptive, random at several probabilities). Prints the table and writes it with a plot
+//! of accuracy against written tokens (see `docs/codi-hybrid.md`, `docs/results.md`).
+//!
+//! `cargo run --release --example codi_pipeline` (embedded defaults; flags change them).
+
+use burn::backend::Autodiff;
+use clap::Parser;
+use latent_codi::hybrid::pipeline::{run_pipeline, PipelineConfig};
+use latent_core::CpuBackend;
+
+#[derive(Parser, Debug)]
+#[command(about = "CPU-sized hybrid CODI: CoT-SFT → CODI → Phase 1 → Phase 2 → every mode")]
+struct Args {
+    /// Output directory.
+    #[arg(long, default_value = "runs/codi-hybrid")]
+    output_dir: std::path::PathBuf,
+    /// Training problems.
+    #[arg(long)]
+    train_examples: Option<usize>,
+    /// Test problems.
+    #[arg(long)]
+    test_examples: Option<usize>,
+    /// CoT-SFT epochs.
+    #[arg(long)]
+    cot_epochs: Option<usize>,
+    /// CODI epochs.
+    #[arg(long)]
+    codi_epochs: Option<usize>,
+    /// Phase 2 epochs.
+    #[arg(long)]
+    phase2_epochs: Option<usize>,
+    /// Share of Phase 2 samples trained as pure CoT.
+    #[arg(long)]
+    hybrid_cot_only_ratio: Option<f64>,
+    /// Adaptive controller: steps to stay explicit before switching into latent mode.
+    #[arg(long)]
+    window_e_to_l: Option<usize>,
+    /// Adaptive controller: steps to stay latent before switching back.
+    #[arg(long)]
+    window_l_to_e: Option<usize>,
+    /// Hide progress bars.
+    #[arg(long)]
+    quiet: bool,
+}
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let a = Args::parse();
+    let mut cfg = PipelineConfig::default();
+    cfg.experiment.output_dir = a.output_dir;
+    let e = &mut cfg.experiment;
+    e.train_examples = a.train_examples.unwrap_or(e.train_examples);
+    e.test_examples = a.test_examples.unwrap_or(e.test_examples);
+    e.cot_epochs = a.cot_epochs.unwrap_or(e.cot_epochs);
+    e.codi_epochs = a.codi_epochs.unwrap_or(e.codi_epochs);
+    cfg.phase2_epochs = a.phase2_epochs.unwrap_or(cfg.phase2_epochs);
+    cfg.hybrid_cot_only_ratio = a.hybrid_cot_only_ratio.unwrap_or(cfg.hybrid_cot_only_ratio);
+    cfg.controller.window_e_to_l = a.window_e_to_l.unwrap_or(cfg.controller.window_e_to_l);
+    cfg.controller.window_l_to_e = a.window_l_to_e.unwrap_or(cfg.controller.window_l_to_e);
+    let report = run_pipeline::<Autodiff<CpuBackend>>(&cfg, &Default::default(), !a.quiet)?;
+    println!("{}", report.markdown());
+    println!(
+        "phase times (s): CoT-SFT {:.0}, CODI {:.0}, Phase 1 {:.0}, Phase 2 {:.0}; total wall time {:.0} s; results in {}",
+        report.phase_seconds[0],
+        report.phase_seconds[1],
+        report.phase_seconds[2],
+        report.phase_seconds[3],
+        report.seconds,
+        cfg.experiment.output_dir.join("results.md").display()
+    );
+    Ok(())
+}
