@@ -1,6 +1,21 @@
-//! SGDD: semantic-guided masked discrete diffusion for sentence reconstruction and paraphrase.
+//! # sgdd-diffusion
 //!
-//! **Status:** not implemented yet. It will hold the frozen BERT-family encoder, the bidirectional diffusion decoder, the masking schedule, MaskGIT decoding with classifier-free guidance and the BLEU/EM/F1 metrics.
+//! SGDD, semantic-guided masked discrete diffusion: a **frozen BERT-family encoder** (BERT, RoBERTa,
+//! MiniLM) turns a sentence into one vector (attention-masked mean of its last hidden state); a
+//! trainable **bidirectional diffusion decoder** (self-attention with RoPE, cross-attention to the
+//! projected vector, sinusoidal timestep embedding, tied head) learns to fill `<mask>` tokens;
+//! **MaskGIT decoding** with classifier-free guidance on logits turns a vector back into text.
+//! Phase 1 reconstructs Wikipedia sentences, phase 2 paraphrases QQP questions.
 //!
-//! See `docs/architecture.md` for how this crate fits into the workspace.
+//! It builds on `latent-core` (RoPE, norms, safetensors and hub loading, the shared training loop,
+//! checkpoints, config files) and `latent-datasets` (Wikipedia and QQP loaders). See `docs/sgdd.md`
+//! for usage, the masking-schedule convention and the metrics protocol.
+//!
+//! Modules: [`encoder`] (the frozen encoder), [`error`].
+#![warn(missing_docs)]
 #![forbid(unsafe_code)]
+
+pub mod encoder;
+pub mod error;
+
+pub use error::{Result, SgddError};
