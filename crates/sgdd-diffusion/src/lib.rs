@@ -15,7 +15,12 @@
 #![warn(missing_docs)]
 #![forbid(unsafe_code)]
 
+pub mod decoder;
+pub mod diffusion;
 pub mod encoder;
 pub mod error;
+pub mod maskgit;
+pub mod metrics;
+pub mod schedule;
 
 pub use error::{Result, SgddError};

@@ -18,6 +18,7 @@ mod save;
 pub mod weight_names;
 
 pub use attention::Attention;
+pub use linear::init_linear;
 pub use block::DecoderLayer;
 pub use causal_lm::{default_positions, CausalLm};
 pub use input::{LmInput, LmOutput};
