@@ -5,7 +5,9 @@
     ~/pyref/bin/python scripts/make_sgdd_fixtures.py [--models /path/to/shared/models]
 
 Output in crates/sgdd-diffusion/tests/fixtures/:
-  bert/, roberta/      tiny random encoders saved by transformers (config.json, model.safetensors),
+  bert/, roberta/      tiny random encoders saved by transformers (config.json, model.safetensors;
+                       bert/ also a word-level tokenizer.json over the shipped samples, for the fast
+                       training test),
                        inputs.json (a right-padded batch) and expected.safetensors
                        (last_hidden_state [2, 7, 32], sentence_embedding [2, 32]: masked mean)
   minilm.json          all-MiniLM-L6-v2: token ids and the masked-mean embedding of a few sentences
@@ -27,6 +29,31 @@ COMMON = dict(vocab_size=99, hidden_size=32, num_hidden_layers=2, num_attention_
               type_vocab_size=2, max_position_embeddings=40, layer_norm_eps=1e-12)
 # Row 1 is right-padded with the model's pad id (BERT 0, RoBERTa 1).
 ROWS = [[5, 17, 42, 8, 91, 33, 2], [64, 12, 88, 31]]
+
+
+def word_level_tokenizer(out, vocab_size):
+    """A lowercase word-level tokenizer for the tiny BERT: [PAD] 0, [UNK] 1, [CLS] 2, [SEP] 3, [MASK] 4,
+    then the most frequent words of the shipped Wikipedia and QQP samples."""
+    import collections
+    import re
+    from tokenizers import Tokenizer, normalizers, pre_tokenizers, processors
+    from tokenizers.models import WordLevel
+    data = os.path.join(os.path.dirname(__file__), "..", "crates", "datasets", "data")
+    text = open(os.path.join(data, "wiki", "wiki_sample.txt")).read()
+    for line in open(os.path.join(data, "qqp", "test_sample.jsonl")):
+        if line.strip():
+            row = json.loads(line)
+            text += " " + row["src"] + " " + row["trg"]
+    words = collections.Counter(re.findall(r"\w+|[^\w\s]", text.lower()))
+    specials = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
+    vocab = {t: i for i, t in enumerate(specials)}
+    for w, _ in words.most_common(vocab_size - len(specials)):
+        vocab[w] = len(vocab)
+    tok = Tokenizer(WordLevel(vocab, unk_token="[UNK]"))
+    tok.normalizer = normalizers.Lowercase()
+    tok.pre_tokenizer = pre_tokenizers.Whitespace()
+    tok.post_processor = processors.TemplateProcessing(single="[CLS] $A [SEP]", special_tokens=[("[CLS]", 2), ("[SEP]", 3)])
+    tok.save(os.path.join(out, "tokenizer.json"))
 
 
 def masked_mean(h, mask):
@@ -62,6 +89,8 @@ def tiny(name, cls, cfg_cls, seed, **extra):
         json.dump({"ids": ids.tolist(), "mask": mask.tolist(), "rows": ROWS,
                    "transformers_version": __import__("transformers").__version__}, f, indent=1)
         f.write("\n")
+    if name == "bert":
+        word_level_tokenizer(out, cfg.vocab_size)
     print(f"{name}: {sum(p.numel() for p in model.parameters())} parameters -> {out}")
 
 

@@ -15,12 +15,16 @@
 #![warn(missing_docs)]
 #![forbid(unsafe_code)]
 
+pub mod config;
+pub mod data;
 pub mod decoder;
 pub mod diffusion;
 pub mod encoder;
 pub mod error;
+pub mod eval;
 pub mod maskgit;
 pub mod metrics;
 pub mod schedule;
+pub mod train;
 
 pub use error::{Result, SgddError};

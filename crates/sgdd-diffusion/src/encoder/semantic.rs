@@ -57,9 +57,12 @@ fn token_id(tokenizer: &Tokenizer, path: &Path, candidates: &[&str]) -> Result<u
 /// (1 = token) → `[batch, width]` (rows with no token give 0).
 pub fn masked_mean<B: Backend>(hidden: Tensor<B, 3>, mask: Tensor<B, 2, Int>) -> Tensor<B, 2> {
     let [b, s, w] = hidden.dims();
-    let m = mask.float().reshape([b, s, 1]).expand([b, s, w]);
-    let sum = (hidden * m.clone()).sum_dim(1).reshape([b, w]);
-    let count = m.sum_dim(1).reshape([b, w]).clamp_min(1e-9);
+    let m = mask.float();
+    // Counts from the [batch, seq] mask: reducing a broadcast (expanded) view trips Flex.
+    let count = m.clone().sum_dim(1).clamp_min(1e-9).expand([b, w]);
+    let sum = (hidden * m.reshape([b, s, 1]).expand([b, s, w]))
+        .sum_dim(1)
+        .reshape([b, w]);
     sum / count
 }
 
