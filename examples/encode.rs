@@ -47,7 +47,7 @@ impl BackendJob for Encode {
         let args = self.0;
         let encoder = SemanticEncoder::<B>::load(&args.model, &device)?;
         let ids = encoder.tokenize(&args.text)?;
-        let (hidden, mask) = encoder.hidden(&[ids.clone()], &device);
+        let (hidden, mask) = encoder.hidden(std::slice::from_ref(&ids), &device);
         let embedding = masked_mean(hidden.clone(), mask);
         let [_, seq, width] = hidden.dims();
         write_safetensors(

@@ -53,10 +53,24 @@ impl BackendJob for Eval {
         if args.limit > 0 {
             pairs.truncate(args.limit);
         }
-        let examples = Examples::build(pairs, &encoder, &config, Some(&out.join("cache")), &device)?;
-        let loss = eval_loss(&model, &examples, config.train.eval_batch_size, config.train.seed ^ 0x5eed);
+        let examples =
+            Examples::build(pairs, &encoder, &config, Some(&out.join("cache")), &device)?;
+        let loss = eval_loss(
+            &model,
+            &examples,
+            config.train.eval_batch_size,
+            config.train.seed ^ 0x5eed,
+        );
         let paraphrase = config.task == Task::QqpParaphrase;
-        let report = eval_generation(&model, &encoder, &examples, &config.decode, config.train.eval_batch_size, 0, paraphrase)?;
+        let report = eval_generation(
+            &model,
+            &encoder,
+            &examples,
+            &config.decode,
+            config.train.eval_batch_size,
+            0,
+            paraphrase,
+        )?;
         write_samples(&out.join("samples.jsonl"), &report.samples)?;
         let metrics = serde_json::json!({
             "model": args.model,

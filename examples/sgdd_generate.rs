@@ -65,17 +65,32 @@ impl BackendJob for Generate {
         decode.temperature = args.temperature.unwrap_or(decode.temperature);
         decode.correct_rounds = args.correct_rounds.unwrap_or(decode.correct_rounds);
         decode.seed = args.seed.unwrap_or(decode.seed);
-        let texts: Vec<String> = (0..args.repeat.max(1)).flat_map(|_| args.text.iter().cloned()).collect();
+        let texts: Vec<String> = (0..args.repeat.max(1))
+            .flat_map(|_| args.text.iter().cloned())
+            .collect();
         let cond = encoder.embed_texts(&texts, texts.len(), &device)?;
         let batch = cond.len();
         let len = config.model.max_len;
         let schedule = MaskSchedule::default();
         let decode_once = || -> sgdd_diffusion::Result<Vec<u32>> {
             let embed = |ids: &[u32]| -> Vec<Vec<f32>> {
-                let rows: Vec<String> = ids.chunks(len).map(|r| row_text(&encoder, r).unwrap_or_default()).collect();
-                encoder.embed_texts(&rows, rows.len(), &device).unwrap_or_default()
+                let rows: Vec<String> = ids
+                    .chunks(len)
+                    .map(|r| row_text(&encoder, r).unwrap_or_default())
+                    .collect();
+                encoder
+                    .embed_texts(&rows, rows.len(), &device)
+                    .unwrap_or_default()
             };
-            Ok(generate(&model, &cond, len, encoder.special.bos, &decode, &schedule, embed))
+            Ok(generate(
+                &model,
+                &cond,
+                len,
+                encoder.special.bos,
+                &decode,
+                &schedule,
+                embed,
+            ))
         };
         if args.runs > 1 {
             decode_once()?;
@@ -87,7 +102,10 @@ impl BackendJob for Generate {
             ids = decode_once()?;
             times.push(start.elapsed().as_secs_f64());
         }
-        let outputs = ids.chunks(len).map(|r| row_text(&encoder, r)).collect::<sgdd_diffusion::Result<Vec<_>>>()?;
+        let outputs = ids
+            .chunks(len)
+            .map(|r| row_text(&encoder, r))
+            .collect::<sgdd_diffusion::Result<Vec<_>>>()?;
         for (input, output) in texts.iter().zip(&outputs).take(args.text.len()) {
             println!("{input}\n  -> {output}");
         }
@@ -109,7 +127,11 @@ impl BackendJob for Generate {
 fn main() {
     let args = Args::parse();
     let device = args.device;
-    if let Err(err) = device.run(Generate(args)).map_err(Into::into).and_then(|r| r) {
+    if let Err(err) = device
+        .run(Generate(args))
+        .map_err(Into::into)
+        .and_then(|r| r)
+    {
         let err: sgdd_diffusion::SgddError = err;
         eprintln!("error: {err}");
         std::process::exit(1);

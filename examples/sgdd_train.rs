@@ -63,7 +63,10 @@ fn main() {
     let args = Args::parse();
     let result = RunConfig::load(&args.config, &args.overrides).and_then(|config| {
         let device = args.device;
-        device.run(Train(args, config)).map_err(Into::into).and_then(|r| r)
+        device
+            .run(Train(args, config))
+            .map_err(Into::into)
+            .and_then(|r| r)
     });
     if let Err(err) = result {
         eprintln!("error: {err}");

@@ -155,14 +155,23 @@ pub struct RunConfig {
 pub fn expand_path(spec: &str) -> Result<String> {
     for var in ["LATENT_DATA_DIR", "LATENT_MODELS_DIR"] {
         if let Some(rest) = spec.strip_prefix(&format!("${var}/")) {
-            let base = std::env::var(var).ok().filter(|v| !v.is_empty()).ok_or_else(|| {
-                SgddError::config("environment", var, format!("is not set (needed for {spec})"))
-            })?;
+            let base = std::env::var(var)
+                .ok()
+                .filter(|v| !v.is_empty())
+                .ok_or_else(|| {
+                    SgddError::config(
+                        "environment",
+                        var,
+                        format!("is not set (needed for {spec})"),
+                    )
+                })?;
             return Ok(Path::new(&base).join(rest).display().to_string());
         }
     }
     if let Some(rest) = spec.strip_prefix("sample:") {
-        return Ok(latent_datasets::data_dir::sample(rest).display().to_string());
+        return Ok(latent_datasets::data_dir::sample(rest)
+            .display()
+            .to_string());
     }
     Ok(spec.to_string())
 }
@@ -187,23 +196,35 @@ impl RunConfig {
             let (key, raw) = o
                 .split_once('=')
                 .ok_or_else(|| SgddError::config("--set", o.clone(), "expected key.path=value"))?;
-            let parsed: Value = serde_json::from_str(raw).unwrap_or_else(|_| Value::String(raw.into()));
+            let parsed: Value =
+                serde_json::from_str(raw).unwrap_or_else(|_| Value::String(raw.into()));
             let mut node = &mut value;
             let parts: Vec<&str> = key.split('.').collect();
             for (i, part) in parts.iter().enumerate() {
-                let map = node
-                    .as_object_mut()
-                    .ok_or_else(|| SgddError::config("--set", key, format!("`{}` is not a section", parts[..i].join("."))))?;
+                let map = node.as_object_mut().ok_or_else(|| {
+                    SgddError::config(
+                        "--set",
+                        key,
+                        format!("`{}` is not a section", parts[..i].join(".")),
+                    )
+                })?;
                 if !map.contains_key(*part) {
                     let best = map.keys().min_by_key(|k| edit_distance(part, k)).cloned();
-                    let hint = best.map(|b| format!(" (did you mean `{b}`?)")).unwrap_or_default();
-                    return Err(SgddError::config("--set", key, format!("unknown key `{part}`{hint}")));
+                    let hint = best
+                        .map(|b| format!(" (did you mean `{b}`?)"))
+                        .unwrap_or_default();
+                    return Err(SgddError::config(
+                        "--set",
+                        key,
+                        format!("unknown key `{part}`{hint}"),
+                    ));
                 }
                 node = map.get_mut(*part).expect("checked");
             }
             *node = parsed;
         }
-        serde_json::from_value(value).map_err(|e| SgddError::config("--set", overrides.join(" "), e.to_string()))
+        serde_json::from_value(value)
+            .map_err(|e| SgddError::config("--set", overrides.join(" "), e.to_string()))
     }
 
     /// Checks values before any work starts; errors name the key.
@@ -212,25 +233,46 @@ impl RunConfig {
         let bad = |key: &str, reason: String| SgddError::config(source, key, reason);
         let t = &self.train;
         if t.batch_size == 0 || t.eval_batch_size == 0 || t.encode_batch_size == 0 {
-            return Err(bad("train.batch_size", "batch sizes must be positive".into()));
+            return Err(bad(
+                "train.batch_size",
+                "batch sizes must be positive".into(),
+            ));
         }
         if !(0.0..1.0).contains(&t.cfg_prob) {
-            return Err(bad("train.cfg_prob", format!("{} is not in [0, 1)", t.cfg_prob)));
+            return Err(bad(
+                "train.cfg_prob",
+                format!("{} is not in [0, 1)", t.cfg_prob),
+            ));
         }
         if !(t.lr >= 0.0 && t.lr.is_finite()) {
-            return Err(bad("train.lr", format!("{} must be finite and not negative (0 freezes)", t.lr)));
+            return Err(bad(
+                "train.lr",
+                format!("{} must be finite and not negative (0 freezes)", t.lr),
+            ));
         }
         if !(0.0..1.0).contains(&self.data.valid_fraction) {
-            return Err(bad("data.valid_fraction", format!("{} is not in [0, 1)", self.data.valid_fraction)));
+            return Err(bad(
+                "data.valid_fraction",
+                format!("{} is not in [0, 1)", self.data.valid_fraction),
+            ));
         }
         if self.decode.steps == 0 {
             return Err(bad("decode.steps", "must be at least 1".into()));
         }
         if self.decode.cfg_scale < 0.0 {
-            return Err(bad("decode.cfg_scale", format!("{} is negative", self.decode.cfg_scale)));
+            return Err(bad(
+                "decode.cfg_scale",
+                format!("{} is negative", self.decode.cfg_scale),
+            ));
         }
         if !t.best_metric.starts_with("valid/") {
-            return Err(bad("train.best_metric", format!("{:?} is not a logged validation key (valid/...)", t.best_metric)));
+            return Err(bad(
+                "train.best_metric",
+                format!(
+                    "{:?} is not a logged validation key (valid/...)",
+                    t.best_metric
+                ),
+            ));
         }
         Ok(())
     }
@@ -252,18 +294,31 @@ mod tests {
     #[test]
     fn overrides_set_values_and_name_unknown_keys() {
         let c = base()
-            .with_overrides(&["train.lr=0.001".into(), "model.layers=2".into(), "train.out_dir=runs/x".into()])
+            .with_overrides(&[
+                "train.lr=0.001".into(),
+                "model.layers=2".into(),
+                "train.out_dir=runs/x".into(),
+            ])
             .unwrap();
         assert_eq!(c.train.lr, 0.001);
         assert_eq!(c.model.layers, 2);
         assert_eq!(c.train.out_dir, PathBuf::from("runs/x"));
-        let err = base().with_overrides(&["train.lrr=1".into()]).unwrap_err().to_string();
-        assert!(err.contains("lrr") && err.contains("did you mean `lr`"), "{err}");
+        let err = base()
+            .with_overrides(&["train.lrr=1".into()])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("lrr") && err.contains("did you mean `lr`"),
+            "{err}"
+        );
         let err = base().validate("c.yaml");
         assert!(err.is_ok());
         let mut bad = base();
         bad.train.cfg_prob = 1.5;
         let err = bad.validate("c.yaml").unwrap_err().to_string();
-        assert!(err.contains("c.yaml") && err.contains("train.cfg_prob"), "{err}");
+        assert!(
+            err.contains("c.yaml") && err.contains("train.cfg_prob"),
+            "{err}"
+        );
     }
 }

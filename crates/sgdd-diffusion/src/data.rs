@@ -33,13 +33,19 @@ pub fn read_pairs(task: Task, file: &str, config: &RunConfig) -> Result<Vec<Pair
             wiki::load(&path, filter, ReadOptions::strict())?
                 .records
                 .into_iter()
-                .map(|s| Pair { src: s.clone(), trg: s })
+                .map(|s| Pair {
+                    src: s.clone(),
+                    trg: s,
+                })
                 .collect()
         }
         Task::QqpParaphrase => qqp::load_jsonl(&path, ReadOptions::strict())?
             .records
             .into_iter()
-            .map(|p| Pair { src: p.src, trg: p.trg })
+            .map(|p| Pair {
+                src: p.src,
+                trg: p.trg,
+            })
             .collect(),
     })
 }
@@ -81,7 +87,7 @@ pub fn semantic_vectors<B: Backend>(
     let key = fingerprint(encoder_spec, texts);
     let path = cache_dir.map(|d| d.join(format!("semantic-{key:016x}.safetensors")));
     if let Some(path) = path.as_ref().filter(|p| p.is_file()) {
-        if let Some(t) = Checkpoint::open(&[path.clone()])?.read("vectors")? {
+        if let Some(t) = Checkpoint::open(std::slice::from_ref(path))?.read("vectors")? {
             let w = t.shape[1];
             return Ok(t.data.chunks(w).map(<[f32]>::to_vec).collect());
         }
@@ -158,9 +164,18 @@ impl Examples {
         SgddBatch {
             batch: indices.len(),
             len,
-            targets: indices.iter().flat_map(|&i| self.targets[i].iter().copied()).collect(),
-            maskable: indices.iter().flat_map(|_| (0..len).map(|p| p > 0)).collect(),
-            cond: indices.iter().flat_map(|&i| self.cond[i].iter().copied()).collect(),
+            targets: indices
+                .iter()
+                .flat_map(|&i| self.targets[i].iter().copied())
+                .collect(),
+            maskable: indices
+                .iter()
+                .flat_map(|_| (0..len).map(|p| p > 0))
+                .collect(),
+            cond: indices
+                .iter()
+                .flat_map(|&i| self.cond[i].iter().copied())
+                .collect(),
             cond_dim,
             seed,
         }
@@ -168,9 +183,18 @@ impl Examples {
 
     /// The batches of one epoch: shuffled with `(seed, epoch)` when `shuffle`, each with its own
     /// corruption seed (a function of `seed`, `epoch` and the batch index).
-    pub fn epoch_batches(&self, batch_size: usize, seed: u64, epoch: usize, shuffle: bool) -> Vec<SgddBatch> {
+    pub fn epoch_batches(
+        &self,
+        batch_size: usize,
+        seed: u64,
+        epoch: usize,
+        shuffle: bool,
+    ) -> Vec<SgddBatch> {
         let order = if shuffle {
-            shuffled_indices(self.len(), seed ^ (epoch as u64).wrapping_mul(0x9e3779b97f4a7c15))
+            shuffled_indices(
+                self.len(),
+                seed ^ (epoch as u64).wrapping_mul(0x9e3779b97f4a7c15),
+            )
         } else {
             (0..self.len()).collect()
         };
@@ -192,7 +216,8 @@ impl Examples {
 /// (seeded split), capped at `max_valid`; training pairs are capped at `max_train`.
 pub fn split_pairs(config: &RunConfig) -> Result<(Vec<Pair>, Vec<Pair>)> {
     let pairs = read_pairs(config.task, &config.data.train_file, config)?;
-    let (mut train, mut valid) = train_valid_split(pairs, config.data.valid_fraction, config.data.seed)?;
+    let (mut train, mut valid) =
+        train_valid_split(pairs, config.data.valid_fraction, config.data.seed)?;
     if config.data.max_train > 0 {
         train.truncate(config.data.max_train);
     }

@@ -59,7 +59,12 @@ pub enum LossKind {
 /// `1..=steps`; each maskable position is masked with probability `γ(t)`; a row where nothing was
 /// masked gets one random maskable position masked; each row is unconditional with probability
 /// `cfg_prob` (independently per row).
-pub fn corrupt(batch: &SgddBatch, schedule: &MaskSchedule, mask_id: u32, cfg_prob: f64) -> Corruption {
+pub fn corrupt(
+    batch: &SgddBatch,
+    schedule: &MaskSchedule,
+    mask_id: u32,
+    cfg_prob: f64,
+) -> Corruption {
     let mut rng = StdRng::seed_from_u64(batch.seed);
     let (b, l) = (batch.batch, batch.len);
     let mut noisy = batch.targets.clone();
@@ -111,13 +116,22 @@ pub struct LossOutput<B: Backend> {
 }
 
 /// Int `[batch, len]` tensor of host ids.
-pub fn ids_tensor<B: Backend>(ids: &[u32], batch: usize, len: usize, device: &B::Device) -> Tensor<B, 2, Int> {
+pub fn ids_tensor<B: Backend>(
+    ids: &[u32],
+    batch: usize,
+    len: usize,
+    device: &B::Device,
+) -> Tensor<B, 2, Int> {
     let v: Vec<i64> = ids.iter().map(|&i| i as i64).collect();
     Tensor::from_data(TensorData::new(v, [batch, len]), device)
 }
 
 /// Float tensor of host values with `shape`.
-pub fn float_tensor<B: Backend, const D: usize>(values: Vec<f32>, shape: [usize; D], device: &B::Device) -> Tensor<B, D> {
+pub fn float_tensor<B: Backend, const D: usize>(
+    values: Vec<f32>,
+    shape: [usize; D],
+    device: &B::Device,
+) -> Tensor<B, D> {
     Tensor::from_data(TensorData::new(values, shape), device)
 }
 
@@ -133,18 +147,35 @@ pub fn diffusion_loss<B: Backend>(
     let (b, l) = (batch.batch, batch.len);
     let logits = model.forward(
         ids_tensor(&corruption.noisy, b, l, &device),
-        float_tensor(corruption.t.iter().map(|&t| t as f32).collect(), [b], &device),
+        float_tensor(
+            corruption.t.iter().map(|&t| t as f32).collect(),
+            [b],
+            &device,
+        ),
         float_tensor(batch.cond.clone(), [b, batch.cond_dim], &device),
-        float_tensor(corruption.uncond.iter().map(|&u| f32::from(u)).collect(), [b], &device),
+        float_tensor(
+            corruption.uncond.iter().map(|&u| f32::from(u)).collect(),
+            [b],
+            &device,
+        ),
     );
     let targets = ids_tensor(&batch.targets, b, l, &device).reshape([b, l, 1]);
-    let nll = log_softmax(logits, 2).gather(2, targets).reshape([b, l]).neg();
+    let nll = log_softmax(logits, 2)
+        .gather(2, targets)
+        .reshape([b, l])
+        .neg();
     let masked_tokens = corruption.masked.iter().filter(|&&m| m).count();
     let tokens = batch.maskable.iter().filter(|&&m| m).count();
     let ce_w: Vec<f32> = corruption
         .masked
         .iter()
-        .map(|&m| if m { 1.0 / masked_tokens.max(1) as f32 } else { 0.0 })
+        .map(|&m| {
+            if m {
+                1.0 / masked_tokens.max(1) as f32
+            } else {
+                0.0
+            }
+        })
         .collect();
     let bound_w: Vec<f32> = corruption
         .masked
@@ -199,14 +230,25 @@ mod tests {
         assert_eq!(c, corrupt(&b, &s, 1, 0.1));
         assert_ne!(c.noisy, corrupt(&batch(4), &s, 1, 0.1).noisy);
         for i in 0..640 {
-            assert!(!(c.masked[i] && !b.maskable[i]), "start token masked at {i}");
+            assert!(!c.masked[i] || b.maskable[i], "start token masked at {i}");
             assert_eq!(c.noisy[i] == 1, c.masked[i]);
         }
         for r in 0..64 {
-            assert!(c.masked[r * 10..(r + 1) * 10].iter().any(|&m| m), "row {r} has no mask");
+            assert!(
+                c.masked[r * 10..(r + 1) * 10].iter().any(|&m| m),
+                "row {r} has no mask"
+            );
         }
         // Per-sample guidance dropout: some rows, not all, over many batches (p = 0.1).
-        let drops: usize = (0..50).map(|k| corrupt(&batch(k), &s, 1, 0.1).uncond.iter().filter(|&&u| u).count()).sum();
+        let drops: usize = (0..50)
+            .map(|k| {
+                corrupt(&batch(k), &s, 1, 0.1)
+                    .uncond
+                    .iter()
+                    .filter(|&&u| u)
+                    .count()
+            })
+            .sum();
         let rate = drops as f64 / (50.0 * 64.0);
         assert!((rate - 0.1).abs() < 0.02, "{rate}");
         let mixed = (0..50).any(|k| {

@@ -57,7 +57,11 @@ pub type Result<T> = std::result::Result<T, SgddError>;
 
 impl SgddError {
     /// An [`SgddError::InvalidConfig`].
-    pub fn config(source: impl Into<String>, key: impl Into<String>, reason: impl Into<String>) -> Self {
+    pub fn config(
+        source: impl Into<String>,
+        key: impl Into<String>,
+        reason: impl Into<String>,
+    ) -> Self {
         Self::InvalidConfig {
             source_name: source.into(),
             key: key.into(),

@@ -14,7 +14,9 @@ use crate::decoder::SgddModel;
 use crate::diffusion::{corrupt, diffusion_loss, LossKind};
 use crate::encoder::SemanticEncoder;
 use crate::maskgit::{cosine, generate, DecodeConfig};
-use crate::metrics::{corpus_bleu, exact_match, mean_sentence_bleu, score, sentence_bleu, TextScores};
+use crate::metrics::{
+    corpus_bleu, exact_match, mean_sentence_bleu, score, sentence_bleu, TextScores,
+};
 use crate::schedule::MaskSchedule;
 use crate::Result;
 
@@ -30,7 +32,12 @@ pub struct LossReport {
 }
 
 /// Loss on `examples` with fixed corruption seeds (`seed`), no guidance dropout.
-pub fn eval_loss<B: Backend>(model: &SgddModel<B>, examples: &Examples, batch_size: usize, seed: u64) -> LossReport {
+pub fn eval_loss<B: Backend>(
+    model: &SgddModel<B>,
+    examples: &Examples,
+    batch_size: usize,
+    seed: u64,
+) -> LossReport {
     let schedule = MaskSchedule::default();
     let (mut ce, mut masked, mut bound, mut tokens) = (0.0, 0usize, 0.0, 0usize);
     for batch in examples.epoch_batches(batch_size, seed, 0, false) {
@@ -76,13 +83,26 @@ pub fn generate_texts<B: Backend>(
     for chunk in cond.chunks(batch_size.max(1)) {
         let mut failure = None;
         let embed = |ids: &[u32]| -> Vec<Vec<f32>> {
-            let rows: Vec<String> = ids.chunks(len).map(|r| row_text(encoder, r).unwrap_or_default()).collect();
-            encoder.embed_texts(&rows, rows.len(), &device).unwrap_or_else(|e| {
-                failure = Some(e);
-                vec![vec![0.0; encoder.width()]; rows.len()]
-            })
+            let rows: Vec<String> = ids
+                .chunks(len)
+                .map(|r| row_text(encoder, r).unwrap_or_default())
+                .collect();
+            encoder
+                .embed_texts(&rows, rows.len(), &device)
+                .unwrap_or_else(|e| {
+                    failure = Some(e);
+                    vec![vec![0.0; encoder.width()]; rows.len()]
+                })
         };
-        let ids = generate(model, chunk, len, encoder.special.bos, decode, &schedule, embed);
+        let ids = generate(
+            model,
+            chunk,
+            len,
+            encoder.special.bos,
+            decode,
+            &schedule,
+            embed,
+        );
         if let Some(e) = failure {
             return Err(e);
         }
@@ -152,14 +172,23 @@ pub fn eval_generation<B: Backend>(
     limit: usize,
     paraphrase: bool,
 ) -> Result<GenerationReport> {
-    let n = if limit == 0 { examples.len() } else { limit.min(examples.len()) };
+    let n = if limit == 0 {
+        examples.len()
+    } else {
+        limit.min(examples.len())
+    };
     let len = examples.targets.first().map_or(0, Vec::len);
     let start = Instant::now();
-    let (outputs, vectors) = generate_texts(model, encoder, &examples.cond[..n], len, decode, batch_size)?;
+    let (outputs, vectors) =
+        generate_texts(model, encoder, &examples.cond[..n], len, decode, batch_size)?;
     let seconds = start.elapsed().as_secs_f64();
     let refs: Vec<String> = examples.pairs[..n].iter().map(|p| p.trg.clone()).collect();
     let srcs: Vec<String> = examples.pairs[..n].iter().map(|p| p.src.clone()).collect();
-    let cosines: Vec<f64> = vectors.iter().zip(&examples.cond[..n]).map(|(v, c)| cosine(v, c)).collect();
+    let cosines: Vec<f64> = vectors
+        .iter()
+        .zip(&examples.cond[..n])
+        .map(|(v, c)| cosine(v, c))
+        .collect();
     let samples = (0..n)
         .map(|i| Sample {
             src: srcs[i].clone(),
@@ -174,7 +203,12 @@ pub fn eval_generation<B: Backend>(
         copy_source: score(&srcs, &refs),
         self_bleu: mean_sentence_bleu(&outputs, &srcs),
         self_corpus_bleu: corpus_bleu(&outputs, &srcs).score,
-        exact_copy_rate: outputs.iter().zip(&srcs).filter(|(o, s)| exact_match(o, s)).count() as f64 / n.max(1) as f64,
+        exact_copy_rate: outputs
+            .iter()
+            .zip(&srcs)
+            .filter(|(o, s)| exact_match(o, s))
+            .count() as f64
+            / n.max(1) as f64,
     });
     Ok(GenerationReport {
         scores: score(&outputs, &refs),

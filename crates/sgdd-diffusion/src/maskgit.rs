@@ -71,7 +71,10 @@ pub fn guided_logits<B: Backend>(
     if cfg_scale == 0.0 {
         return model.forward(tokens, t, cond, Tensor::zeros([b], &device));
     }
-    let flags = Tensor::cat(vec![Tensor::zeros([b], &device), Tensor::ones([b], &device)], 0);
+    let flags = Tensor::cat(
+        vec![Tensor::zeros([b], &device), Tensor::ones([b], &device)],
+        0,
+    );
     let logits = model.forward(
         Tensor::cat(vec![tokens.clone(), tokens], 0),
         Tensor::cat(vec![t.clone(), t], 0),
@@ -89,14 +92,13 @@ fn gumbel(rng: &mut StdRng) -> f64 {
     -(-u.ln()).ln()
 }
 
-/// Fills every `<mask>` of `init` (`[batch * len]` host ids) in `steps` MaskGIT steps conditioned on
+/// Fills every `<mask>` of `init` (`[batch * len]` host ids) in `config.steps` MaskGIT steps conditioned on
 /// `cond` `[batch, cond_dim]`; other positions are kept as given. Returns `[batch * len]` ids.
 pub fn maskgit_decode<B: Backend>(
     model: &SgddModel<B>,
     cond: Tensor<B, 2>,
     init: &[u32],
     len: usize,
-    steps: usize,
     config: &DecodeConfig,
     schedule: &MaskSchedule,
     rng: &mut StdRng,
@@ -106,9 +108,14 @@ pub fn maskgit_decode<B: Backend>(
     let b = init.len() / len;
     let mut tokens = init.to_vec();
     let totals: Vec<usize> = (0..b)
-        .map(|r| tokens[r * len..(r + 1) * len].iter().filter(|&&x| x == mask_id).count())
+        .map(|r| {
+            tokens[r * len..(r + 1) * len]
+                .iter()
+                .filter(|&&x| x == mask_id)
+                .count()
+        })
         .collect();
-    let steps = steps.max(1);
+    let steps = config.steps.max(1);
     for s in 0..steps {
         if !tokens.contains(&mask_id) {
             break;
@@ -128,22 +135,32 @@ pub fn maskgit_decode<B: Backend>(
         } else {
             logits.clone().argmax(2)
         };
-        let conf = log_softmax(logits, 2).gather(2, choice.clone()).reshape([b, len]);
+        let conf = log_softmax(logits, 2)
+            .gather(2, choice.clone())
+            .reshape([b, len]);
         let choice: Vec<i64> = choice.into_data().convert::<i64>().into_vec().expect("ids");
         let conf: Vec<f32> = conf.into_data().convert::<f32>().into_vec().expect("f32");
         let noise = config.gumbel_tau * (1.0 - (s + 1) as f64 / steps as f64);
-        for r in 0..b {
+        for (r, &total) in totals.iter().enumerate() {
             let row = r * len..(r + 1) * len;
             let mut masked: Vec<(usize, f64)> = row
                 .filter(|&i| tokens[i] == mask_id)
-                .map(|i| (i, conf[i] as f64 + if noise > 0.0 { noise * gumbel(rng) } else { 0.0 }))
+                .map(|i| {
+                    (
+                        i,
+                        conf[i] as f64
+                            + if noise > 0.0 {
+                                noise * gumbel(rng)
+                            } else {
+                                0.0
+                            },
+                    )
+                })
                 .collect();
             if masked.is_empty() {
                 continue;
             }
-            let keep = schedule
-                .masked_after(s, steps, totals[r])
-                .min(masked.len() - 1);
+            let keep = schedule.masked_after(s, steps, total).min(masked.len() - 1);
             masked.sort_by(|a, c| c.1.total_cmp(&a.1));
             for &(i, _) in &masked[..masked.len() - keep] {
                 tokens[i] = choice[i] as u32;
@@ -192,12 +209,28 @@ pub fn generate<B: Backend>(
         init[r * len] = bos;
     }
     let mut rng = StdRng::seed_from_u64(config.seed);
-    let mut tokens = maskgit_decode(model, cond_t.clone(), &init, len, config.steps, config, schedule, &mut rng);
+    let mut tokens = maskgit_decode(
+        model,
+        cond_t.clone(),
+        &init,
+        len,
+        config,
+        schedule,
+        &mut rng,
+    );
     if config.correct_rounds == 0 {
         return tokens;
     }
-    let mut best: Vec<f64> = embed(&tokens).iter().zip(cond).map(|(e, z)| cosine(e, z)).collect();
+    let mut best: Vec<f64> = embed(&tokens)
+        .iter()
+        .zip(cond)
+        .map(|(e, z)| cosine(e, z))
+        .collect();
     let ratio = config.correct_fraction.clamp(0.0, 1.0);
+    let correction = DecodeConfig {
+        steps: config.correct_steps,
+        ..config.clone()
+    };
     let t_correct = (ratio.asin() / std::f64::consts::FRAC_PI_2) as f32;
     for _ in 0..config.correct_rounds {
         let logits = guided_logits(
@@ -229,12 +262,15 @@ pub fn generate<B: Backend>(
             cond_t.clone(),
             &candidate,
             len,
-            config.correct_steps,
-            config,
+            &correction,
             schedule,
             &mut rng,
         );
-        let cos: Vec<f64> = embed(&candidate).iter().zip(cond).map(|(e, z)| cosine(e, z)).collect();
+        let cos: Vec<f64> = embed(&candidate)
+            .iter()
+            .zip(cond)
+            .map(|(e, z)| cosine(e, z))
+            .collect();
         for r in 0..b {
             if cos[r] > best[r] {
                 best[r] = cos[r];

@@ -86,7 +86,7 @@ mod tests {
         assert_eq!(s.masked_after(15, 16, 10), 0);
         assert_eq!(s.masked_after(0, 16, 100), 99);
         assert_eq!(s.masked_after(7, 16, 100), 70); // floor(100 · cos(π/4)) = 70
-        // Mean masking rate over the 1000 training steps ≈ 2/π (MaskGIT's, not MDLM's 1 − 2/π).
+                                                    // Mean masking rate over the 1000 training steps ≈ 2/π (MaskGIT's, not MDLM's 1 − 2/π).
         let mean: f64 = (1..=1000).map(|k| s.mask_prob(s.time_of(k))).sum::<f64>() / 1000.0;
         assert!((mean - 2.0 / std::f64::consts::PI).abs() < 1e-3, "{mean}");
     }
@@ -98,7 +98,11 @@ mod tests {
             let h = 1e-6;
             let d_alpha = (s.alpha(t + h) - s.alpha(t - h)) / (2.0 * h);
             let w = -d_alpha / (1.0 - s.alpha(t));
-            assert!((w - s.weight(t)).abs() < 1e-5 * w.max(1.0), "t={t}: {w} vs {}", s.weight(t));
+            assert!(
+                (w - s.weight(t)).abs() < 1e-5 * w.max(1.0),
+                "t={t}: {w} vs {}",
+                s.weight(t)
+            );
         }
         assert_eq!(s.weight(0.0), s.weight(1e-3));
     }

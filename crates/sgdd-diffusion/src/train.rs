@@ -12,8 +12,9 @@ use burn::tensor::backend::AutodiffBackend;
 use latent_core::hf::safetensors::{write_safetensors, Checkpoint, SaveDtype};
 use latent_core::train::state_dict::{load_module_tensors, module_tensors};
 use latent_core::train::{
-    load_checkpoint, total_updates, train, AdamWSettings, BestMetric, CheckpointPolicy, Direction, GroupedOptimizer,
-    LoopConfig, ParamGroupConfig, Position, RunLog, StepLoss, StopFlag, TrainStep, TrainingState,
+    load_checkpoint, total_updates, train, AdamWSettings, BestMetric, CheckpointPolicy, Direction,
+    GroupedOptimizer, LoopConfig, ParamGroupConfig, Position, RunLog, StepLoss, StopFlag,
+    TrainStep, TrainingState,
 };
 use serde_json::{json, Value};
 
@@ -40,7 +41,11 @@ pub struct DiffusionStep {
 impl<B: AutodiffBackend> TrainStep<B, SgddModel<B>> for DiffusionStep {
     type Batch = SgddBatch;
 
-    fn loss(&mut self, model: &SgddModel<B>, batch: &SgddBatch) -> latent_core::Result<StepLoss<B>> {
+    fn loss(
+        &mut self,
+        model: &SgddModel<B>,
+        batch: &SgddBatch,
+    ) -> latent_core::Result<StepLoss<B>> {
         let c = corrupt(batch, &self.schedule, model.mask_id(), self.cfg_prob);
         let out = diffusion_loss(model, batch, &c, &self.schedule, self.loss);
         Ok(StepLoss {
@@ -71,7 +76,13 @@ pub fn build_model<B: Backend, E: Backend>(
     device: &B::Device,
 ) -> SgddModel<B> {
     let vocab = encoder.tokenizer.get_vocab_size(true);
-    let model = SgddModel::new(&config.model, vocab, encoder.width(), encoder.special.mask, device);
+    let model = SgddModel::new(
+        &config.model,
+        vocab,
+        encoder.width(),
+        encoder.special.mask,
+        device,
+    );
     match init {
         EmbeddingInit::Random => model,
         EmbeddingInit::EncoderPca => {
@@ -79,16 +90,27 @@ pub fn build_model<B: Backend, E: Backend>(
             let [_, e] = w.dims();
             let host: Vec<f32> = w.into_data().convert::<f32>().into_vec().expect("f32");
             let rows = &host[..vocab * e];
-            model.with_embedding(pca_embedding(rows, vocab, e, config.model.hidden, config.model.init_std, config.train.seed))
+            model.with_embedding(pca_embedding(
+                rows,
+                vocab,
+                e,
+                config.model.hidden,
+                config.model.init_std,
+                config.train.seed,
+            ))
         }
     }
 }
 
 /// Loads a trained model for inference from a checkpoint or export directory (`model.safetensors`
 /// keyed by module path + the run's `config.json`). Returns the run config, encoder and model.
-pub fn load_trained<B: Backend>(dir: &Path, device: &B::Device) -> Result<(RunConfig, SemanticEncoder<B>, SgddModel<B>)> {
+pub fn load_trained<B: Backend>(
+    dir: &Path,
+    device: &B::Device,
+) -> Result<(RunConfig, SemanticEncoder<B>, SgddModel<B>)> {
     let config_path = dir.join("config.json");
-    let text = std::fs::read_to_string(&config_path).map_err(|e| latent_core::CoreError::io(&config_path, e))?;
+    let text = std::fs::read_to_string(&config_path)
+        .map_err(|e| latent_core::CoreError::io(&config_path, e))?;
     let config: RunConfig = latent_core::config_file::parse_json_config(&text, &config_path)?;
     let encoder = SemanticEncoder::<B>::load(&config.encoder_path()?, device)?;
     let model = build_model::<B, B>(&config, &encoder, EmbeddingInit::Random, device);
@@ -114,7 +136,12 @@ pub struct TrainOutcome {
 /// Trains per `config` on backend `B` (with autodiff). `resume`: a checkpoint of the same task is
 /// resumed exactly (model, optimizer, scheduler, position); one of another task (phase 1 → phase 2)
 /// gives the initial weights only.
-pub fn run_training<B: Backend>(config: &RunConfig, resume: Option<&Path>, device: &B::Device, progress: bool) -> Result<TrainOutcome> {
+pub fn run_training<B: Backend>(
+    config: &RunConfig,
+    resume: Option<&Path>,
+    device: &B::Device,
+    progress: bool,
+) -> Result<TrainOutcome> {
     let out = config.train.out_dir.clone();
     std::fs::create_dir_all(&out).map_err(|e| latent_core::CoreError::io(&out, e))?;
     let encoder = SemanticEncoder::<B>::load(&config.encoder_path()?, device)?;
@@ -126,10 +153,16 @@ pub fn run_training<B: Backend>(config: &RunConfig, resume: Option<&Path>, devic
         return Err(SgddError::config(
             "data",
             "data.train_file",
-            format!("{} training and {} held-out examples fit max_len {}", train_set.len(), valid_set.len(), config.model.max_len),
+            format!(
+                "{} training and {} held-out examples fit max_len {}",
+                train_set.len(),
+                valid_set.len(),
+                config.model.max_len
+            ),
         ));
     }
-    let model: SgddModel<Autodiff<B>> = build_model(config, &encoder, config.model.embedding_init, device);
+    let model: SgddModel<Autodiff<B>> =
+        build_model(config, &encoder, config.model.embedding_init, device);
     let params = ParamCounts {
         encoder: encoder.model.num_params(),
         trainable: model.num_params(),
@@ -170,8 +203,18 @@ pub fn run_training<B: Backend>(config: &RunConfig, resume: Option<&Path>, devic
                 log.note(&format!("resuming from {}", dir.display()))?;
                 load_checkpoint(dir, model, &mut optim)?
             } else {
-                log.note(&format!("warm start: weights from {} (task {}), fresh optimizer", dir.display(), previous["task"]))?;
-                (load_module_tensors(model, &Checkpoint::open(&[dir.join("model.safetensors")])?)?, fresh)
+                log.note(&format!(
+                    "warm start: weights from {} (task {}), fresh optimizer",
+                    dir.display(),
+                    previous["task"]
+                ))?;
+                (
+                    load_module_tensors(
+                        model,
+                        &Checkpoint::open(&[dir.join("model.safetensors")])?,
+                    )?,
+                    fresh,
+                )
             }
         }
     };
@@ -223,19 +266,38 @@ pub fn run_training<B: Backend>(config: &RunConfig, resume: Option<&Path>, devic
                     ("valid/ppl_bound".to_string(), loss.ppl_bound),
                 ];
                 if t.eval_generate > 0 {
-                    let report = eval_generation(&valid_model, &encoder, &valid_set, &config.decode, t.eval_batch_size, t.eval_generate, paraphrase)
-                        .map_err(to_core)?;
+                    let report = eval_generation(
+                        &valid_model,
+                        &encoder,
+                        &valid_set,
+                        &config.decode,
+                        t.eval_batch_size,
+                        t.eval_generate,
+                        paraphrase,
+                    )
+                    .map_err(to_core)?;
                     logged.extend([
                         ("valid/exact_match".to_string(), report.scores.exact_match),
                         ("valid/token_f1".to_string(), report.scores.token_f1),
-                        ("valid/sentence_bleu".to_string(), report.scores.sentence_bleu),
+                        (
+                            "valid/sentence_bleu".to_string(),
+                            report.scores.sentence_bleu,
+                        ),
                         ("valid/corpus_bleu".to_string(), report.scores.corpus_bleu),
                         ("valid/cosine".to_string(), report.cosine),
                     ]);
-                    write_samples(&out.join(format!("samples_epoch{}.jsonl", position.epoch - 1)), &report.samples).map_err(to_core)?;
+                    write_samples(
+                        &out.join(format!("samples_epoch{}.jsonl", position.epoch - 1)),
+                        &report.samples,
+                    )
+                    .map_err(to_core)?;
                 }
                 log.metrics(position.global_step, &logged)?;
-                log.note(&format!("epoch {}: {}", position.epoch - 1, fmt_metrics(&logged)))?;
+                log.note(&format!(
+                    "epoch {}: {}",
+                    position.epoch - 1,
+                    fmt_metrics(&logged)
+                ))?;
                 policy.after_evaluation(m, o, &mut state, &run_config, &mut best, &logged)?;
                 last_valid = logged;
             }
@@ -246,7 +308,9 @@ pub fn run_training<B: Backend>(config: &RunConfig, resume: Option<&Path>, devic
         position: Position {
             epoch: t.epochs,
             next_batch: 0,
-            global_step: records.last().map_or(state.position.global_step, |r| r.update + 1),
+            global_step: records
+                .last()
+                .map_or(state.position.global_step, |r| r.update + 1),
         },
         best: Some(best.clone()),
         extra: json!({"seed": t.seed}),
@@ -266,9 +330,17 @@ pub fn run_training<B: Backend>(config: &RunConfig, resume: Option<&Path>, devic
 
 /// Writes `model.safetensors` (by module path) and the run's `config.json` into `dir`: what
 /// [`load_trained`] reads.
-pub fn export_model<B: Backend>(model: &SgddModel<B>, run_config: &Value, dir: &Path) -> Result<()> {
+pub fn export_model<B: Backend>(
+    model: &SgddModel<B>,
+    run_config: &Value,
+    dir: &Path,
+) -> Result<()> {
     std::fs::create_dir_all(dir).map_err(|e| latent_core::CoreError::io(dir, e))?;
-    write_safetensors(&dir.join("model.safetensors"), &module_tensors(model), SaveDtype::F32)?;
+    write_safetensors(
+        &dir.join("model.safetensors"),
+        &module_tensors(model),
+        SaveDtype::F32,
+    )?;
     let text = serde_json::to_string_pretty(run_config).expect("serialisable");
     latent_core::atomic::write_atomic(&dir.join("config.json"), text.as_bytes())?;
     Ok(())
@@ -290,5 +362,9 @@ fn to_core(e: SgddError) -> latent_core::CoreError {
 }
 
 fn fmt_metrics(values: &[(String, f64)]) -> String {
-    values.iter().map(|(k, v)| format!("{k} {v:.4}")).collect::<Vec<_>>().join(", ")
+    values
+        .iter()
+        .map(|(k, v)| format!("{k} {v:.4}"))
+        .collect::<Vec<_>>()
+        .join(", ")
 }

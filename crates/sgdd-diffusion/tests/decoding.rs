@@ -45,9 +45,23 @@ fn guidance_is_applied_to_logits() {
     let device = Default::default();
     let tokens = ids_tensor::<B>(&[2, MASK, 7, MASK, 9, 3], 2, 3, &device);
     let t = float_tensor::<B, 1>(vec![0.7, 0.2], [2], &device);
-    let cond = float_tensor::<B, 2>((0..32).map(|i| (i as f32 * 0.37).sin()).collect(), [2, 16], &device);
-    let lc = model.forward(tokens.clone(), t.clone(), cond.clone(), Tensor::zeros([2], &device));
-    let lu = model.forward(tokens.clone(), t.clone(), cond.clone(), Tensor::ones([2], &device));
+    let cond = float_tensor::<B, 2>(
+        (0..32).map(|i| (i as f32 * 0.37).sin()).collect(),
+        [2, 16],
+        &device,
+    );
+    let lc = model.forward(
+        tokens.clone(),
+        t.clone(),
+        cond.clone(),
+        Tensor::zeros([2], &device),
+    );
+    let lu = model.forward(
+        tokens.clone(),
+        t.clone(),
+        cond.clone(),
+        Tensor::ones([2], &device),
+    );
     let w = 2.0;
     let want = lu.clone() + (lc.clone() - lu) * (w + 1.0);
     let got = guided_logits(&model, tokens.clone(), t.clone(), cond.clone(), w);
@@ -57,7 +71,11 @@ fn guidance_is_applied_to_logits() {
     let diff: f32 = (plain.clone() - lc).abs().max().into_scalar();
     assert_eq!(diff, 0.0);
     // The absorbing token is never predicted.
-    let p_mask: f32 = log_softmax(plain, 2).slice([0..2, 0..3, 4..5]).exp().max().into_scalar();
+    let p_mask: f32 = log_softmax(plain, 2)
+        .slice([0..2, 0..3, 4..5])
+        .exp()
+        .max()
+        .into_scalar();
     assert!(p_mask < 1e-30, "{p_mask}");
 }
 
@@ -71,7 +89,11 @@ fn maskgit_fills_masks_and_keeps_given_tokens() {
         init[r * len] = 2;
     }
     init[len + 5] = 17; // a given token inside row 1
-    let cond = float_tensor::<B, 2>((0..48).map(|i| (i as f32 * 0.11).cos()).collect(), [3, 16], &device);
+    let cond = float_tensor::<B, 2>(
+        (0..48).map(|i| (i as f32 * 0.11).cos()).collect(),
+        [3, 16],
+        &device,
+    );
     let schedule = MaskSchedule::default();
     for (steps, tau) in [(16, 0.0), (3, 4.5), (1, 0.0)] {
         let config = DecodeConfig {
@@ -79,7 +101,15 @@ fn maskgit_fills_masks_and_keeps_given_tokens() {
             gumbel_tau: tau,
             ..Default::default()
         };
-        let out = maskgit_decode(&model, cond.clone(), &init, len, steps, &config, &schedule, &mut StdRng::seed_from_u64(1));
+        let out = maskgit_decode(
+            &model,
+            cond.clone(),
+            &init,
+            len,
+            &config,
+            &schedule,
+            &mut StdRng::seed_from_u64(1),
+        );
         assert_eq!(out.len(), init.len());
         assert!(!out.contains(&MASK), "steps {steps}: masks left");
         for (i, (&a, &b)) in init.iter().zip(&out).enumerate() {
@@ -99,7 +129,9 @@ fn each_step_commits_per_the_cosine_schedule() {
     let total = 16;
     let mut left = n;
     for s in 0..total {
-        let keep = schedule.masked_after(s, total, n).min(left.saturating_sub(1));
+        let keep = schedule
+            .masked_after(s, total, n)
+            .min(left.saturating_sub(1));
         assert!(keep < left || left == 0, "step {s} commits nothing");
         left = keep;
     }

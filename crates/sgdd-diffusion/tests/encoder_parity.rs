@@ -13,7 +13,9 @@ type B = CpuBackend;
 const TOL: f32 = 1e-4;
 
 fn fixture(name: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures").join(name)
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures")
+        .join(name)
 }
 
 fn rows(v: &serde_json::Value, key: &str) -> Vec<Vec<i64>> {
@@ -30,7 +32,10 @@ fn int2(rows: &[Vec<i64>]) -> Tensor<B, 2, Int> {
 
 fn max_diff(a: Vec<f32>, b: &[f32]) -> f32 {
     assert_eq!(a.len(), b.len());
-    a.iter().zip(b).map(|(x, y)| (x - y).abs()).fold(0.0, f32::max)
+    a.iter()
+        .zip(b)
+        .map(|(x, y)| (x - y).abs())
+        .fold(0.0, f32::max)
 }
 
 fn check_tiny(name: &str) {
@@ -84,7 +89,10 @@ fn minilm_embeddings_match_transformers() {
     let fixture: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(fixture("minilm.json")).unwrap()).unwrap();
     let sentences = fixture["sentences"].as_array().unwrap();
-    let texts: Vec<String> = sentences.iter().map(|s| s["text"].as_str().unwrap().to_string()).collect();
+    let texts: Vec<String> = sentences
+        .iter()
+        .map(|s| s["text"].as_str().unwrap().to_string())
+        .collect();
     for s in sentences {
         let ids: Vec<u32> = serde_json::from_value(s["ids"].clone()).unwrap();
         assert_eq!(encoder.tokenize(s["text"].as_str().unwrap()).unwrap(), ids);

@@ -51,12 +51,22 @@ fn trains_validates_checkpoints_and_exports() {
     let per_epoch = outcome.updates / 3;
     assert!(per_epoch > 0 && outcome.updates == 3 * per_epoch);
     for d in ["best", "final", "export"] {
-        assert!(out.join(d).join("model.safetensors").is_file(), "{d} missing");
+        assert!(
+            out.join(d).join("model.safetensors").is_file(),
+            "{d} missing"
+        );
     }
     assert!(out.join("samples_epoch2.jsonl").is_file());
     assert_eq!(outcome.best.key, "valid/loss");
     let keys: Vec<&str> = outcome.last_valid.iter().map(|(k, _)| k.as_str()).collect();
-    for k in ["valid/loss", "valid/ppl_bound", "valid/exact_match", "valid/sentence_bleu", "valid/corpus_bleu", "valid/cosine"] {
+    for k in [
+        "valid/loss",
+        "valid/ppl_bound",
+        "valid/exact_match",
+        "valid/sentence_bleu",
+        "valid/corpus_bleu",
+        "valid/cosine",
+    ] {
         assert!(keys.contains(&k), "{k} not logged: {keys:?}");
     }
     // The trained model beats its own initialisation on held-out masked CE.
@@ -67,16 +77,25 @@ fn trains_validates_checkpoints_and_exports() {
     let fresh = build_model::<B, B>(&config, &encoder, config.model.embedding_init, &device);
     let before = eval_loss(&fresh, &valid, 16, 7).masked_ce;
     let after = eval_loss(&trained, &valid, 16, 7).masked_ce;
-    assert!(after < before - 0.3, "held-out masked CE {before} -> {after}");
+    assert!(
+        after < before - 0.3,
+        "held-out masked CE {before} -> {after}"
+    );
     // The export reproduces the final checkpoint's logits exactly.
     let (_, _, from_final) = load_trained::<B>(&out.join("final"), &device).unwrap();
     let ids = ids_tensor::<B>(&[2, 4, 4, 9, 3, 0], 1, 6, &device);
     let t = float_tensor::<B, 1>(vec![0.5], [1], &device);
     let cond = float_tensor::<B, 2>(valid.cond[0].clone(), [1, valid.cond[0].len()], &device);
-    let a = trained.forward(ids.clone(), t.clone(), cond.clone(), Tensor::zeros([1], &device));
+    let a = trained.forward(
+        ids.clone(),
+        t.clone(),
+        cond.clone(),
+        Tensor::zeros([1], &device),
+    );
     let b = from_final.forward(ids, t, cond, Tensor::zeros([1], &device));
     assert_eq!(a.into_data(), b.into_data());
-    let (texts, vectors) = generate_texts(&trained, &encoder, &valid.cond[..2], 24, &config.decode, 2).unwrap();
+    let (texts, vectors) =
+        generate_texts(&trained, &encoder, &valid.cond[..2], 24, &config.decode, 2).unwrap();
     assert_eq!((texts.len(), vectors.len()), (2, 2));
     std::fs::remove_dir_all(out).ok();
 }
@@ -89,7 +108,10 @@ fn resume_continues_and_phase2_warm_starts_from_phase1() {
     let first = run_training::<B>(&one, None, &device, false).unwrap();
     let two = config(&out, &["train.epochs=2", "train.eval_generate=0"]);
     let second = run_training::<B>(&two, Some(&out.join("final")), &device, false).unwrap();
-    assert_eq!(second.updates, first.updates, "the resumed run does epoch 2 only");
+    assert_eq!(
+        second.updates, first.updates,
+        "the resumed run does epoch 2 only"
+    );
     let steps = steps_logged(&out);
     let want: Vec<u64> = (1..=2 * first.updates as u64).collect();
     assert_eq!(steps, want, "logged steps continue across the resume");
@@ -98,7 +120,13 @@ fn resume_continues_and_phase2_warm_starts_from_phase1() {
     let p2 = tmp("phase2");
     let qqp = config(
         &p2,
-        &["task=qqp_paraphrase", "data.train_file=sample:qqp/test_sample.jsonl", "train.epochs=1", "train.eval_generate=0", "train.lr=0.0"],
+        &[
+            "task=qqp_paraphrase",
+            "data.train_file=sample:qqp/test_sample.jsonl",
+            "train.epochs=1",
+            "train.eval_generate=0",
+            "train.lr=0.0",
+        ],
     );
     assert_eq!(qqp.task, Task::QqpParaphrase);
     let outcome = run_training::<B>(&qqp, Some(&out.join("final")), &device, false).unwrap();

@@ -18,10 +18,10 @@ mod save;
 pub mod weight_names;
 
 pub use attention::Attention;
-pub use linear::init_linear;
 pub use block::DecoderLayer;
 pub use causal_lm::{default_positions, CausalLm};
 pub use input::{LmInput, LmOutput};
+pub use linear::init_linear;
 pub use mlp::Mlp;
 pub use norm::Norm;
 pub use pretrained::{check_vocab, Pretrained};

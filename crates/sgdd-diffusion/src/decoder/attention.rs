@@ -35,13 +35,19 @@ impl<B: Backend> MultiHead<B> {
 
     fn split(&self, x: Tensor<B, 3>) -> Tensor<B, 4> {
         let [b, s, w] = x.dims();
-        x.reshape([b, s, self.heads, w / self.heads]).swap_dims(1, 2)
+        x.reshape([b, s, self.heads, w / self.heads])
+            .swap_dims(1, 2)
     }
 
     /// Attention of `x` `[batch, seq, width]` over `memory` `[batch, m, width]` (the same tensor for
     /// self-attention); `rope` tables `[batch, heads, seq, head_dim]` rotate queries and keys
     /// (self-attention only) → `[batch, seq, width]`. Nothing is hidden: every position sees all.
-    pub fn forward(&self, x: Tensor<B, 3>, memory: Tensor<B, 3>, rope: Option<&RopeTables<B>>) -> Tensor<B, 3> {
+    pub fn forward(
+        &self,
+        x: Tensor<B, 3>,
+        memory: Tensor<B, 3>,
+        rope: Option<&RopeTables<B>>,
+    ) -> Tensor<B, 3> {
         let [b, s, w] = x.dims();
         let mut q = self.split(self.q.forward(x));
         let mut k = self.split(self.k.forward(memory.clone()));
@@ -55,7 +61,9 @@ impl<B: Backend> MultiHead<B> {
             softcap: None,
             is_causal: false,
         };
-        let out = attention(q, k, v, None, None, options).swap_dims(1, 2).reshape([b, s, w]);
+        let out = attention(q, k, v, None, None, options)
+            .swap_dims(1, 2)
+            .reshape([b, s, w]);
         self.o.forward(out)
     }
 }

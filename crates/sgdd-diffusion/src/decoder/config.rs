@@ -63,7 +63,9 @@ impl Default for DecoderConfig {
 impl DecoderConfig {
     /// Checks the sizes fit together; the error names the key.
     pub fn validate(&self, source: &str) -> crate::Result<()> {
-        let bad = |key: &str, reason: String| crate::SgddError::config(source, format!("model.{key}"), reason);
+        let bad = |key: &str, reason: String| {
+            crate::SgddError::config(source, format!("model.{key}"), reason)
+        };
         for (key, v) in [
             ("layers", self.layers),
             ("hidden", self.hidden),
@@ -76,12 +78,22 @@ impl DecoderConfig {
             }
         }
         if self.max_len < 3 {
-            return Err(bad("max_len", format!("{} leaves no room between the start and end tokens", self.max_len)));
+            return Err(bad(
+                "max_len",
+                format!(
+                    "{} leaves no room between the start and end tokens",
+                    self.max_len
+                ),
+            ));
         }
-        if !self.hidden.is_multiple_of(self.heads) || !(self.hidden / self.heads).is_multiple_of(2) {
+        if !self.hidden.is_multiple_of(self.heads) || !(self.hidden / self.heads).is_multiple_of(2)
+        {
             return Err(bad(
                 "heads",
-                format!("{} heads must divide hidden {} into even head widths (RoPE)", self.heads, self.hidden),
+                format!(
+                    "{} heads must divide hidden {} into even head widths (RoPE)",
+                    self.heads, self.hidden
+                ),
             ));
         }
         Ok(())

@@ -9,9 +9,17 @@ use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
 /// `weights` `[vocab, e]` (row-major) → `[vocab, d]` (row-major).
-pub fn pca_embedding(weights: &[f32], vocab: usize, e: usize, d: usize, std: f64, seed: u64) -> Vec<f32> {
+pub fn pca_embedding(
+    weights: &[f32],
+    vocab: usize,
+    e: usize,
+    d: usize,
+    std: f64,
+    seed: u64,
+) -> Vec<f32> {
     assert_eq!(weights.len(), vocab * e, "weights are not [vocab, e]");
-    let mut x = DMatrix::<f64>::from_iterator(e, vocab, weights.iter().map(|&v| v as f64)).transpose();
+    let mut x =
+        DMatrix::<f64>::from_iterator(e, vocab, weights.iter().map(|&v| v as f64)).transpose();
     for c in 0..e {
         let mean = x.column(c).mean();
         x.column_mut(c).add_scalar_mut(-mean);
@@ -34,7 +42,11 @@ pub fn pca_embedding(weights: &[f32], vocab: usize, e: usize, d: usize, std: f64
     let mut out = Vec::with_capacity(vocab * d);
     for r in 0..vocab {
         for c in 0..d {
-            let v = if c < k { y[(r, c)] * scale } else { normal() * std };
+            let v = if c < k {
+                y[(r, c)] * scale
+            } else {
+                normal() * std
+            };
             out.push(v as f32);
         }
     }
@@ -62,14 +74,21 @@ mod tests {
         let a: Vec<f64> = (0..vocab).map(|i| (i as f64 - 100.0) / 10.0).collect();
         let ma = a.iter().sum::<f64>() / vocab as f64;
         let my = y.iter().map(|&v| v as f64).sum::<f64>() / vocab as f64;
-        let cov: f64 = a.iter().zip(&y).map(|(x, v)| (x - ma) * (*v as f64 - my)).sum();
+        let cov: f64 = a
+            .iter()
+            .zip(&y)
+            .map(|(x, v)| (x - ma) * (*v as f64 - my))
+            .sum();
         let va: f64 = a.iter().map(|x| (x - ma).powi(2)).sum();
         let vy: f64 = y.iter().map(|v| (*v as f64 - my).powi(2)).sum();
         assert!((cov / (va * vy).sqrt()).abs() > 0.999);
         // Wider than the encoder: extra columns are random with the init std.
         let wide = pca_embedding(&w, vocab, 3, 8, 0.02, 1);
         assert_eq!(wide.len(), vocab * 8);
-        let extra: Vec<f64> = wide.chunks(8).flat_map(|r| r[3..].iter().map(|&v| v as f64)).collect();
+        let extra: Vec<f64> = wide
+            .chunks(8)
+            .flat_map(|r| r[3..].iter().map(|&v| v as f64))
+            .collect();
         let s = (extra.iter().map(|v| v * v).sum::<f64>() / extra.len() as f64).sqrt();
         assert!((s - 0.02).abs() < 0.003, "{s}");
     }

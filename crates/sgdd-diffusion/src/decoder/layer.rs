@@ -45,7 +45,12 @@ impl<B: Backend> DecoderLayer<B> {
     }
 
     /// `x` `[batch, seq, hidden]`, `memory` `[batch, slots, hidden]` → `[batch, seq, hidden]`.
-    pub fn forward(&self, x: Tensor<B, 3>, memory: Tensor<B, 3>, rope: &RopeTables<B>) -> Tensor<B, 3> {
+    pub fn forward(
+        &self,
+        x: Tensor<B, 3>,
+        memory: Tensor<B, 3>,
+        rope: &RopeTables<B>,
+    ) -> Tensor<B, 3> {
         let h = self.norm_self.forward(x.clone());
         let x = x + self.self_attn.forward(h.clone(), h, Some(rope));
         let h = self.norm_cross.forward(x.clone());

@@ -16,6 +16,11 @@ use burn::nn::Linear;
 use burn::prelude::*;
 
 /// A `[d_in, d_out]` linear layer with bias, N(0, std²) weights (latent-core's initialisation).
-pub(crate) fn linear<B: Backend>(d_in: usize, d_out: usize, std: f64, device: &B::Device) -> Linear<B> {
+pub(crate) fn linear<B: Backend>(
+    d_in: usize,
+    d_out: usize,
+    std: f64,
+    device: &B::Device,
+) -> Linear<B> {
     latent_core::model::init_linear(d_in, d_out, true, std, device)
 }

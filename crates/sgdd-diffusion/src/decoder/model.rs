@@ -41,7 +41,13 @@ pub struct SgddModel<B: Backend> {
 impl<B: Backend> SgddModel<B> {
     /// A randomly initialised model for `vocab` tokens (from the tokenizer), semantic vectors of
     /// `cond_dim` and absorbing token `mask_id`.
-    pub fn new(config: &DecoderConfig, vocab: usize, cond_dim: usize, mask_id: u32, device: &B::Device) -> Self {
+    pub fn new(
+        config: &DecoderConfig,
+        vocab: usize,
+        cond_dim: usize,
+        mask_id: u32,
+        device: &B::Device,
+    ) -> Self {
         let (h, std) = (config.hidden, config.init_std);
         Self {
             embed: Embedding {
@@ -50,7 +56,9 @@ impl<B: Backend> SgddModel<B> {
             time: TimeEmbedding::new(h, std, device),
             project: super::linear(cond_dim, config.cond_tokens * h, std, device),
             null: Initializer::Normal { mean: 0.0, std }.init([cond_dim], device),
-            layers: (0..config.layers).map(|_| DecoderLayer::new(config, device)).collect(),
+            layers: (0..config.layers)
+                .map(|_| DecoderLayer::new(config, device))
+                .collect(),
             norm: Norm::new(NormKind::Layer, h, config.norm_eps, device),
             hidden: h,
             heads: config.heads,
@@ -122,7 +130,9 @@ impl<B: Backend> SgddModel<B> {
         }
         let x = self.norm.forward(x).reshape([b * s, h]);
         let v = self.vocab_size();
-        let logits = x.matmul(self.embed.weight.val().transpose()).reshape([b, s, v]);
+        let logits = x
+            .matmul(self.embed.weight.val().transpose())
+            .reshape([b, s, v]);
         let m = self.mask_id;
         logits.slice_assign(
             [0..b, 0..s, m..m + 1],

@@ -68,7 +68,9 @@ impl<B: Backend> BertLayer<B> {
     /// `[batch, seq, hidden]` → `[batch, seq, hidden]`.
     pub fn forward(&self, x: Tensor<B, 3>, hide: Tensor<B, 4, Bool>) -> Tensor<B, 3> {
         let x = self.attention.forward(x, hide);
-        let y = self.output.forward(gelu(self.intermediate.forward(x.clone())));
+        let y = self
+            .output
+            .forward(gelu(self.intermediate.forward(x.clone())));
         self.norm.forward(y + x)
     }
 }
@@ -89,7 +91,12 @@ pub struct BertModel<B: Backend> {
     heads: usize,
 }
 
-fn embedding<B: Backend>(w: &Weights<'_, B>, key: &str, rows: usize, width: usize) -> Result<Embedding<B>> {
+fn embedding<B: Backend>(
+    w: &Weights<'_, B>,
+    key: &str,
+    rows: usize,
+    width: usize,
+) -> Result<Embedding<B>> {
     Ok(Embedding {
         weight: burn::module::Param::from_tensor(w.tensor(key, [rows, width])?),
     })
@@ -98,9 +105,17 @@ fn embedding<B: Backend>(w: &Weights<'_, B>, key: &str, rows: usize, width: usiz
 impl<B: Backend> BertModel<B> {
     /// Builds the encoder from a checkpoint (keys as transformers saves `BertModel`/`RobertaModel`,
     /// optionally under `bert.`/`roberta.`; the pooler and MLM head are ignored).
-    pub fn load(config: &EncoderConfig, checkpoint: &Checkpoint, device: &B::Device) -> Result<Self> {
+    pub fn load(
+        config: &EncoderConfig,
+        checkpoint: &Checkpoint,
+        device: &B::Device,
+    ) -> Result<Self> {
         let w = Weights::<B>::new(checkpoint, device)?;
-        let (h, f, eps) = (config.hidden_size, config.intermediate_size, config.layer_norm_eps);
+        let (h, f, eps) = (
+            config.hidden_size,
+            config.intermediate_size,
+            config.layer_norm_eps,
+        );
         let layers = (0..config.num_hidden_layers)
             .map(|i| {
                 let p = format!("encoder.layer.{i}");
@@ -120,7 +135,12 @@ impl<B: Backend> BertModel<B> {
             })
             .collect::<Result<Vec<_>>>()?;
         Ok(Self {
-            word_embeddings: embedding(&w, "embeddings.word_embeddings.weight", config.vocab_size, h)?,
+            word_embeddings: embedding(
+                &w,
+                "embeddings.word_embeddings.weight",
+                config.vocab_size,
+                h,
+            )?,
             position_embeddings: embedding(
                 &w,
                 "embeddings.position_embeddings.weight",

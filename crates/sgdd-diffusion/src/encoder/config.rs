@@ -67,36 +67,52 @@ impl EncoderConfig {
     /// Reads and validates `config.json`.
     pub fn from_file(path: impl AsRef<Path>) -> Result<Self> {
         let path = path.as_ref();
-        let text = std::fs::read_to_string(path).map_err(|e| latent_core::CoreError::io(path, e))?;
+        let text =
+            std::fs::read_to_string(path).map_err(|e| latent_core::CoreError::io(path, e))?;
         Self::from_json_str(&text, path)
     }
 
     /// Parses a `config.json` text; `path` is used in messages.
     pub fn from_json_str(text: &str, path: &Path) -> Result<Self> {
-        let config: Self = serde_json::from_str(text)
-            .map_err(|e| latent_core::CoreError::json(path, &e))?;
-        if !matches!(config.model_type.as_str(), "bert" | "roberta" | "xlm-roberta") {
+        let config: Self =
+            serde_json::from_str(text).map_err(|e| latent_core::CoreError::json(path, &e))?;
+        if !matches!(
+            config.model_type.as_str(),
+            "bert" | "roberta" | "xlm-roberta"
+        ) {
             return Err(SgddError::UnknownEncoder {
                 path: path.into(),
                 model_type: config.model_type,
             });
         }
-        let bad = |key: &str, reason: String| {
-            SgddError::config(path.display().to_string(), key, reason)
-        };
+        let bad =
+            |key: &str, reason: String| SgddError::config(path.display().to_string(), key, reason);
         if config.hidden_act != "gelu" {
-            return Err(bad("hidden_act", format!("{:?} is not implemented (only \"gelu\")", config.hidden_act)));
+            return Err(bad(
+                "hidden_act",
+                format!("{:?} is not implemented (only \"gelu\")", config.hidden_act),
+            ));
         }
         if config.position_embedding_type != "absolute" {
             return Err(bad(
                 "position_embedding_type",
-                format!("{:?} is not implemented (only \"absolute\")", config.position_embedding_type),
+                format!(
+                    "{:?} is not implemented (only \"absolute\")",
+                    config.position_embedding_type
+                ),
             ));
         }
-        if config.num_attention_heads == 0 || !config.hidden_size.is_multiple_of(config.num_attention_heads) {
+        if config.num_attention_heads == 0
+            || !config
+                .hidden_size
+                .is_multiple_of(config.num_attention_heads)
+        {
             return Err(bad(
                 "num_attention_heads",
-                format!("{} heads do not divide hidden_size {}", config.num_attention_heads, config.hidden_size),
+                format!(
+                    "{} heads do not divide hidden_size {}",
+                    config.num_attention_heads, config.hidden_size
+                ),
             ));
         }
         Ok(config)
@@ -115,7 +131,9 @@ impl EncoderConfig {
     pub fn max_tokens(&self) -> usize {
         match self.positions() {
             PositionScheme::Absolute => self.max_position_embeddings,
-            PositionScheme::PaddingOffset => self.max_position_embeddings - self.pad_token_id as usize - 1,
+            PositionScheme::PaddingOffset => {
+                self.max_position_embeddings - self.pad_token_id as usize - 1
+            }
         }
     }
 
@@ -143,7 +161,8 @@ impl EncoderConfig {
     /// Parameter count of the encoder this config builds.
     pub fn num_parameters(&self) -> usize {
         let (h, f) = (self.hidden_size, self.intermediate_size);
-        let embeddings = (self.vocab_size + self.max_position_embeddings + self.type_vocab_size) * h + 2 * h;
+        let embeddings =
+            (self.vocab_size + self.max_position_embeddings + self.type_vocab_size) * h + 2 * h;
         let layer = 4 * (h * h + h) + 2 * h * f + f + h + 4 * h;
         embeddings + self.num_hidden_layers * layer
     }
@@ -179,7 +198,10 @@ mod tests {
         )
         .unwrap_err()
         .to_string();
-        assert!(err.contains("x/config.json") && err.contains("gpt2"), "{err}");
+        assert!(
+            err.contains("x/config.json") && err.contains("gpt2"),
+            "{err}"
+        );
         let err = EncoderConfig::from_json_str(
             r#"{"model_type": "bert", "vocab_size": 1, "hidden_size": 8, "num_hidden_layers": 1, "hidden_act": "relu",
                 "num_attention_heads": 2, "intermediate_size": 8, "max_position_embeddings": 8}"#,

@@ -100,7 +100,11 @@ impl<B: Backend> SemanticEncoder<B> {
             return Err(SgddError::config(
                 files.config.display().to_string(),
                 "vocab_size",
-                format!("{} is smaller than the tokenizer's {vocab} tokens ({})", config.vocab_size, tokenizer_path.display()),
+                format!(
+                    "{} is smaller than the tokenizer's {vocab} tokens ({})",
+                    config.vocab_size,
+                    tokenizer_path.display()
+                ),
             ));
         }
         Ok(Self {
@@ -158,7 +162,11 @@ impl<B: Backend> SemanticEncoder<B> {
     }
 
     /// Last hidden state `[batch, seq, hidden]` and mask `[batch, seq]` of tokenized rows.
-    pub fn hidden(&self, rows: &[Vec<u32>], device: &B::Device) -> (Tensor<B, 3>, Tensor<B, 2, Int>) {
+    pub fn hidden(
+        &self,
+        rows: &[Vec<u32>],
+        device: &B::Device,
+    ) -> (Tensor<B, 3>, Tensor<B, 2, Int>) {
         let (ids, pos, mask) = self.batch_tensors(rows, device);
         (self.model.forward(ids, pos, mask.clone()), mask)
     }
@@ -170,7 +178,12 @@ impl<B: Backend> SemanticEncoder<B> {
     }
 
     /// Sentence embeddings of texts, in batches of `batch_size`, as host rows.
-    pub fn embed_texts(&self, texts: &[String], batch_size: usize, device: &B::Device) -> Result<Vec<Vec<f32>>> {
+    pub fn embed_texts(
+        &self,
+        texts: &[String],
+        batch_size: usize,
+        device: &B::Device,
+    ) -> Result<Vec<Vec<f32>>> {
         let mut out = Vec::with_capacity(texts.len());
         for chunk in texts.chunks(batch_size.max(1)) {
             let rows = chunk

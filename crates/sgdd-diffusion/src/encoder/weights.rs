@@ -48,14 +48,22 @@ impl<'a, B: Backend> Weights<'a, B> {
             .read(&full)?
             .ok_or_else(|| missing("missing".into()))?;
         if host.shape != shape {
-            return Err(missing(format!("expected shape {shape:?}, found {:?}", host.shape)));
+            return Err(missing(format!(
+                "expected shape {shape:?}, found {:?}",
+                host.shape
+            )));
         }
-        Ok(Tensor::from_data(TensorData::new(host.data, shape), &self.device))
+        Ok(Tensor::from_data(
+            TensorData::new(host.data, shape),
+            &self.device,
+        ))
     }
 
     /// A linear layer `[d_in, d_out]` from HF `{key}.weight` `[d_out, d_in]` and `{key}.bias`.
     pub fn linear(&self, key: &str, d_in: usize, d_out: usize) -> Result<Linear<B>> {
-        let weight = self.tensor(&format!("{key}.weight"), [d_out, d_in])?.transpose();
+        let weight = self
+            .tensor(&format!("{key}.weight"), [d_out, d_in])?
+            .transpose();
         let bias = self.tensor(&format!("{key}.bias"), [d_out])?;
         Ok(Linear {
             weight: Param::from_tensor(weight),
@@ -68,10 +76,21 @@ impl<'a, B: Backend> Weights<'a, B> {
         let old = self
             .checkpoint
             .contains(&format!("{}{key}.gamma", self.prefix));
-        let (w, b) = if old { ("gamma", "beta") } else { ("weight", "bias") };
-        let mut norm = Norm::new(latent_core::hf::config::NormKind::Layer, width, eps, &self.device);
+        let (w, b) = if old {
+            ("gamma", "beta")
+        } else {
+            ("weight", "bias")
+        };
+        let mut norm = Norm::new(
+            latent_core::hf::config::NormKind::Layer,
+            width,
+            eps,
+            &self.device,
+        );
         norm.weight = Param::from_tensor(self.tensor(&format!("{key}.{w}"), [width])?);
-        norm.bias = Some(Param::from_tensor(self.tensor(&format!("{key}.{b}"), [width])?));
+        norm.bias = Some(Param::from_tensor(
+            self.tensor(&format!("{key}.{b}"), [width])?,
+        ));
         Ok(norm)
     }
 }

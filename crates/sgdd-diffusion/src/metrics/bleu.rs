@@ -81,7 +81,10 @@ pub fn mean_sentence_bleu(hypotheses: &[String], references: &[String]) -> f64 {
 
 /// sacreBLEU's `13a` tokenizer (mteval-v13a).
 pub fn tokenize_13a(line: &str) -> String {
-    let mut line = line.replace("<skipped>", "").replace("-\n", "").replace('\n', " ");
+    let mut line = line
+        .replace("<skipped>", "")
+        .replace("-\n", "")
+        .replace('\n', " ");
     if line.contains('&') {
         line = line
             .replace("&quot;", "\"")
@@ -109,7 +112,9 @@ pub fn tokenize_13a(line: &str) -> String {
     }
     // Each of the remaining rules is a two-character pattern substituted left to right without
     // overlap, as Python's re.sub does.
-    let sub = |s: Vec<char>, hit: &dyn Fn(char, char) -> bool, out: &dyn Fn(char, char, &mut Vec<char>)| {
+    let sub = |s: Vec<char>,
+               hit: &dyn Fn(char, char) -> bool,
+               out: &dyn Fn(char, char, &mut Vec<char>)| {
         let mut o = Vec::with_capacity(s.len() + 8);
         let mut i = 0;
         while i < s.len() {
@@ -126,11 +131,17 @@ pub fn tokenize_13a(line: &str) -> String {
     let digit = |c: char| c.is_ascii_digit();
     let dot = |c: char| c == '.' || c == ',';
     // ([^0-9])([\.,]) → '\1 \2 '
-    let b = sub(a, &|x, y| !digit(x) && dot(y), &|x, y, o| o.extend([x, ' ', y, ' ']));
+    let b = sub(a, &|x, y| !digit(x) && dot(y), &|x, y, o| {
+        o.extend([x, ' ', y, ' '])
+    });
     // ([\.,])([^0-9]) → ' \1 \2'
-    let c = sub(b, &|x, y| dot(x) && !digit(y), &|x, y, o| o.extend([' ', x, ' ', y]));
+    let c = sub(b, &|x, y| dot(x) && !digit(y), &|x, y, o| {
+        o.extend([' ', x, ' ', y])
+    });
     // ([0-9])(-) → '\1 \2 '
-    let d = sub(c, &|x, y| digit(x) && y == '-', &|x, y, o| o.extend([x, ' ', y, ' ']));
+    let d = sub(c, &|x, y| digit(x) && y == '-', &|x, y, o| {
+        o.extend([x, ' ', y, ' '])
+    });
     let text: String = d.into_iter().collect();
     text.split_whitespace().collect::<Vec<_>>().join(" ")
 }
@@ -211,7 +222,10 @@ mod tests {
     #[test]
     fn tokenizes_like_13a() {
         assert_eq!(tokenize_13a("Hello, world."), "Hello , world .");
-        assert_eq!(tokenize_13a("3,000 and 3.5 or 1990-2000"), "3,000 and 3.5 or 1990 - 2000");
+        assert_eq!(
+            tokenize_13a("3,000 and 3.5 or 1990-2000"),
+            "3,000 and 3.5 or 1990 - 2000"
+        );
         assert_eq!(tokenize_13a("a&amp;b \"q\""), "a & b \" q \"");
     }
 

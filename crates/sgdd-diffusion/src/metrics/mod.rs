@@ -29,8 +29,18 @@ pub fn score(hypotheses: &[String], references: &[String]) -> TextScores {
     let n = hypotheses.len().max(1) as f64;
     TextScores {
         count: hypotheses.len(),
-        exact_match: hypotheses.iter().zip(references).filter(|(h, r)| exact_match(h, r)).count() as f64 / n,
-        token_f1: hypotheses.iter().zip(references).map(|(h, r)| token_f1(h, r)).sum::<f64>() / n,
+        exact_match: hypotheses
+            .iter()
+            .zip(references)
+            .filter(|(h, r)| exact_match(h, r))
+            .count() as f64
+            / n,
+        token_f1: hypotheses
+            .iter()
+            .zip(references)
+            .map(|(h, r)| token_f1(h, r))
+            .sum::<f64>()
+            / n,
         sentence_bleu: mean_sentence_bleu(hypotheses, references),
         corpus_bleu: corpus_bleu(hypotheses, references).score,
     }

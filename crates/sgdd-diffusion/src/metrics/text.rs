@@ -4,13 +4,21 @@ use std::collections::HashMap;
 
 /// Whitespace-normalised string equality (case-sensitive).
 pub fn exact_match(hypothesis: &str, reference: &str) -> bool {
-    hypothesis.split_whitespace().eq(reference.split_whitespace())
+    hypothesis
+        .split_whitespace()
+        .eq(reference.split_whitespace())
 }
 
 /// Bag-of-tokens F1 over lowercased whitespace tokens (SQuAD style); 1 when both are empty.
 pub fn token_f1(hypothesis: &str, reference: &str) -> f64 {
-    let h: Vec<String> = hypothesis.split_whitespace().map(str::to_lowercase).collect();
-    let r: Vec<String> = reference.split_whitespace().map(str::to_lowercase).collect();
+    let h: Vec<String> = hypothesis
+        .split_whitespace()
+        .map(str::to_lowercase)
+        .collect();
+    let r: Vec<String> = reference
+        .split_whitespace()
+        .map(str::to_lowercase)
+        .collect();
     if h.is_empty() || r.is_empty() {
         return f64::from(u8::from(h.is_empty() && r.is_empty()));
     }
