@@ -145,7 +145,10 @@ pub fn diffusion_loss<B: Backend>(
 ) -> LossOutput<B> {
     let device = model.embed.weight.device();
     let (b, l) = (batch.batch, batch.len);
-    let logits = model.forward(
+    // Only masked positions enter the loss: the head runs on them alone.
+    let positions: Vec<usize> = (0..b * l).filter(|&i| corruption.masked[i]).collect();
+    let n = positions.len();
+    let logits = model.logits_at(
         ids_tensor(&corruption.noisy, b, l, &device),
         float_tensor(
             corruption.t.iter().map(|&t| t as f32).collect(),
@@ -158,39 +161,20 @@ pub fn diffusion_loss<B: Backend>(
             [b],
             &device,
         ),
+        &positions,
     );
-    let targets = ids_tensor(&batch.targets, b, l, &device).reshape([b, l, 1]);
-    let nll = log_softmax(logits, 2)
-        .gather(2, targets)
-        .reshape([b, l])
-        .neg();
-    let masked_tokens = corruption.masked.iter().filter(|&&m| m).count();
+    let targets: Vec<u32> = positions.iter().map(|&i| batch.targets[i]).collect();
+    let targets = ids_tensor(&targets, n, 1, &device);
+    let nll = log_softmax(logits, 1).gather(1, targets).reshape([n]).neg();
+    let masked_tokens = n;
     let tokens = batch.maskable.iter().filter(|&&m| m).count();
-    let ce_w: Vec<f32> = corruption
-        .masked
+    let ce_w = vec![1.0 / masked_tokens.max(1) as f32; n];
+    let bound_w: Vec<f32> = positions
         .iter()
-        .map(|&m| {
-            if m {
-                1.0 / masked_tokens.max(1) as f32
-            } else {
-                0.0
-            }
-        })
+        .map(|&i| (schedule.weight(corruption.t[i / l]) / tokens.max(1) as f64) as f32)
         .collect();
-    let bound_w: Vec<f32> = corruption
-        .masked
-        .iter()
-        .enumerate()
-        .map(|(i, &m)| {
-            if m {
-                (schedule.weight(corruption.t[i / l]) / tokens.max(1) as f64) as f32
-            } else {
-                0.0
-            }
-        })
-        .collect();
-    let ce = (nll.clone() * float_tensor(ce_w, [b, l], &device)).sum();
-    let bound = (nll * float_tensor(bound_w, [b, l], &device)).sum();
+    let ce = (nll.clone() * float_tensor(ce_w, [n], &device)).sum();
+    let bound = (nll * float_tensor(bound_w, [n], &device)).sum();
     let masked_ce: f64 = ce.clone().into_scalar().elem();
     let bound_per_token: f64 = bound.clone().into_scalar().elem();
     let loss = match kind {

@@ -87,6 +87,44 @@ pub fn guided_logits<B: Backend>(
     uncond_logits.clone() + (cond_logits - uncond_logits) * (cfg_scale + 1.0)
 }
 
+/// Guided logits at `positions` (flat indices into `batch * len`) only: `[positions.len(), vocab]`.
+/// The same values as [`guided_logits`] at those positions, without the head's cost elsewhere.
+pub fn guided_logits_at<B: Backend>(
+    model: &SgddModel<B>,
+    tokens: Tensor<B, 2, Int>,
+    t: Tensor<B, 1>,
+    cond: Tensor<B, 2>,
+    cfg_scale: f64,
+    positions: &[usize],
+) -> Tensor<B, 2> {
+    let [b, len] = tokens.dims();
+    let device = tokens.device();
+    if cfg_scale == 0.0 {
+        return model.logits_at(tokens, t, cond, Tensor::zeros([b], &device), positions);
+    }
+    let flags = Tensor::cat(
+        vec![Tensor::zeros([b], &device), Tensor::ones([b], &device)],
+        0,
+    );
+    let both: Vec<usize> = positions
+        .iter()
+        .copied()
+        .chain(positions.iter().map(|&p| p + b * len))
+        .collect();
+    let logits = model.logits_at(
+        Tensor::cat(vec![tokens.clone(), tokens], 0),
+        Tensor::cat(vec![t.clone(), t], 0),
+        Tensor::cat(vec![cond.clone(), cond], 0),
+        flags,
+        &both,
+    );
+    let [_, v] = logits.dims();
+    let n = positions.len();
+    let cond_logits = logits.clone().slice([0..n, 0..v]);
+    let uncond_logits = logits.slice([n..2 * n, 0..v]);
+    uncond_logits.clone() + (cond_logits - uncond_logits) * (cfg_scale + 1.0)
+}
+
 fn gumbel(rng: &mut StdRng) -> f64 {
     let u: f64 = rng.random::<f64>().clamp(1e-12, 1.0 - 1e-12);
     -(-u.ln()).ln()
@@ -121,25 +159,33 @@ pub fn maskgit_decode<B: Backend>(
             break;
         }
         let t = schedule.decode_time(s, steps) as f32;
-        let logits = guided_logits(
+        let positions: Vec<usize> = (0..b * len).filter(|&i| tokens[i] == mask_id).collect();
+        let n = positions.len();
+        let logits = guided_logits_at(
             model,
             ids_tensor(&tokens, b, len, &device),
             float_tensor(vec![t; b], [b], &device),
             cond.clone(),
             config.cfg_scale,
+            &positions,
         );
         let choice = if config.temperature > 0.0 {
             let u = logits.random_like(Distribution::Uniform(1e-10, 1.0));
             let g = u.log().neg().log().neg();
-            (logits.clone() / config.temperature + g).argmax(2)
+            (logits.clone() / config.temperature + g).argmax(1)
         } else {
-            logits.clone().argmax(2)
+            logits.clone().argmax(1)
         };
-        let conf = log_softmax(logits, 2)
-            .gather(2, choice.clone())
-            .reshape([b, len]);
-        let choice: Vec<i64> = choice.into_data().convert::<i64>().into_vec().expect("ids");
-        let conf: Vec<f32> = conf.into_data().convert::<f32>().into_vec().expect("f32");
+        let conf = log_softmax(logits, 1)
+            .gather(1, choice.clone())
+            .reshape([n]);
+        let choice_at: Vec<i64> = choice.into_data().convert::<i64>().into_vec().expect("ids");
+        let conf_at: Vec<f32> = conf.into_data().convert::<f32>().into_vec().expect("f32");
+        let (mut choice, mut conf) = (vec![0i64; b * len], vec![0f32; b * len]);
+        for (k, &p) in positions.iter().enumerate() {
+            choice[p] = choice_at[k];
+            conf[p] = conf_at[k];
+        }
         let noise = config.gumbel_tau * (1.0 - (s + 1) as f64 / steps as f64);
         for (r, &total) in totals.iter().enumerate() {
             let row = r * len..(r + 1) * len;

@@ -9,7 +9,7 @@ use rand::rngs::StdRng;
 use rand::SeedableRng;
 use sgdd_diffusion::decoder::{DecoderConfig, SgddModel};
 use sgdd_diffusion::diffusion::{float_tensor, ids_tensor};
-use sgdd_diffusion::maskgit::{guided_logits, maskgit_decode, DecodeConfig};
+use sgdd_diffusion::maskgit::{guided_logits, guided_logits_at, maskgit_decode, DecodeConfig};
 use sgdd_diffusion::schedule::MaskSchedule;
 
 type B = CpuBackend;
@@ -67,6 +67,23 @@ fn guidance_is_applied_to_logits() {
     let got = guided_logits(&model, tokens.clone(), t.clone(), cond.clone(), w);
     let diff: f32 = (got - want).abs().max().into_scalar();
     assert!(diff < 1e-3, "{diff}");
+    // The same logits at selected positions only (what decoding and the loss use).
+    let at = guided_logits_at(
+        &model,
+        tokens.clone(),
+        t.clone(),
+        cond.clone(),
+        w,
+        &[1, 3, 4],
+    );
+    let full = guided_logits(&model, tokens.clone(), t.clone(), cond.clone(), w).reshape([6, 50]);
+    for (k, p) in [1usize, 3, 4].into_iter().enumerate() {
+        let d: f32 = (at.clone().slice([k..k + 1, 0..50]) - full.clone().slice([p..p + 1, 0..50]))
+            .abs()
+            .max()
+            .into_scalar();
+        assert!(d < 1e-4, "position {p}: {d}");
+    }
     let plain = guided_logits(&model, tokens, t, cond, 0.0);
     let diff: f32 = (plain.clone() - lc).abs().max().into_scalar();
     assert_eq!(diff, 0.0);

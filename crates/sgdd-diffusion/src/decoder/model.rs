@@ -105,6 +105,23 @@ impl<B: Backend> SgddModel<B> {
         uncond: Tensor<B, 1>,
     ) -> Tensor<B, 3> {
         let [b, s] = tokens.dims();
+        let h = self
+            .hidden(tokens, t, cond, uncond)
+            .reshape([b * s, self.hidden]);
+        let v = self.vocab_size();
+        self.head(h).reshape([b, s, v])
+    }
+
+    /// Final hidden states (after the last norm); arguments as [`SgddModel::forward`] →
+    /// `[batch, seq, hidden]`.
+    pub fn hidden(
+        &self,
+        tokens: Tensor<B, 2, Int>,
+        t: Tensor<B, 1>,
+        cond: Tensor<B, 2>,
+        uncond: Tensor<B, 1>,
+    ) -> Tensor<B, 3> {
+        let [b, s] = tokens.dims();
         let device = tokens.device();
         let c = self.cond_dim();
         let h = self.hidden;
@@ -128,15 +145,37 @@ impl<B: Backend> SgddModel<B> {
         for layer in &self.layers {
             x = layer.forward(x, memory.clone(), &rope);
         }
-        let x = self.norm.forward(x).reshape([b * s, h]);
-        let v = self.vocab_size();
-        let logits = x
-            .matmul(self.embed.weight.val().transpose())
-            .reshape([b, s, v]);
+        self.norm.forward(x)
+    }
+
+    /// The tied head on selected hidden states: `[n, hidden]` → `[n, vocab]`, `<mask>` at
+    /// [`MASK_LOGIT`]. Training and decoding apply it to the masked positions only (the vocabulary
+    /// projection and its softmax dominate the cost of a small decoder).
+    pub fn head(&self, hidden: Tensor<B, 2>) -> Tensor<B, 2> {
+        let [n, _] = hidden.dims();
+        let device = hidden.device();
+        let logits = hidden.matmul(self.embed.weight.val().transpose());
         let m = self.mask_id;
-        logits.slice_assign(
-            [0..b, 0..s, m..m + 1],
-            Tensor::full([b, s, 1], MASK_LOGIT, &device),
-        )
+        logits.slice_assign([0..n, m..m + 1], Tensor::full([n, 1], MASK_LOGIT, &device))
+    }
+
+    /// Logits at `positions` (flat indices into `batch * seq`); arguments as
+    /// [`SgddModel::forward`] → `[positions.len(), vocab]`.
+    pub fn logits_at(
+        &self,
+        tokens: Tensor<B, 2, Int>,
+        t: Tensor<B, 1>,
+        cond: Tensor<B, 2>,
+        uncond: Tensor<B, 1>,
+        positions: &[usize],
+    ) -> Tensor<B, 2> {
+        let [b, s] = tokens.dims();
+        let device = tokens.device();
+        let h = self
+            .hidden(tokens, t, cond, uncond)
+            .reshape([b * s, self.hidden]);
+        let idx: Vec<i64> = positions.iter().map(|&p| p as i64).collect();
+        let idx = Tensor::<B, 1, Int>::from_data(TensorData::new(idx, [positions.len()]), &device);
+        self.head(h.select(0, idx))
     }
 }
