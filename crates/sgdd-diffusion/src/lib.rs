@@ -11,7 +11,22 @@
 //! checkpoints, config files) and `latent-datasets` (Wikipedia and QQP loaders). See `docs/sgdd.md`
 //! for usage, the masking-schedule convention and the metrics protocol.
 //!
-//! Modules: [`encoder`] (the frozen encoder), [`error`].
+//! Modules: [`encoder`] (the frozen encoder), [`decoder`] (the trainable denoiser), [`schedule`]
+//! (the one masking convention), [`diffusion`] (corruption and losses), [`maskgit`] (decoding with
+//! guidance), [`metrics`] (EM, F1, BLEU), [`config`] / [`data`] / [`train`] / [`eval`] (runs), [`error`].
+//!
+//! ```no_run
+//! use latent_core::CpuBackend;
+//! use sgdd_diffusion::eval::generate_texts;
+//! use sgdd_diffusion::train::load_trained;
+//!
+//! let device = Default::default();
+//! let (config, encoder, model) = load_trained::<CpuBackend>("runs/sgdd/phase1_wiki/export".as_ref(), &device)?;
+//! let cond = encoder.embed_texts(&["How can I be a good geologist?".to_string()], 1, &device)?;
+//! let (texts, _) = generate_texts(&model, &encoder, &cond, config.model.max_len, &config.decode, 1)?;
+//! println!("{}", texts[0]);
+//! # Ok::<(), sgdd_diffusion::SgddError>(())
+//! ```
 #![warn(missing_docs)]
 #![forbid(unsafe_code)]
 

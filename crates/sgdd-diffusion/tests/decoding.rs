@@ -36,6 +36,7 @@ fn parameter_count_matches_the_formula_and_the_design() {
     assert_eq!(model.num_params(), config.num_parameters(50, 16));
     // Design 004's sizes with RoBERTa's vocabulary and 768-wide vectors: about 51M trainable.
     let full = DecoderConfig::default().num_parameters(50_265, 768);
+    eprintln!("design sizes, RoBERTa vocabulary and 768-wide vectors: {full} trainable parameters");
     assert!((50_000_000..53_000_000).contains(&full), "{full}");
 }
 
