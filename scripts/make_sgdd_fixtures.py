@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Writes the committed fixtures of sgdd-diffusion (development tool; the Rust code never runs Python).
 
-    ~/pyref/bin/pip install -r scripts/requirements.txt sacrebleu nltk
+    ~/pyref/bin/pip install -r scripts/requirements.txt
     ~/pyref/bin/python scripts/make_sgdd_fixtures.py [--models /path/to/shared/models]
 
 Output in crates/sgdd-diffusion/tests/fixtures/:
