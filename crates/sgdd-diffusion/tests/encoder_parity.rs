@@ -61,6 +61,15 @@ fn check_tiny(name: &str) {
     let want = expected.read("sentence_embedding").unwrap().unwrap();
     let d = max_diff(pooled.into_data().to_vec().unwrap(), &want.data);
     assert!(d <= TOL, "{name}: sentence_embedding differs by {d}");
+    // The padded row run alone (batch 1, no padding) pools to the same vector.
+    let row: Vec<Vec<i64>> = rows(&inputs, "rows")[1..].to_vec();
+    let pos: Vec<Vec<i64>> =
+        vec![config.position_ids(&row[0].iter().map(|&i| i as u32).collect::<Vec<_>>())];
+    let ones = int2(&[vec![1; row[0].len()]]);
+    let alone = masked_mean(model.forward(int2(&row), int2(&pos), ones.clone()), ones);
+    let width = want.shape[1];
+    let d = max_diff(alone.into_data().to_vec().unwrap(), &want.data[width..]);
+    assert!(d <= TOL, "{name}: row 1 alone differs by {d}");
 }
 
 #[test]
