@@ -93,7 +93,11 @@ fn apply_override(tree: &mut serde_json::Value, item: &str) -> std::result::Resu
 
 /// Adds "did you mean" to serde's `unknown field `x`, expected one of `a`, `b`` messages.
 fn explain(message: &str) -> String {
-    let Some(rest) = message.strip_prefix("unknown field `") else {
+    // serde_norway names the section first (`train: unknown field ...`) for nested keys.
+    let Some(rest) = message
+        .find("unknown field `")
+        .map(|at| &message[at + "unknown field `".len()..])
+    else {
         return message.to_string();
     };
     let Some((unknown, tail)) = rest.split_once('`') else {

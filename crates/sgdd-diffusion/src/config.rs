@@ -1,0 +1,324 @@
+//! Run configs (`configs/sgdd/*.yaml`): task, encoder, decoder sizes, data, training and decoding,
+//! read with latent-core's [`read_config`] (unknown keys are errors with "did you mean") and
+//! validated before any work starts; `--set key.path=value` overrides are applied on top.
+
+use std::path::{Path, PathBuf};
+
+use latent_core::config_file::{edit_distance, read_config};
+use latent_core::train::ScheduleKind;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::decoder::DecoderConfig;
+use crate::diffusion::LossKind;
+use crate::maskgit::DecodeConfig;
+use crate::{Result, SgddError};
+
+/// What is decoded from what.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Task {
+    /// Phase 1: encode a Wikipedia sentence, decode the same sentence.
+    WikiReconstruction,
+    /// Phase 2: encode a QQP question, decode its paraphrase.
+    QqpParaphrase,
+}
+
+/// Data files and filters. Paths may start with `$LATENT_DATA_DIR/` or `$LATENT_MODELS_DIR/`, or
+/// with `sample:` for the samples shipped in `crates/datasets/data/`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DataConfig {
+    /// Training file (Wikipedia: one sentence per line; QQP: JSON lines `{"src", "trg"}`).
+    pub train_file: String,
+    /// Test file for `sgdd_eval`; `None`: the held-out split of `train_file`.
+    pub test_file: Option<String>,
+    /// Fraction of `train_file` held out for validation.
+    pub valid_fraction: f64,
+    /// Cap on held-out examples (0 = no cap).
+    pub max_valid: usize,
+    /// Cap on training examples (0 = no cap).
+    pub max_train: usize,
+    /// Fewest words per sentence (Wikipedia).
+    pub min_words: usize,
+    /// Most words per sentence (Wikipedia).
+    pub max_words: usize,
+    /// Seed of the split and the shuffles.
+    pub seed: u64,
+}
+
+impl Default for DataConfig {
+    fn default() -> Self {
+        Self {
+            train_file: "$LATENT_DATA_DIR/wiki/wiki_sample.txt".into(),
+            test_file: None,
+            valid_fraction: 0.05,
+            max_valid: 0,
+            max_train: 0,
+            min_words: 3,
+            max_words: 40,
+            seed: 0,
+        }
+    }
+}
+
+/// Optimisation and checkpointing.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TrainConfig {
+    /// Output directory (checkpoints, logs, samples).
+    pub out_dir: PathBuf,
+    /// Passes over the training data.
+    pub epochs: usize,
+    /// Training micro-batch size.
+    pub batch_size: usize,
+    /// Validation batch size (larger than training: no gradients).
+    pub eval_batch_size: usize,
+    /// Micro-batches per update.
+    pub accumulation: usize,
+    /// Peak learning rate.
+    pub lr: f64,
+    /// AdamW weight decay (not on biases and norms).
+    pub weight_decay: f64,
+    /// Warm-up fraction of the updates.
+    pub warmup_ratio: f64,
+    /// Learning-rate shape after warm-up.
+    pub schedule: ScheduleKind,
+    /// Global-norm clipping (`None`: off).
+    pub max_grad_norm: Option<f64>,
+    /// Training loss.
+    pub loss: LossKind,
+    /// Probability of replacing a row's semantic vector by the null vector.
+    pub cfg_prob: f64,
+    /// Seed of the masks, times and guidance dropout.
+    pub seed: u64,
+    /// Periodic checkpoint every this many updates (0 = only per epoch, best and final).
+    pub checkpoint_every: usize,
+    /// Periodic checkpoints kept.
+    pub keep_last: usize,
+    /// Held-out examples decoded at each validation for EM/BLEU (0 = loss only).
+    pub eval_generate: usize,
+    /// Metric that selects the `best` checkpoint (a logged key).
+    pub best_metric: String,
+    /// Batch size when precomputing semantic vectors with the encoder.
+    pub encode_batch_size: usize,
+}
+
+impl Default for TrainConfig {
+    fn default() -> Self {
+        Self {
+            out_dir: "runs/sgdd".into(),
+            epochs: 10,
+            batch_size: 32,
+            eval_batch_size: 64,
+            accumulation: 1,
+            lr: 3e-4,
+            weight_decay: 0.01,
+            warmup_ratio: 0.05,
+            schedule: ScheduleKind::Cosine,
+            max_grad_norm: Some(1.0),
+            loss: LossKind::MaskedCe,
+            cfg_prob: 0.1,
+            seed: 0,
+            checkpoint_every: 0,
+            keep_last: 2,
+            eval_generate: 0,
+            best_metric: "valid/loss".into(),
+            encode_batch_size: 64,
+        }
+    }
+}
+
+/// A whole run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RunConfig {
+    /// Phase.
+    pub task: Task,
+    /// Encoder directory or hub id (RoBERTa-base by default; `$LATENT_MODELS_DIR/...` expanded).
+    pub encoder: String,
+    /// Decoder sizes.
+    #[serde(default)]
+    pub model: DecoderConfig,
+    /// Data.
+    #[serde(default)]
+    pub data: DataConfig,
+    /// Training.
+    #[serde(default)]
+    pub train: TrainConfig,
+    /// Decoding.
+    #[serde(default)]
+    pub decode: DecodeConfig,
+}
+
+/// Expands `$LATENT_DATA_DIR/`, `$LATENT_MODELS_DIR/` and `sample:` prefixes.
+pub fn expand_path(spec: &str) -> Result<String> {
+    for var in ["LATENT_DATA_DIR", "LATENT_MODELS_DIR"] {
+        if let Some(rest) = spec.strip_prefix(&format!("${var}/")) {
+            let base = std::env::var(var)
+                .ok()
+                .filter(|v| !v.is_empty())
+                .ok_or_else(|| {
+                    SgddError::config(
+                        "environment",
+                        var,
+                        format!("is not set (needed for {spec})"),
+                    )
+                })?;
+            return Ok(Path::new(&base).join(rest).display().to_string());
+        }
+    }
+    if let Some(rest) = spec.strip_prefix("sample:") {
+        return Ok(latent_datasets::data_dir::sample(rest)
+            .display()
+            .to_string());
+    }
+    Ok(spec.to_string())
+}
+
+impl RunConfig {
+    /// Reads and validates a YAML/JSON config, then applies `overrides` (`key.path=value`).
+    pub fn load(path: impl AsRef<Path>, overrides: &[String]) -> Result<Self> {
+        let path = path.as_ref();
+        let config: Self = read_config(path)?;
+        let config = config.with_overrides(overrides)?;
+        config.validate(&path.display().to_string())?;
+        Ok(config)
+    }
+
+    /// Applies `key.path=value` overrides (values parsed as JSON when they parse, else strings).
+    pub fn with_overrides(self, overrides: &[String]) -> Result<Self> {
+        if overrides.is_empty() {
+            return Ok(self);
+        }
+        let mut value = serde_json::to_value(&self).expect("serialisable");
+        for o in overrides {
+            let (key, raw) = o
+                .split_once('=')
+                .ok_or_else(|| SgddError::config("--set", o.clone(), "expected key.path=value"))?;
+            let parsed: Value =
+                serde_json::from_str(raw).unwrap_or_else(|_| Value::String(raw.into()));
+            let mut node = &mut value;
+            let parts: Vec<&str> = key.split('.').collect();
+            for (i, part) in parts.iter().enumerate() {
+                let map = node.as_object_mut().ok_or_else(|| {
+                    SgddError::config(
+                        "--set",
+                        key,
+                        format!("`{}` is not a section", parts[..i].join(".")),
+                    )
+                })?;
+                if !map.contains_key(*part) {
+                    let best = map.keys().min_by_key(|k| edit_distance(part, k)).cloned();
+                    let hint = best
+                        .map(|b| format!(" (did you mean `{b}`?)"))
+                        .unwrap_or_default();
+                    return Err(SgddError::config(
+                        "--set",
+                        key,
+                        format!("unknown key `{part}`{hint}"),
+                    ));
+                }
+                node = map.get_mut(*part).expect("checked");
+            }
+            *node = parsed;
+        }
+        serde_json::from_value(value)
+            .map_err(|e| SgddError::config("--set", overrides.join(" "), e.to_string()))
+    }
+
+    /// Checks values before any work starts; errors name the key.
+    pub fn validate(&self, source: &str) -> Result<()> {
+        self.model.validate(source)?;
+        let bad = |key: &str, reason: String| SgddError::config(source, key, reason);
+        let t = &self.train;
+        if t.batch_size == 0 || t.eval_batch_size == 0 || t.encode_batch_size == 0 {
+            return Err(bad(
+                "train.batch_size",
+                "batch sizes must be positive".into(),
+            ));
+        }
+        if !(0.0..1.0).contains(&t.cfg_prob) {
+            return Err(bad(
+                "train.cfg_prob",
+                format!("{} is not in [0, 1)", t.cfg_prob),
+            ));
+        }
+        if !(t.lr >= 0.0 && t.lr.is_finite()) {
+            return Err(bad(
+                "train.lr",
+                format!("{} must be finite and not negative (0 freezes)", t.lr),
+            ));
+        }
+        if !(0.0..1.0).contains(&self.data.valid_fraction) {
+            return Err(bad(
+                "data.valid_fraction",
+                format!("{} is not in [0, 1)", self.data.valid_fraction),
+            ));
+        }
+        if self.decode.steps == 0 {
+            return Err(bad("decode.steps", "must be at least 1".into()));
+        }
+        if self.decode.cfg_scale < 0.0 {
+            return Err(bad(
+                "decode.cfg_scale",
+                format!("{} is negative", self.decode.cfg_scale),
+            ));
+        }
+        if !t.best_metric.starts_with("valid/") {
+            return Err(bad(
+                "train.best_metric",
+                format!(
+                    "{:?} is not a logged validation key (valid/...)",
+                    t.best_metric
+                ),
+            ));
+        }
+        Ok(())
+    }
+
+    /// The encoder spec with `$LATENT_MODELS_DIR/` expanded.
+    pub fn encoder_path(&self) -> Result<String> {
+        expand_path(&self.encoder)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn base() -> RunConfig {
+        serde_json::from_str(r#"{"task": "wiki_reconstruction", "encoder": "x"}"#).unwrap()
+    }
+
+    #[test]
+    fn overrides_set_values_and_name_unknown_keys() {
+        let c = base()
+            .with_overrides(&[
+                "train.lr=0.001".into(),
+                "model.layers=2".into(),
+                "train.out_dir=runs/x".into(),
+            ])
+            .unwrap();
+        assert_eq!(c.train.lr, 0.001);
+        assert_eq!(c.model.layers, 2);
+        assert_eq!(c.train.out_dir, PathBuf::from("runs/x"));
+        let err = base()
+            .with_overrides(&["train.lrr=1".into()])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("lrr") && err.contains("did you mean `lr`"),
+            "{err}"
+        );
+        let err = base().validate("c.yaml");
+        assert!(err.is_ok());
+        let mut bad = base();
+        bad.train.cfg_prob = 1.5;
+        let err = bad.validate("c.yaml").unwrap_err().to_string();
+        assert!(
+            err.contains("c.yaml") && err.contains("train.cfg_prob"),
+            "{err}"
+        );
+    }
+}

@@ -1,0 +1,181 @@
+//! The SGDD denoiser: token embedding + timestep embedding, decoder layers attending to the
+//! projected semantic vector, final norm and a head tied to the token embedding. It also holds the
+//! trainable projection of the encoder vector and the learned null vector of classifier-free
+//! guidance, so everything trainable lives in this one module.
+
+use burn::module::{Initializer, Param};
+use burn::nn::{Embedding, Linear};
+use burn::prelude::*;
+use latent_core::hf::config::{NormKind, RopeConfig, RopeScaling};
+use latent_core::model::{Norm, Rope};
+
+use super::config::DecoderConfig;
+use super::layer::DecoderLayer;
+use super::time::TimeEmbedding;
+
+/// Logit given to the absorbing token: the head never predicts `<mask>`.
+pub const MASK_LOGIT: f32 = -1e9;
+
+/// The trainable part of SGDD.
+#[derive(Module, Debug)]
+pub struct SgddModel<B: Backend> {
+    /// Token embedding `[vocab, hidden]`, also the output head (tied).
+    pub embed: Embedding<B>,
+    /// Timestep embedding.
+    pub time: TimeEmbedding<B>,
+    /// Semantic vector → memory slots: `[cond_dim, cond_tokens * hidden]`.
+    pub project: Linear<B>,
+    /// The learned null vector that replaces the semantic vector for unconditional predictions, `[cond_dim]`.
+    pub null: Param<Tensor<B, 1>>,
+    /// Decoder layers.
+    pub layers: Vec<DecoderLayer<B>>,
+    /// Final LayerNorm.
+    pub norm: Norm<B>,
+    hidden: usize,
+    heads: usize,
+    cond_tokens: usize,
+    mask_id: usize,
+    rope_theta: f64,
+}
+
+impl<B: Backend> SgddModel<B> {
+    /// A randomly initialised model for `vocab` tokens (from the tokenizer), semantic vectors of
+    /// `cond_dim` and absorbing token `mask_id`.
+    pub fn new(
+        config: &DecoderConfig,
+        vocab: usize,
+        cond_dim: usize,
+        mask_id: u32,
+        device: &B::Device,
+    ) -> Self {
+        let (h, std) = (config.hidden, config.init_std);
+        Self {
+            embed: Embedding {
+                weight: Initializer::Normal { mean: 0.0, std }.init([vocab, h], device),
+            },
+            time: TimeEmbedding::new(h, std, device),
+            project: super::linear(cond_dim, config.cond_tokens * h, std, device),
+            null: Initializer::Normal { mean: 0.0, std }.init([cond_dim], device),
+            layers: (0..config.layers)
+                .map(|_| DecoderLayer::new(config, device))
+                .collect(),
+            norm: Norm::new(NormKind::Layer, h, config.norm_eps, device),
+            hidden: h,
+            heads: config.heads,
+            cond_tokens: config.cond_tokens,
+            mask_id: mask_id as usize,
+            rope_theta: config.rope_theta,
+        }
+    }
+
+    /// Replaces the token embedding by `weights` `[vocab, hidden]` (row-major host values).
+    pub fn with_embedding(mut self, weights: Vec<f32>) -> Self {
+        let [v, h] = self.embed.weight.shape().dims();
+        let device = self.embed.weight.device();
+        let t = Tensor::<B, 2>::from_data(TensorData::new(weights, [v, h]), &device);
+        self.embed.weight = Param::from_tensor(t);
+        self
+    }
+
+    /// Vocabulary size.
+    pub fn vocab_size(&self) -> usize {
+        self.embed.weight.shape().dims::<2>()[0]
+    }
+
+    /// Width of the semantic vectors the model takes.
+    pub fn cond_dim(&self) -> usize {
+        self.null.shape().dims::<1>()[0]
+    }
+
+    /// The absorbing token.
+    pub fn mask_id(&self) -> u32 {
+        self.mask_id as u32
+    }
+
+    /// Logits of the clean tokens.
+    ///
+    /// Shapes: `tokens` `[batch, seq]` (with `<mask>` where corrupted), `t` `[batch]` in `[0, 1]`,
+    /// `cond` `[batch, cond_dim]` semantic vectors, `uncond` `[batch]` (1 = use the null vector
+    /// instead of `cond`, 0 = conditional) → `[batch, seq, vocab]`, `<mask>` at [`MASK_LOGIT`].
+    pub fn forward(
+        &self,
+        tokens: Tensor<B, 2, Int>,
+        t: Tensor<B, 1>,
+        cond: Tensor<B, 2>,
+        uncond: Tensor<B, 1>,
+    ) -> Tensor<B, 3> {
+        let [b, s] = tokens.dims();
+        let h = self
+            .hidden(tokens, t, cond, uncond)
+            .reshape([b * s, self.hidden]);
+        let v = self.vocab_size();
+        self.head(h).reshape([b, s, v])
+    }
+
+    /// Final hidden states (after the last norm); arguments as [`SgddModel::forward`] →
+    /// `[batch, seq, hidden]`.
+    pub fn hidden(
+        &self,
+        tokens: Tensor<B, 2, Int>,
+        t: Tensor<B, 1>,
+        cond: Tensor<B, 2>,
+        uncond: Tensor<B, 1>,
+    ) -> Tensor<B, 3> {
+        let [b, s] = tokens.dims();
+        let device = tokens.device();
+        let c = self.cond_dim();
+        let h = self.hidden;
+        let u = uncond.reshape([b, 1]).expand([b, c]);
+        let null = self.null.val().reshape([1, c]).expand([b, c]);
+        let z = cond * (u.clone().neg() + 1.0) + null * u;
+        let memory = self.project.forward(z).reshape([b, self.cond_tokens, h]);
+        let time = self.time.forward(t).reshape([b, 1, h]).expand([b, s, h]);
+        let mut x = self.embed.forward(tokens) + time;
+        let positions = Tensor::<B, 1, Int>::arange(0..s as i64, &device)
+            .reshape([1, s])
+            .expand([b, s]);
+        let rope = Rope::new(
+            &RopeConfig {
+                theta: self.rope_theta,
+                scaling: RopeScaling::None,
+            },
+            h / self.heads,
+        )
+        .tables(positions, self.heads, x.dtype());
+        for layer in &self.layers {
+            x = layer.forward(x, memory.clone(), &rope);
+        }
+        self.norm.forward(x)
+    }
+
+    /// The tied head on selected hidden states: `[n, hidden]` → `[n, vocab]`, `<mask>` at
+    /// [`MASK_LOGIT`]. Training and decoding apply it to the masked positions only (the vocabulary
+    /// projection and its softmax dominate the cost of a small decoder).
+    pub fn head(&self, hidden: Tensor<B, 2>) -> Tensor<B, 2> {
+        let [n, _] = hidden.dims();
+        let device = hidden.device();
+        let logits = hidden.matmul(self.embed.weight.val().transpose());
+        let m = self.mask_id;
+        logits.slice_assign([0..n, m..m + 1], Tensor::full([n, 1], MASK_LOGIT, &device))
+    }
+
+    /// Logits at `positions` (flat indices into `batch * seq`); arguments as
+    /// [`SgddModel::forward`] → `[positions.len(), vocab]`.
+    pub fn logits_at(
+        &self,
+        tokens: Tensor<B, 2, Int>,
+        t: Tensor<B, 1>,
+        cond: Tensor<B, 2>,
+        uncond: Tensor<B, 1>,
+        positions: &[usize],
+    ) -> Tensor<B, 2> {
+        let [b, s] = tokens.dims();
+        let device = tokens.device();
+        let h = self
+            .hidden(tokens, t, cond, uncond)
+            .reshape([b * s, self.hidden]);
+        let idx: Vec<i64> = positions.iter().map(|&p| p as i64).collect();
+        let idx = Tensor::<B, 1, Int>::from_data(TensorData::new(idx, [positions.len()]), &device);
+        self.head(h.select(0, idx))
+    }
+}

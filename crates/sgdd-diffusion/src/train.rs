@@ -1,0 +1,370 @@
+//! Training on the shared loop (`latent_core::train`): the diffusion [`TrainStep`], model building
+//! (vocabulary from the tokenizer, embedding from the encoder), resume / warm start, validation
+//! every epoch (loss, and optionally EM/BLEU on decoded held-out examples), `best`/`final`
+//! checkpoints and an inference export.
+
+use std::path::{Path, PathBuf};
+
+use burn::backend::Autodiff;
+use burn::module::{AutodiffModule, Module};
+use burn::prelude::*;
+use burn::tensor::backend::AutodiffBackend;
+use latent_core::hf::safetensors::{write_safetensors, Checkpoint, SaveDtype};
+use latent_core::train::state_dict::{load_module_tensors, module_tensors};
+use latent_core::train::{
+    load_checkpoint, total_updates, train, AdamWSettings, BestMetric, CheckpointPolicy, Direction,
+    GroupedOptimizer, LoopConfig, ParamGroupConfig, Position, RunLog, StepLoss, StopFlag,
+    TrainStep, TrainingState,
+};
+use serde_json::{json, Value};
+
+use crate::config::{RunConfig, Task};
+use crate::data::{split_pairs, Examples};
+use crate::decoder::{pca_embedding, EmbeddingInit, SgddModel};
+use crate::diffusion::{corrupt, diffusion_loss, LossKind, SgddBatch};
+use crate::encoder::SemanticEncoder;
+use crate::eval::{eval_generation, eval_loss, write_samples};
+use crate::schedule::MaskSchedule;
+use crate::{Result, SgddError};
+
+/// The diffusion loss of a micro-batch.
+#[derive(Debug, Clone, Copy)]
+pub struct DiffusionStep {
+    /// Masking schedule.
+    pub schedule: MaskSchedule,
+    /// Which loss is minimised.
+    pub loss: LossKind,
+    /// Guidance dropout probability per row.
+    pub cfg_prob: f64,
+}
+
+impl<B: AutodiffBackend> TrainStep<B, SgddModel<B>> for DiffusionStep {
+    type Batch = SgddBatch;
+
+    fn loss(
+        &mut self,
+        model: &SgddModel<B>,
+        batch: &SgddBatch,
+    ) -> latent_core::Result<StepLoss<B>> {
+        let c = corrupt(batch, &self.schedule, model.mask_id(), self.cfg_prob);
+        let out = diffusion_loss(model, batch, &c, &self.schedule, self.loss);
+        Ok(StepLoss {
+            loss: out.loss,
+            terms: vec![
+                ("masked_ce".into(), out.masked_ce),
+                ("bound".into(), out.bound_per_token),
+            ],
+        })
+    }
+}
+
+/// Parameter counts of a run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ParamCounts {
+    /// Frozen encoder.
+    pub encoder: usize,
+    /// Trainable (decoder, projection, null vector).
+    pub trainable: usize,
+}
+
+/// Builds the decoder for `encoder`: vocabulary size from its tokenizer, absorbing token from its
+/// special tokens, embedding random or mapped from the encoder's ([`pca_embedding`]).
+pub fn build_model<B: Backend, E: Backend>(
+    config: &RunConfig,
+    encoder: &SemanticEncoder<E>,
+    init: EmbeddingInit,
+    device: &B::Device,
+) -> SgddModel<B> {
+    let vocab = encoder.tokenizer.get_vocab_size(true);
+    let model = SgddModel::new(
+        &config.model,
+        vocab,
+        encoder.width(),
+        encoder.special.mask,
+        device,
+    );
+    match init {
+        EmbeddingInit::Random => model,
+        EmbeddingInit::EncoderPca => {
+            let w = encoder.model.token_embeddings();
+            let [_, e] = w.dims();
+            let host: Vec<f32> = w.into_data().convert::<f32>().into_vec().expect("f32");
+            let rows = &host[..vocab * e];
+            model.with_embedding(pca_embedding(
+                rows,
+                vocab,
+                e,
+                config.model.hidden,
+                config.model.init_std,
+                config.train.seed,
+            ))
+        }
+    }
+}
+
+/// Loads a trained model for inference from a checkpoint or export directory (`model.safetensors`
+/// keyed by module path + the run's `config.json`). Returns the run config, encoder and model.
+pub fn load_trained<B: Backend>(
+    dir: &Path,
+    device: &B::Device,
+) -> Result<(RunConfig, SemanticEncoder<B>, SgddModel<B>)> {
+    let config_path = dir.join("config.json");
+    let text = std::fs::read_to_string(&config_path)
+        .map_err(|e| latent_core::CoreError::io(&config_path, e))?;
+    let config: RunConfig = latent_core::config_file::parse_json_config(&text, &config_path)?;
+    let encoder = SemanticEncoder::<B>::load(&config.encoder_path()?, device)?;
+    let model = build_model::<B, B>(&config, &encoder, EmbeddingInit::Random, device);
+    let model = load_module_tensors(model, &Checkpoint::open(&[dir.join("model.safetensors")])?)?;
+    Ok((config, encoder, model))
+}
+
+/// What a training run produced.
+#[derive(Debug, Clone)]
+pub struct TrainOutcome {
+    /// Parameter counts.
+    pub params: ParamCounts,
+    /// Updates done in this call.
+    pub updates: usize,
+    /// Best validation metric.
+    pub best: BestMetric,
+    /// The last validation's logged metrics.
+    pub last_valid: Vec<(String, f64)>,
+    /// The inference export directory.
+    pub export: PathBuf,
+}
+
+/// Trains per `config` on backend `B` (with autodiff). `resume`: a checkpoint of the same task is
+/// resumed exactly (model, optimizer, scheduler, position); one of another task (phase 1 → phase 2)
+/// gives the initial weights only.
+pub fn run_training<B: Backend>(
+    config: &RunConfig,
+    resume: Option<&Path>,
+    device: &B::Device,
+    progress: bool,
+) -> Result<TrainOutcome> {
+    let out = config.train.out_dir.clone();
+    std::fs::create_dir_all(&out).map_err(|e| latent_core::CoreError::io(&out, e))?;
+    let encoder = SemanticEncoder::<B>::load(&config.encoder_path()?, device)?;
+    let (train_pairs, valid_pairs) = split_pairs(config)?;
+    let cache = out.join("cache");
+    let train_set = Examples::build(train_pairs, &encoder, config, Some(&cache), device)?;
+    let valid_set = Examples::build(valid_pairs, &encoder, config, Some(&cache), device)?;
+    if train_set.is_empty() || valid_set.is_empty() {
+        return Err(SgddError::config(
+            "data",
+            "data.train_file",
+            format!(
+                "{} training and {} held-out examples fit max_len {}",
+                train_set.len(),
+                valid_set.len(),
+                config.model.max_len
+            ),
+        ));
+    }
+    let model: SgddModel<Autodiff<B>> =
+        build_model(config, &encoder, config.model.embedding_init, device);
+    let params = ParamCounts {
+        encoder: encoder.model.num_params(),
+        trainable: model.num_params(),
+    };
+    let t = &config.train;
+    let batches = train_set.len().div_ceil(t.batch_size);
+    let total = total_updates(t.epochs, batches, t.accumulation);
+    let mut log = RunLog::open(&out, total, 0, progress)?;
+    log.note(&format!(
+        "sgdd: encoder {} ({} parameters, frozen); trainable {} parameters (vocab {}, width {}); {} train / {} held-out examples ({} + {} over max_len {})",
+        config.encoder, params.encoder, params.trainable, model.vocab_size(), config.model.hidden,
+        train_set.len(), valid_set.len(), train_set.dropped, valid_set.dropped, config.model.max_len
+    ))?;
+    let groups = [ParamGroupConfig {
+        name: "decoder".into(),
+        prefixes: vec![],
+        lr: t.lr,
+        weight_decay: t.weight_decay,
+        schedule: t.schedule,
+        warmup_ratio: t.warmup_ratio,
+    }];
+    let adamw = AdamWSettings {
+        no_decay_bias_and_norm: true,
+        ..Default::default()
+    };
+    let mut optim = GroupedOptimizer::new(&model, &groups, &adamw, total);
+    let run_config = serde_json::to_value(config).expect("serialisable");
+    let fresh = TrainingState {
+        position: Position::default(),
+        best: None,
+        extra: json!({"seed": t.seed}),
+    };
+    let (model, state) = match resume {
+        None => (model, fresh),
+        Some(dir) => {
+            let previous: Value = latent_core::config_file::read_config(dir.join("config.json"))?;
+            if previous.get("task") == run_config.get("task") {
+                log.note(&format!("resuming from {}", dir.display()))?;
+                load_checkpoint(dir, model, &mut optim)?
+            } else {
+                log.note(&format!(
+                    "warm start: weights from {} (task {}), fresh optimizer",
+                    dir.display(),
+                    previous["task"]
+                ))?;
+                (
+                    load_module_tensors(
+                        model,
+                        &Checkpoint::open(&[dir.join("model.safetensors")])?,
+                    )?,
+                    fresh,
+                )
+            }
+        }
+    };
+    let policy = CheckpointPolicy {
+        dir: out.clone(),
+        every_updates: t.checkpoint_every,
+        keep_last: t.keep_last,
+        per_epoch: false,
+    };
+    let mut best = match state.best.clone() {
+        Some(b) if b.key == t.best_metric => b,
+        _ => BestMetric::new(t.best_metric.clone(), direction_of(&t.best_metric)),
+    };
+    let stop = StopFlag::ctrl_c().ok();
+    let loop_config = LoopConfig {
+        epochs: t.epochs,
+        accumulation: t.accumulation,
+        max_grad_norm: t.max_grad_norm,
+        start: state.position,
+    };
+    let mut step = DiffusionStep {
+        schedule: MaskSchedule::default(),
+        loss: t.loss,
+        cfg_prob: t.cfg_prob,
+    };
+    let tokens_per_batch = t.batch_size * config.model.max_len;
+    let mut last_valid = Vec::new();
+    let paraphrase = config.task == Task::QqpParaphrase;
+    let (model, records) = train(
+        model,
+        &mut step,
+        |epoch| train_set.epoch_batches(t.batch_size, t.seed, epoch, true),
+        &mut optim,
+        &loop_config,
+        |m, o, record, position| {
+            log.update(record, record.micro_batches * tokens_per_batch)?;
+            let mut state = TrainingState {
+                position,
+                best: Some(best.clone()),
+                extra: json!({"seed": t.seed}),
+            };
+            policy.after_update(m, o, &state, &run_config, stop.as_ref())?;
+            if position.next_batch == 0 {
+                let valid_model = m.valid();
+                let loss = eval_loss(&valid_model, &valid_set, t.eval_batch_size, t.seed ^ 0x5eed);
+                let mut logged = vec![
+                    ("valid/loss".to_string(), loss.masked_ce),
+                    ("valid/bound".to_string(), loss.bound_per_token),
+                    ("valid/ppl_bound".to_string(), loss.ppl_bound),
+                ];
+                if t.eval_generate > 0 {
+                    let report = eval_generation(
+                        &valid_model,
+                        &encoder,
+                        &valid_set,
+                        &config.decode,
+                        t.eval_batch_size,
+                        t.eval_generate,
+                        paraphrase,
+                    )
+                    .map_err(to_core)?;
+                    logged.extend([
+                        ("valid/exact_match".to_string(), report.scores.exact_match),
+                        ("valid/token_f1".to_string(), report.scores.token_f1),
+                        (
+                            "valid/sentence_bleu".to_string(),
+                            report.scores.sentence_bleu,
+                        ),
+                        ("valid/corpus_bleu".to_string(), report.scores.corpus_bleu),
+                        ("valid/cosine".to_string(), report.cosine),
+                    ]);
+                    write_samples(
+                        &out.join(format!("samples_epoch{}.jsonl", position.epoch - 1)),
+                        &report.samples,
+                    )
+                    .map_err(to_core)?;
+                }
+                log.metrics(position.global_step, &logged)?;
+                log.note(&format!(
+                    "epoch {}: {}",
+                    position.epoch - 1,
+                    fmt_metrics(&logged)
+                ))?;
+                policy.after_evaluation(m, o, &mut state, &run_config, &mut best, &logged)?;
+                last_valid = logged;
+            }
+            Ok(())
+        },
+    )?;
+    let final_state = TrainingState {
+        position: Position {
+            epoch: t.epochs,
+            next_batch: 0,
+            global_step: records
+                .last()
+                .map_or(state.position.global_step, |r| r.update + 1),
+        },
+        best: Some(best.clone()),
+        extra: json!({"seed": t.seed}),
+    };
+    policy.save_final(&model, &optim, &final_state, &run_config)?;
+    let export = out.join("export");
+    export_model(&model.valid(), &run_config, &export)?;
+    log.finish(Some(&best))?;
+    Ok(TrainOutcome {
+        params,
+        updates: records.len(),
+        best,
+        last_valid,
+        export,
+    })
+}
+
+/// Writes `model.safetensors` (by module path) and the run's `config.json` into `dir`: what
+/// [`load_trained`] reads.
+pub fn export_model<B: Backend>(
+    model: &SgddModel<B>,
+    run_config: &Value,
+    dir: &Path,
+) -> Result<()> {
+    std::fs::create_dir_all(dir).map_err(|e| latent_core::CoreError::io(dir, e))?;
+    write_safetensors(
+        &dir.join("model.safetensors"),
+        &module_tensors(model),
+        SaveDtype::F32,
+    )?;
+    let text = serde_json::to_string_pretty(run_config).expect("serialisable");
+    latent_core::atomic::write_atomic(&dir.join("config.json"), text.as_bytes())?;
+    Ok(())
+}
+
+fn direction_of(key: &str) -> Direction {
+    if key.ends_with("loss") || key.ends_with("bound") || key.ends_with("ppl_bound") {
+        Direction::Minimize
+    } else {
+        Direction::Maximize
+    }
+}
+
+fn to_core(e: SgddError) -> latent_core::CoreError {
+    match e {
+        SgddError::Core(c) => c,
+        other => latent_core::CoreError::Shape(other.to_string()),
+    }
+}
+
+fn fmt_metrics(values: &[(String, f64)]) -> String {
+    values
+        .iter()
+        .map(|(k, v)| format!("{k} {v:.4}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
