@@ -261,13 +261,37 @@ pub fn codi_loss<B: Backend>(
     };
     let teacher_ce = masked_ce(teacher.logits, &batch.teacher);
     let student_ce = masked_ce(student.logits, &batch.decoder);
-    let kd_layers: Vec<Tensor<B, 1>> = teacher
+    let student_states = student
         .hidden_states
         .into_iter()
-        .zip(student.hidden_states)
+        .map(|s| select_positions(s, &batch.decoder.distill))
+        .collect();
+    Ok(combine_terms(
+        teacher.hidden_states,
+        &batch.teacher.distill,
+        student_states,
+        student_ce,
+        teacher_ce,
+        config,
+    ))
+}
+
+/// `L_student + β·L_KD + γ·L_teacher` from the two CE terms, the teacher's hidden states
+/// (`L + 1` of `[b, s, D]`, distilled at `teacher_distill`) and the student's states at its
+/// distilled positions (`L + 1` of `[b, D]`).
+pub(crate) fn combine_terms<B: Backend>(
+    teacher_states: Vec<Tensor<B, 3>>,
+    teacher_distill: &[usize],
+    student_states: Vec<Tensor<B, 2>>,
+    student_ce: Tensor<B, 1>,
+    teacher_ce: Tensor<B, 1>,
+    config: &LossConfig,
+) -> CodiTerms<B> {
+    let kd_layers: Vec<Tensor<B, 1>> = teacher_states
+        .into_iter()
+        .zip(student_states)
         .map(|(t, s)| {
-            let t = select_positions(t, &batch.teacher.distill).detach();
-            let s = select_positions(s, &batch.decoder.distill);
+            let t = select_positions(t, teacher_distill).detach();
             layer_distance(s, t, config.distill_loss_type)
         })
         .collect();
@@ -276,13 +300,13 @@ pub fn codi_loss<B: Backend>(
     let total = student_ce.clone()
         + kd.clone() * config.distill_loss_factor
         + teacher_ce.clone() * config.ref_loss_factor;
-    Ok(CodiTerms {
+    CodiTerms {
         total,
         student_ce,
         teacher_ce,
         kd,
         kd_layers,
-    })
+    }
 }
 
 /// The baselines' loss: CE of the teacher sequences (CoT-SFT, or No-CoT-SFT when the batch was

@@ -13,7 +13,7 @@ use latent_core::LmInput;
 
 use super::batch::HybridBatch;
 use crate::loss::{
-    int_tensor, layer_distance, masked_ce, masked_ce_sum, select_positions, teacher_forward,
+    combine_terms, int_tensor, masked_ce, masked_ce_sum, select_positions, teacher_forward,
     CodiTerms, LossConfig,
 };
 use crate::model::CodiModel;
@@ -127,27 +127,14 @@ pub fn hybrid_loss<B: Backend>(
     let student = student_pass(model, batch)?;
     let teacher_ce = masked_ce(teacher.logits, &batch.teacher);
     let student_ce = student.ce_sum / student.ce_count.max(1) as f64;
-    let kd_layers: Vec<Tensor<B, 1>> = teacher
-        .hidden_states
-        .into_iter()
-        .zip(student.distill)
-        .map(|(t, s)| {
-            let t = select_positions(t, &batch.teacher.distill).detach();
-            layer_distance(s, t, config.distill_loss_type)
-        })
-        .collect();
-    let layers = kd_layers.len() as f64;
-    let kd = Tensor::cat(kd_layers.clone(), 0).sum() / layers;
-    let total = student_ce.clone()
-        + kd.clone() * config.distill_loss_factor
-        + teacher_ce.clone() * config.ref_loss_factor;
-    Ok(CodiTerms {
-        total,
+    Ok(combine_terms(
+        teacher.hidden_states,
+        &batch.teacher.distill,
+        student.distill,
         student_ce,
         teacher_ce,
-        kd,
-        kd_layers,
-    })
+        config,
+    ))
 }
 
 #[cfg(test)]
