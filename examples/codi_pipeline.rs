@@ -29,6 +29,9 @@ struct Args {
     /// CODI epochs.
     #[arg(long)]
     codi_epochs: Option<usize>,
+    /// Phase 1: thoughts that replace one CoT step.
+    #[arg(long)]
+    latents_per_step: Option<usize>,
     /// Phase 2 epochs.
     #[arg(long)]
     phase2_epochs: Option<usize>,
@@ -55,6 +58,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     e.test_examples = a.test_examples.unwrap_or(e.test_examples);
     e.cot_epochs = a.cot_epochs.unwrap_or(e.cot_epochs);
     e.codi_epochs = a.codi_epochs.unwrap_or(e.codi_epochs);
+    cfg.phase1.latents_per_step = a.latents_per_step.unwrap_or(cfg.phase1.latents_per_step);
     cfg.phase2_epochs = a.phase2_epochs.unwrap_or(cfg.phase2_epochs);
     cfg.hybrid_cot_only_ratio = a.hybrid_cot_only_ratio.unwrap_or(cfg.hybrid_cot_only_ratio);
     cfg.controller.window_e_to_l = a.window_e_to_l.unwrap_or(cfg.controller.window_e_to_l);

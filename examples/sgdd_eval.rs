@@ -5,7 +5,7 @@
 //!
 //! ```text
 //! cargo run --release --example sgdd_eval -- --model runs/sgdd/phase1/export [--limit 500] \
-//!     [--set decode.cfg_scale=0] [--set data.test_file=...] [--out DIR]
+//!     [--set decode.cfg_scale=0] [--set data.test_file=...] [--on-train] [--out DIR]
 //! ```
 
 use std::path::PathBuf;
@@ -14,7 +14,7 @@ use burn::prelude::*;
 use clap::Parser;
 use latent_core::{BackendJob, DeviceSpec};
 use sgdd_diffusion::config::Task;
-use sgdd_diffusion::data::{test_pairs, Examples};
+use sgdd_diffusion::data::{split_pairs, test_pairs, Examples};
 use sgdd_diffusion::eval::{eval_generation, eval_loss, write_samples};
 use sgdd_diffusion::train::load_trained;
 
@@ -30,6 +30,9 @@ struct Args {
     /// Examples decoded (0 = all).
     #[arg(long, default_value_t = 0)]
     limit: usize,
+    /// Evaluate on the run's training pairs instead of its test pairs (a memorisation check).
+    #[arg(long)]
+    on_train: bool,
     /// Output directory (default: the model directory).
     #[arg(long)]
     out: Option<PathBuf>,
@@ -49,7 +52,11 @@ impl BackendJob for Eval {
         config.validate("--set")?;
         let out = args.out.clone().unwrap_or_else(|| args.model.clone());
         std::fs::create_dir_all(&out).map_err(|e| latent_core::CoreError::io(&out, e))?;
-        let mut pairs = test_pairs(&config)?;
+        let mut pairs = if args.on_train {
+            split_pairs(&config)?.0
+        } else {
+            test_pairs(&config)?
+        };
         if args.limit > 0 {
             pairs.truncate(args.limit);
         }

@@ -2,7 +2,8 @@
 //! `latent_datasets::synthetic::arithmetic`), train a tiny model from scratch with CoT-SFT, then
 //! CODI initialised from it, and No-CoT-SFT with as many updates as the two together; evaluate all
 //! three on held-out questions and tabulate accuracy, decoded tokens and wall time. Every phase
-//! goes through the same drivers ([`crate::run`]) as the published-run configs.
+//! goes through the same drivers ([`crate::run`]) as the published-run configs. No-CoT-SFT, which
+//! depends on neither of the others, trains on a second thread beside CoT-SFT → CODI.
 
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -339,6 +340,24 @@ fn row(report: &TrainReport, eval: &EvalSummary) -> ExperimentRow {
     }
 }
 
+/// CoT-SFT, then CODI from its model; their table rows.
+fn cot_then_codi<B: AutodiffBackend>(
+    base: &CodiRunConfig,
+    cfg: &ExperimentConfig,
+    test: &[Problem],
+    device: &B::Device,
+    progress: bool,
+) -> Result<Vec<ExperimentRow>> {
+    let (cot_report, cot_eval) = phase::<B>(base, test, device, progress)?;
+    let cot_row = row(&cot_report, &cot_eval);
+    eprintln!("{cot_row:?}");
+    let codi = codi_run(base, cfg, &cot_report.saved);
+    let (codi_report, codi_eval) = phase::<B>(&codi, test, device, progress)?;
+    let codi_row = row(&codi_report, &codi_eval);
+    eprintln!("{codi_row:?}");
+    Ok(vec![cot_row, codi_row])
+}
+
 /// Runs the whole experiment on `device`, printing each phase's result as it lands.
 pub fn run_experiment<B: AutodiffBackend>(
     cfg: &ExperimentConfig,
@@ -352,30 +371,26 @@ pub fn run_experiment<B: AutodiffBackend>(
         DataFormat::Icot,
         None,
     )?;
-    let mut rows = Vec::new();
-
-    let cot = base.clone();
-    let (cot_report, cot_eval) = phase::<B>(&cot, &test, device, progress)?;
-    rows.push(row(&cot_report, &cot_eval));
-    eprintln!(
-        "{}",
-        rows.last().map(|r| format!("{r:?}")).unwrap_or_default()
-    );
-
-    let codi = codi_run(&base, cfg, &cot_report.saved);
-    let (codi_report, codi_eval) = phase::<B>(&codi, &test, device, progress)?;
-    rows.push(row(&codi_report, &codi_eval));
-    eprintln!(
-        "{}",
-        rows.last().map(|r| format!("{r:?}")).unwrap_or_default()
-    );
-
     let mut no_cot = base.clone();
     no_cot.method.task = Task::NoCotSft;
     no_cot.training.epochs = cfg.cot_epochs + cfg.codi_epochs;
     no_cot.training.output_dir = cfg.output_dir.join("no_cot_sft");
-    let (no_cot_report, no_cot_eval) = phase::<B>(&no_cot, &test, device, progress)?;
+
+    // No-CoT-SFT does not depend on the other two phases: it trains on a second thread (Flex runs
+    // most operations of these small models on one core, so the two share a 2-core machine
+    // without slowing each other much). Its progress bar is hidden.
+    let (rows, no_cot_result) = std::thread::scope(|scope| {
+        let side = scope.spawn(|| phase::<B>(&no_cot, &test, device, false));
+        let main = cot_then_codi::<B>(&base, cfg, &test, device, progress);
+        let side = side
+            .join()
+            .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+        (main, side)
+    });
+    let mut rows = rows?;
+    let (no_cot_report, no_cot_eval) = no_cot_result?;
     rows.push(row(&no_cot_report, &no_cot_eval));
+    eprintln!("{:?}", rows.last().expect("pushed"));
 
     let report = ExperimentReport {
         config: cfg.clone(),

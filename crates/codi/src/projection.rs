@@ -6,6 +6,7 @@ use burn::nn::{Dropout, DropoutConfig, LayerNorm, LayerNormConfig, Linear, Linea
 use burn::prelude::*;
 use burn::tensor::activation::gelu;
 use latent_core::hf::safetensors::{Checkpoint, HostTensor};
+use latent_core::model::FlatForward;
 use serde::{Deserialize, Serialize};
 
 use crate::{CodiError, Result};
@@ -60,7 +61,7 @@ impl<B: Backend> Projection<B> {
     pub fn forward<const N: usize>(&self, x: Tensor<B, N>) -> Tensor<B, N> {
         let x = self
             .fc2
-            .forward(gelu(self.fc1.forward(self.dropout.forward(x))));
+            .forward_flat(gelu(self.fc1.forward_flat(self.dropout.forward(x))));
         match &self.norm {
             Some(norm) => norm.forward(x),
             None => x,

@@ -40,6 +40,38 @@ fn parameter_count_matches_the_formula_and_the_design() {
     assert!((50_000_000..53_000_000).contains(&full), "{full}");
 }
 
+/// With every input position `<mask>`, RoPE alone gives every position the same output (all value
+/// vectors are equal); the absolute position embedding is what tells them apart.
+#[test]
+fn fully_masked_positions_differ_only_with_absolute_positions() {
+    let device = Default::default();
+    let spread = |absolute: bool| {
+        let config = DecoderConfig {
+            absolute_positions: absolute,
+            ..small().0
+        };
+        let model = SgddModel::<B>::new(&config, 50, 16, MASK, &device);
+        let tokens = ids_tensor::<B>(&[MASK; 12], 1, 12, &device);
+        let t = float_tensor::<B, 1>(vec![1.0], [1], &device);
+        let cond =
+            float_tensor::<B, 2>((0..16).map(|i| i as f32 * 0.1).collect(), [1, 16], &device);
+        let logits = model.forward(tokens, t, cond, Tensor::zeros([1], &device));
+        let first = logits.clone().slice([0..1, 0..1, 0..50]);
+        let diff: f32 = (logits - first).abs().max().into_scalar().elem();
+        diff
+    };
+    assert!(
+        spread(false) < 1e-4,
+        "RoPE-only rows differ by {}",
+        spread(false)
+    );
+    assert!(
+        spread(true) > 1e-2,
+        "absolute positions leave rows equal: {}",
+        spread(true)
+    );
+}
+
 #[test]
 fn guidance_is_applied_to_logits() {
     let (_, model) = small();

@@ -46,17 +46,17 @@ pub struct PipelineConfig {
 impl Default for PipelineConfig {
     fn default() -> Self {
         Self {
-            // Less data and fewer CODI epochs than the CODI experiment, so that the four
-            // trainings fit in about its time.
+            // The data, model and CoT-SFT / CODI recipe of the CODI experiment.
             experiment: ExperimentConfig {
                 output_dir: "runs/codi-hybrid".into(),
-                train_examples: 3000,
-                test_examples: 300,
-                cot_epochs: 6,
-                codi_epochs: 3,
                 ..ExperimentConfig::default()
             },
-            phase1: Phase1Config::default(),
+            // Three thoughts per replaced step: the task keeps two CoT steps, so an all-latent
+            // sample has CODI's 6 thoughts, as the latent decoding mode feeds.
+            phase1: Phase1Config {
+                latents_per_step: 3,
+                ..Phase1Config::default()
+            },
             phase2_epochs: 2,
             phase2_learning_rate: 1e-3,
             hybrid_cot_only_ratio: 0.2,
@@ -159,28 +159,41 @@ pub fn run_pipeline<B: AutodiffBackend>(
     let (cot_report, cot_eval) = phase::<B>(&base, &test, device, progress)?;
     rows.push(plain_row("CoT-SFT", "explicit", &cot_eval));
     eprintln!("{:?}", rows.last());
-    let codi = codi_run(&base, e, &cot_report.saved);
-    let (codi_report, codi_eval) = phase::<B>(&codi, &test, device, progress)?;
-    rows.push(plain_row("CODI", "latent", &codi_eval));
-    eprintln!("{:?}", rows.last());
 
-    let phase1_start = Instant::now();
+    // CODI and Phase 1 both start from the CoT-SFT model and not from each other: Phase 1 (entropy
+    // scoring, inference only) runs on a second thread while CODI trains.
+    let codi = codi_run(&base, e, &cot_report.saved);
     let train_path = base.data.train.clone().expect("set");
-    let train = load_problems(&train_path, DataFormat::Icot, None)?;
     let hybrid_path = e
         .output_dir
         .join("hybrid")
         .join("hybrid_training_data.json");
-    let phase1 = run_phase1::<B>(
-        &cot_report.saved,
-        &train,
-        " ",
-        &cfg.phase1,
-        &hybrid_path,
-        &train_path.display().to_string(),
-        device,
-    )?;
-    let phase1_seconds = phase1_start.elapsed().as_secs_f64();
+    let (codi_result, phase1_result) = std::thread::scope(|scope| {
+        let side = scope.spawn(|| -> Result<(Phase1Summary, f64)> {
+            let phase1_start = Instant::now();
+            let train = load_problems(&train_path, DataFormat::Icot, None)?;
+            // Inference only: the inner backend, so that no autodiff graph is recorded.
+            let summary = run_phase1::<B::InnerBackend>(
+                &cot_report.saved,
+                &train,
+                " ",
+                &cfg.phase1,
+                &hybrid_path,
+                &train_path.display().to_string(),
+                device,
+            )?;
+            Ok((summary, phase1_start.elapsed().as_secs_f64()))
+        });
+        let codi_result = phase::<B>(&codi, &test, device, progress);
+        let side = side
+            .join()
+            .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+        (codi_result, side)
+    });
+    let (codi_report, codi_eval) = codi_result?;
+    rows.push(plain_row("CODI", "latent", &codi_eval));
+    eprintln!("{:?}", rows.last());
+    let (phase1, phase1_seconds) = phase1_result?;
     eprintln!("{}", serde_json::to_string(&phase1).expect("json"));
 
     let mut hybrid = codi.clone();

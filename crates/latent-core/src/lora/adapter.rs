@@ -3,7 +3,8 @@
 use burn::module::{Initializer, Param};
 use burn::nn::{Dropout, Linear};
 use burn::prelude::*;
-use burn::tensor::module::linear;
+
+use crate::model::flat_linear;
 
 /// A low-rank update `scaling · dropout(x) A B` of a `[d_in, d_out]` projection.
 ///
@@ -60,8 +61,8 @@ impl<B: Backend> LoraPair<B> {
 
     /// The update of `x`: `[..., d_in]` → `[..., d_out]`. Dropout acts only under autodiff.
     pub fn delta<const D: usize>(&self, x: Tensor<B, D>) -> Tensor<B, D> {
-        let low = linear(self.dropout.forward(x), self.lora_a.val(), None);
-        linear(low, self.lora_b.val(), None) * self.scaling
+        let low = flat_linear(self.dropout.forward(x), self.lora_a.val(), None);
+        flat_linear(low, self.lora_b.val(), None) * self.scaling
     }
 
     /// The dense update `scaling · A B`, `[d_in, d_out]`: what merging adds to the base weight.
@@ -102,7 +103,7 @@ impl<B: Backend> LoraLinear<B> {
 
     /// Base output plus the adapter's update: `[..., d_in]` → `[..., d_out]`.
     pub fn forward<const D: usize>(&self, x: Tensor<B, D>) -> Tensor<B, D> {
-        let base = linear(
+        let base = flat_linear(
             x.clone(),
             self.weight.val(),
             self.bias.as_ref().map(|b| b.val()),

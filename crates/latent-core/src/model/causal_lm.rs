@@ -7,7 +7,7 @@ use burn::tensor::module::embedding;
 
 use super::block::DecoderLayer;
 use super::input::{LmInput, LmOutput};
-use super::linear::init_linear;
+use super::linear::{flat_matmul_transposed, init_linear, FlatForward};
 use super::norm::Norm;
 use super::rope::{Rope, RopeTables};
 use crate::hf::config::{ModelConfig, Positions};
@@ -91,15 +91,8 @@ impl<B: Backend> CausalLm<B> {
     /// Logits of final hidden states: `[batch, seq, hidden]` → `[batch, seq, vocab]`.
     pub fn logits(&self, hidden: Tensor<B, 3>) -> Tensor<B, 3> {
         match &self.lm_head {
-            Some(head) => head.forward(hidden),
-            // matmul reads the transposed view in place (`linear` would copy it on every call).
-            None => hidden.matmul(
-                self.embed_tokens
-                    .weight
-                    .val()
-                    .unsqueeze::<3>()
-                    .swap_dims(1, 2),
-            ),
+            Some(head) => head.forward_flat(hidden),
+            None => flat_matmul_transposed(hidden, self.embed_tokens.weight.val()),
         }
     }
 

@@ -23,7 +23,7 @@ pub use block::DecoderLayer;
 pub use cast::cast_module;
 pub use causal_lm::{default_positions, CausalLm};
 pub use input::{LmInput, LmOutput};
-pub use linear::init_linear;
+pub use linear::{flat_linear, flat_matmul_transposed, init_linear, FlatForward};
 pub use mlp::Mlp;
 pub use norm::Norm;
 pub use pretrained::{check_vocab, Pretrained};

@@ -5,7 +5,7 @@ use burn::nn::Linear;
 use burn::prelude::*;
 use burn::tensor::module::attention;
 use burn::tensor::ops::AttentionModuleOptions;
-use latent_core::model::{Rope, RopeTables};
+use latent_core::model::{FlatForward, Rope, RopeTables};
 
 /// Query/key/value/output projections, `[width, width]` each.
 #[derive(Module, Debug)]
@@ -49,9 +49,9 @@ impl<B: Backend> MultiHead<B> {
         rope: Option<&RopeTables<B>>,
     ) -> Tensor<B, 3> {
         let [b, s, w] = x.dims();
-        let mut q = self.split(self.q.forward(x));
-        let mut k = self.split(self.k.forward(memory.clone()));
-        let v = self.split(self.v.forward(memory));
+        let mut q = self.split(self.q.forward_flat(x));
+        let mut k = self.split(self.k.forward_flat(memory.clone()));
+        let v = self.split(self.v.forward_flat(memory));
         if let Some(tables) = rope {
             q = Rope::apply(q, tables);
             k = Rope::apply(k, tables);
@@ -64,6 +64,6 @@ impl<B: Backend> MultiHead<B> {
         let out = attention(q, k, v, None, None, options)
             .swap_dims(1, 2)
             .reshape([b, s, w]);
-        self.o.forward(out)
+        self.o.forward_flat(out)
     }
 }

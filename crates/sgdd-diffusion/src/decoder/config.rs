@@ -31,6 +31,11 @@ pub struct DecoderConfig {
     pub max_len: usize,
     /// RoPE base θ.
     pub rope_theta: f64,
+    /// Add a learned absolute position embedding (`[max_len, hidden]`) to the token stream, besides
+    /// RoPE in self-attention. RoPE alone cannot tell the positions of a fully masked input apart:
+    /// every value vector is the same, so every position gets the same output and greedy MaskGIT
+    /// commits one word everywhere (only attention to the start token breaks the tie, weakly).
+    pub absolute_positions: bool,
     /// Memory slots the semantic vector is projected to (keys/values of the cross-attention).
     /// With 1 slot the cross-attention output is the same for every position.
     pub cond_tokens: usize,
@@ -52,6 +57,7 @@ impl Default for DecoderConfig {
             ffn: 2048,
             max_len: 64,
             rope_theta: 10_000.0,
+            absolute_positions: true,
             cond_tokens: 1,
             init_std: 0.02,
             norm_eps: 1e-5,
@@ -107,6 +113,11 @@ impl DecoderConfig {
         let layer = 2 * attn + (h * f + f + f * h + h) + 3 * norm;
         let time = 2 * (h * h + h);
         let project = cond_dim * self.cond_tokens * h + self.cond_tokens * h;
-        vocab * h + time + project + cond_dim + self.layers * layer + norm
+        let positions = if self.absolute_positions {
+            self.max_len * h
+        } else {
+            0
+        };
+        vocab * h + positions + time + project + cond_dim + self.layers * layer + norm
     }
 }

@@ -4,7 +4,7 @@ use burn::nn::Linear;
 use burn::prelude::*;
 use burn::tensor::activation::gelu;
 use latent_core::hf::config::NormKind;
-use latent_core::model::{Norm, RopeTables};
+use latent_core::model::{FlatForward, Norm, RopeTables};
 
 use super::attention::MultiHead;
 use super::config::DecoderConfig;
@@ -56,6 +56,6 @@ impl<B: Backend> DecoderLayer<B> {
         let h = self.norm_cross.forward(x.clone());
         let x = x + self.cross_attn.forward(h, memory, None);
         let h = self.norm_ffn.forward(x.clone());
-        x + self.fc2.forward(gelu(self.fc1.forward(h)))
+        x + self.fc2.forward_flat(gelu(self.fc1.forward_flat(h)))
     }
 }

@@ -21,6 +21,9 @@ pub const MASK_LOGIT: f32 = -1e9;
 pub struct SgddModel<B: Backend> {
     /// Token embedding `[vocab, hidden]`, also the output head (tied).
     pub embed: Embedding<B>,
+    /// Learned absolute position embedding `[max_len, hidden]` (see
+    /// [`DecoderConfig::absolute_positions`]).
+    pub positions: Option<Embedding<B>>,
     /// Timestep embedding.
     pub time: TimeEmbedding<B>,
     /// Semantic vector → memory slots: `[cond_dim, cond_tokens * hidden]`.
@@ -53,6 +56,9 @@ impl<B: Backend> SgddModel<B> {
             embed: Embedding {
                 weight: Initializer::Normal { mean: 0.0, std }.init([vocab, h], device),
             },
+            positions: config.absolute_positions.then(|| Embedding {
+                weight: Initializer::Normal { mean: 0.0, std }.init([config.max_len, h], device),
+            }),
             time: TimeEmbedding::new(h, std, device),
             project: super::linear(cond_dim, config.cond_tokens * h, std, device),
             null: Initializer::Normal { mean: 0.0, std }.init([cond_dim], device),
@@ -131,6 +137,10 @@ impl<B: Backend> SgddModel<B> {
         let memory = self.project.forward(z).reshape([b, self.cond_tokens, h]);
         let time = self.time.forward(t).reshape([b, 1, h]).expand([b, s, h]);
         let mut x = self.embed.forward(tokens) + time;
+        if let Some(table) = &self.positions {
+            let rows = table.weight.val().slice([0..s, 0..h]).unsqueeze::<3>();
+            x = x + rows.repeat_dim(0, b);
+        }
         let positions = Tensor::<B, 1, Int>::arange(0..s as i64, &device)
             .reshape([1, s])
             .expand([b, s]);
