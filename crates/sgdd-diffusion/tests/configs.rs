@@ -24,6 +24,7 @@ fn shipped_configs_validate() {
         [
             "cpu_demo_qqp.yaml",
             "cpu_demo_wiki.yaml",
+            "cpu_memorise_wiki.yaml",
             "phase1_wiki.yaml",
             "phase2_qqp.yaml",
             "test_tiny.yaml"
