@@ -340,6 +340,19 @@ fn row(report: &TrainReport, eval: &EvalSummary) -> ExperimentRow {
     }
 }
 
+/// Runs `main` on this thread while `side` runs on a second one; returns both results (a panic
+/// on the side thread is resumed here).
+pub fn beside<M, S: Send>(main: impl FnOnce() -> M, side: impl FnOnce() -> S + Send) -> (M, S) {
+    std::thread::scope(|scope| {
+        let handle = scope.spawn(side);
+        let main = main();
+        let side = handle
+            .join()
+            .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+        (main, side)
+    })
+}
+
 /// CoT-SFT, then CODI from its model; their table rows.
 fn cot_then_codi<B: AutodiffBackend>(
     base: &CodiRunConfig,
@@ -379,14 +392,10 @@ pub fn run_experiment<B: AutodiffBackend>(
     // No-CoT-SFT does not depend on the other two phases: it trains on a second thread (Flex runs
     // most operations of these small models on one core, so the two share a 2-core machine
     // without slowing each other much). Its progress bar is hidden.
-    let (rows, no_cot_result) = std::thread::scope(|scope| {
-        let side = scope.spawn(|| phase::<B>(&no_cot, &test, device, false));
-        let main = cot_then_codi::<B>(&base, cfg, &test, device, progress);
-        let side = side
-            .join()
-            .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
-        (main, side)
-    });
+    let (rows, no_cot_result) = beside(
+        || cot_then_codi::<B>(&base, cfg, &test, device, progress),
+        || phase::<B>(&no_cot, &test, device, false),
+    );
     let mut rows = rows?;
     let (no_cot_report, no_cot_eval) = no_cot_result?;
     rows.push(row(&no_cot_report, &no_cot_eval));

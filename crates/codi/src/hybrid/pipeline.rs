@@ -20,7 +20,7 @@ use super::phase2::run_phase2;
 use crate::config::DataFormat;
 use crate::data::prepare;
 use crate::eval::{EvalConfig, EvalSummary};
-use crate::experiment::{codi_run, phase, setup, write, ExperimentConfig};
+use crate::experiment::{beside, codi_run, phase, setup, write, ExperimentConfig};
 use crate::run::{load_problems, prep_config, TrainOptions};
 use crate::{CodiError, Result};
 
@@ -168,8 +168,9 @@ pub fn run_pipeline<B: AutodiffBackend>(
         .output_dir
         .join("hybrid")
         .join("hybrid_training_data.json");
-    let (codi_result, phase1_result) = std::thread::scope(|scope| {
-        let side = scope.spawn(|| -> Result<(Phase1Summary, f64)> {
+    let (codi_result, phase1_result) = beside(
+        || phase::<B>(&codi, &test, device, progress),
+        || -> Result<(Phase1Summary, f64)> {
             let phase1_start = Instant::now();
             let train = load_problems(&train_path, DataFormat::Icot, None)?;
             // Inference only: the inner backend, so that no autodiff graph is recorded.
@@ -183,13 +184,8 @@ pub fn run_pipeline<B: AutodiffBackend>(
                 device,
             )?;
             Ok((summary, phase1_start.elapsed().as_secs_f64()))
-        });
-        let codi_result = phase::<B>(&codi, &test, device, progress);
-        let side = side
-            .join()
-            .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
-        (codi_result, side)
-    });
+        },
+    );
     let (codi_report, codi_eval) = codi_result?;
     rows.push(plain_row("CODI", "latent", &codi_eval));
     eprintln!("{:?}", rows.last());
