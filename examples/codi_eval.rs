@@ -109,9 +109,9 @@ impl BackendJob for Job {
             for r in &summary.records {
                 println!(
                     "[{}] gold {} | {}",
-                    if r.correct { "ok" } else { "--" },
-                    r.gold,
-                    r.output
+                    if r.answer.correct { "ok" } else { "--" },
+                    r.answer.gold,
+                    r.answer.output
                 );
             }
         }
@@ -121,7 +121,7 @@ impl BackendJob for Job {
             .enumerate()
             .filter(|(_, r)| !r.probe.is_empty())
         {
-            println!("probe {i}: {}", r.question);
+            println!("probe {i}: {}", r.answer.question);
             for (k, top) in r.probe.iter().enumerate() {
                 let tokens: Vec<String> =
                     top.iter().map(|(t, p)| format!("{t:?} {p:.2}")).collect();
@@ -183,13 +183,13 @@ fn hybrid<B: Backend>(
         bar.finish_and_clear();
         if args.verbose {
             for r in &s.records {
-                let mark = if r.correct { "ok" } else { "--" };
+                let mark = if r.answer.correct { "ok" } else { "--" };
                 println!(
                     "[{mark}] {} gold {} | {} | {}",
                     mode.name(),
-                    r.gold,
+                    r.answer.gold,
                     r.trace,
-                    r.output
+                    r.answer.output
                 );
             }
         }

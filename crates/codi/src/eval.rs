@@ -49,9 +49,9 @@ impl Default for EvalConfig {
     }
 }
 
-/// One evaluated question.
+/// What every evaluated question records, whatever the decoding mode.
 #[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct EvalRecord {
+pub struct AnswerRecord {
     /// The question.
     pub question: String,
     /// The gold answer.
@@ -60,10 +60,45 @@ pub struct EvalRecord {
     pub output: String,
     /// Whether the last number of `output` equals the gold number.
     pub correct: bool,
-    /// Tokens decoded (EOS not counted).
+    /// Text tokens decoded (EOS and mode markers not counted).
     pub tokens: usize,
     /// Continuous thoughts fed.
     pub latent_steps: usize,
+}
+
+impl AnswerRecord {
+    /// Decodes `ids` (the text tokens written for `example`) and scores them against its gold answer.
+    pub fn decode(
+        tokenizer: &Tokenizer,
+        example: &Tokenized,
+        ids: &[u32],
+        latent_steps: usize,
+    ) -> Result<Self> {
+        let output = decode_text(tokenizer, ids)?;
+        Ok(Self {
+            question: example.question_text.clone(),
+            gold: example.gold.text.clone(),
+            correct: codi_correct(&output, &example.gold),
+            output,
+            tokens: ids.len(),
+            latent_steps,
+        })
+    }
+}
+
+/// `ids` as text, special tokens skipped.
+pub(crate) fn decode_text(tokenizer: &Tokenizer, ids: &[u32]) -> Result<String> {
+    tokenizer
+        .decode(ids, true)
+        .map_err(|err| CodiError::Tokenizer(format!("decoding {ids:?}: {err}")))
+}
+
+/// One evaluated question.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct EvalRecord {
+    /// Question, output and score.
+    #[serde(flatten)]
+    pub answer: AnswerRecord,
     /// For probed examples: per thought, the top tokens and their probabilities.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub probe: Vec<Vec<(String, f32)>>,
@@ -133,14 +168,15 @@ pub fn evaluate<B: Backend>(
     }
     let seconds = start.elapsed().as_secs_f64();
     let n = records.len();
-    let correct = records.iter().filter(|r| r.correct).count();
+    let correct = records.iter().filter(|r| r.answer.correct).count();
     Ok(EvalSummary {
         task,
         examples: n,
         correct,
         accuracy: correct as f64 / n as f64,
-        mean_tokens: records.iter().map(|r| r.tokens).sum::<usize>() as f64 / n as f64,
-        mean_latent_steps: records.iter().map(|r| r.latent_steps).sum::<usize>() as f64 / n as f64,
+        mean_tokens: records.iter().map(|r| r.answer.tokens).sum::<usize>() as f64 / n as f64,
+        mean_latent_steps: records.iter().map(|r| r.answer.latent_steps).sum::<usize>() as f64
+            / n as f64,
         seconds,
         seconds_per_example: seconds / n as f64,
         records,
@@ -178,17 +214,11 @@ fn decode_batch<B: Backend>(
     let mut stepper = Stepper::new(&model.lm, b, capacity);
     let mut out = if config.reference_masking {
         let device = model.lm.device();
-        let (ids, mask) = left_pad(&prompts, t.pad);
-        let input = LmInput::ids(Tensor::from_data(TensorData::new(ids, [b, width]), &device))
-            .attention_mask(Tensor::from_data(
-                TensorData::new(mask, [b, width]),
-                &device,
-            ))
-            .position_ids(
-                Tensor::<B, 1, Int>::arange(0..width as i64, &device)
-                    .unsqueeze::<2>()
-                    .expand([b, width]),
-            );
+        let input = LmInput::left_padded(&prompts, t.pad, &device).position_ids(
+            Tensor::<B, 1, Int>::arange(0..width as i64, &device)
+                .unsqueeze::<2>()
+                .expand([b, width]),
+        );
         let out = stepper.prefill(input)?;
         stepper.cache_mut().unmask_filled();
         out
@@ -241,33 +271,10 @@ fn decode_batch<B: Backend>(
         .zip(generated)
         .zip(probes)
         .map(|((e, ids), probe)| {
-            let output = tokenizer
-                .decode(&ids, true)
-                .map_err(|err| CodiError::Tokenizer(format!("decoding {ids:?}: {err}")))?;
             Ok(EvalRecord {
-                question: e.question_text.clone(),
-                gold: e.gold.text.clone(),
-                correct: codi_correct(&output, &e.gold),
-                output,
-                tokens: ids.len(),
-                latent_steps: latents,
+                answer: AnswerRecord::decode(tokenizer, e, &ids, latents)?,
                 probe,
             })
         })
         .collect()
-}
-
-/// Left-padded ids and mask, row-major `[b, width]`.
-fn left_pad(prompts: &[Vec<u32>], pad: u32) -> (Vec<i64>, Vec<i64>) {
-    let width = prompts.iter().map(Vec::len).max().unwrap_or(1);
-    let mut ids = Vec::with_capacity(prompts.len() * width);
-    let mut mask = Vec::with_capacity(prompts.len() * width);
-    for p in prompts {
-        let padding = width - p.len();
-        ids.extend(
-            std::iter::repeat_n(i64::from(pad), padding).chain(p.iter().map(|&x| i64::from(x))),
-        );
-        mask.extend(std::iter::repeat_n(0, padding).chain(std::iter::repeat_n(1, p.len())));
-    }
-    (ids, mask)
 }

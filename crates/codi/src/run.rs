@@ -275,13 +275,10 @@ pub fn train<B: AutodiffBackend>(
     let per_batch = config.training.per_device_batch_size;
     let seed = config.training.seed;
     let batches = move |epoch: usize| {
-        epoch_order(examples.len(), seed, epoch)
-            .chunks(per_batch)
-            .map(|idx| {
-                let items: Vec<&Tokenized> = idx.iter().map(|&i| &examples[i]).collect();
-                collate(&items, &tokens, with_cot)
-            })
-            .collect()
+        epoch_batches(examples.len(), per_batch, seed, epoch, |idx| {
+            let items: Vec<&Tokenized> = idx.iter().map(|&i| &examples[i]).collect();
+            collate(&items, &tokens, with_cot)
+        })
     };
     train_with(
         config,
@@ -292,6 +289,21 @@ pub fn train<B: AutodiffBackend>(
         |b| batch_tokens(b, task),
         options,
     )
+}
+
+/// The batches of `epoch`: [`epoch_order`] cut into chunks of `per_batch` example indices, each
+/// turned into a batch by `collate`.
+pub fn epoch_batches<T>(
+    n: usize,
+    per_batch: usize,
+    seed: u64,
+    epoch: usize,
+    collate: impl FnMut(&[usize]) -> T,
+) -> Vec<T> {
+    epoch_order(n, seed, epoch)
+        .chunks(per_batch)
+        .map(collate)
+        .collect()
 }
 
 /// The example order of `epoch`: a shuffle seeded by `seed` and the epoch.

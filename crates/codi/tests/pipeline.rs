@@ -215,7 +215,7 @@ fn trained_model_reloads_and_evaluates_identically() {
         let after = evaluate(&reloaded, meta.task, &tokenizer, subset, &eval, |_| {}).unwrap();
         // The saved model has its LoRA merged: the same decisions, probabilities equal to rounding.
         for (a, b) in before.records.iter().zip(&after.records) {
-            assert_eq!(a.output, b.output);
+            assert_eq!(a.answer.output, b.answer.output);
             for (pa, pb) in a.probe.iter().flatten().zip(b.probe.iter().flatten()) {
                 assert_eq!(pa.0, pb.0);
                 assert!((pa.1 - pb.1).abs() < 1e-5, "{pa:?} vs {pb:?}");

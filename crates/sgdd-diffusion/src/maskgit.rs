@@ -66,25 +66,12 @@ pub fn guided_logits<B: Backend>(
     cond: Tensor<B, 2>,
     cfg_scale: f64,
 ) -> Tensor<B, 3> {
-    let [b, _] = tokens.dims();
-    let device = tokens.device();
     if cfg_scale == 0.0 {
-        return model.forward(tokens, t, cond, Tensor::zeros([b], &device));
+        let unguided = conditional_flags(&tokens);
+        return model.forward(tokens, t, cond, unguided);
     }
-    let flags = Tensor::cat(
-        vec![Tensor::zeros([b], &device), Tensor::ones([b], &device)],
-        0,
-    );
-    let logits = model.forward(
-        Tensor::cat(vec![tokens.clone(), tokens], 0),
-        Tensor::cat(vec![t.clone(), t], 0),
-        Tensor::cat(vec![cond.clone(), cond], 0),
-        flags,
-    );
-    let [_, l, v] = logits.dims();
-    let cond_logits = logits.clone().slice([0..b, 0..l, 0..v]);
-    let uncond_logits = logits.slice([b..2 * b, 0..l, 0..v]);
-    uncond_logits.clone() + (cond_logits - uncond_logits) * (cfg_scale + 1.0)
+    let (tokens, t, cond, flags) = with_null_copy(tokens, t, cond);
+    apply_guidance(model.forward(tokens, t, cond, flags), cfg_scale)
 }
 
 /// Guided logits at `positions` (flat indices into `batch * len`) only: `[positions.len(), vocab]`.
@@ -97,31 +84,57 @@ pub fn guided_logits_at<B: Backend>(
     cfg_scale: f64,
     positions: &[usize],
 ) -> Tensor<B, 2> {
-    let [b, len] = tokens.dims();
-    let device = tokens.device();
     if cfg_scale == 0.0 {
-        return model.logits_at(tokens, t, cond, Tensor::zeros([b], &device), positions);
+        let unguided = conditional_flags(&tokens);
+        return model.logits_at(tokens, t, cond, unguided, positions);
     }
-    let flags = Tensor::cat(
-        vec![Tensor::zeros([b], &device), Tensor::ones([b], &device)],
-        0,
-    );
+    let [b, len] = tokens.dims();
     let both: Vec<usize> = positions
         .iter()
         .copied()
         .chain(positions.iter().map(|&p| p + b * len))
         .collect();
-    let logits = model.logits_at(
+    let (tokens, t, cond, flags) = with_null_copy(tokens, t, cond);
+    apply_guidance(model.logits_at(tokens, t, cond, flags, &both), cfg_scale)
+}
+
+/// `uncond` flags `[batch]` of a purely conditional batch (all 0).
+fn conditional_flags<B: Backend>(tokens: &Tensor<B, 2, Int>) -> Tensor<B, 1> {
+    Tensor::zeros([tokens.dims()[0]], &tokens.device())
+}
+
+/// The batch twice along dim 0, the second copy flagged to use the null vector: tokens
+/// `[2 * batch, len]`, `t` `[2 * batch]`, `cond` `[2 * batch, cond_dim]`, flags `[2 * batch]`.
+#[allow(clippy::type_complexity)]
+fn with_null_copy<B: Backend>(
+    tokens: Tensor<B, 2, Int>,
+    t: Tensor<B, 1>,
+    cond: Tensor<B, 2>,
+) -> (Tensor<B, 2, Int>, Tensor<B, 1>, Tensor<B, 2>, Tensor<B, 1>) {
+    let flags = Tensor::cat(
+        vec![
+            conditional_flags(&tokens),
+            conditional_flags(&tokens).ones_like(),
+        ],
+        0,
+    );
+    (
         Tensor::cat(vec![tokens.clone(), tokens], 0),
         Tensor::cat(vec![t.clone(), t], 0),
         Tensor::cat(vec![cond.clone(), cond], 0),
         flags,
-        &both,
-    );
-    let [_, v] = logits.dims();
-    let n = positions.len();
-    let cond_logits = logits.clone().slice([0..n, 0..v]);
-    let uncond_logits = logits.slice([n..2 * n, 0..v]);
+    )
+}
+
+/// CFG on logits whose first half along dim 0 is conditional and second half unconditional →
+/// `l_u + (w + 1)(l_c − l_u)`, half the rows.
+fn apply_guidance<B: Backend, const D: usize>(
+    logits: Tensor<B, D>,
+    cfg_scale: f64,
+) -> Tensor<B, D> {
+    let n = logits.dims()[0] / 2;
+    let cond_logits = logits.clone().narrow(0, 0, n);
+    let uncond_logits = logits.narrow(0, n, n);
     uncond_logits.clone() + (cond_logits - uncond_logits) * (cfg_scale + 1.0)
 }
 

@@ -8,31 +8,21 @@ use std::time::Instant;
 use burn::prelude::*;
 use latent_core::infer::sampling::{argmax, entropy, softmax};
 use latent_core::infer::{StepInput, Stepper};
-use latent_datasets::answer::codi_correct;
 use serde::Serialize;
 use tokenizers::Tokenizer;
 
 use super::controller::{Action, BaselineMode, Controller, ControllerConfig};
 use crate::data::Tokenized;
-use crate::eval::EvalConfig;
+use crate::eval::{decode_text, AnswerRecord, EvalConfig};
 use crate::model::CodiModel;
 use crate::{CodiError, Result};
 
 /// One decoded question.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct HybridRecord {
-    /// The question.
-    pub question: String,
-    /// The gold answer.
-    pub gold: String,
-    /// The written text.
-    pub output: String,
-    /// Whether the last number of `output` equals the gold number.
-    pub correct: bool,
-    /// Text tokens written (EOS, `<bot>` and `<eot>` not counted).
-    pub tokens: usize,
-    /// Continuous thoughts fed.
-    pub latent_steps: usize,
+    /// Question, output and score (`tokens` excludes `<bot>` and `<eot>`).
+    #[serde(flatten)]
+    pub answer: AnswerRecord,
     /// Mode switches.
     pub switches: usize,
     /// The mode trace (see [`Action::symbol`]).
@@ -96,19 +86,13 @@ pub fn evaluate_hybrid<B: Backend>(
         mode: controller.mode,
         controller: *controller,
         examples: records.len(),
-        accuracy: records.iter().filter(|r| r.correct).count() as f64 / n,
-        mean_tokens: mean(|r| r.tokens),
-        mean_latent_steps: mean(|r| r.latent_steps),
+        accuracy: records.iter().filter(|r| r.answer.correct).count() as f64 / n,
+        mean_tokens: mean(|r| r.answer.tokens),
+        mean_latent_steps: mean(|r| r.answer.latent_steps),
         mean_switches: mean(|r| r.switches),
         seconds: start.elapsed().as_secs_f64(),
         records,
     })
-}
-
-fn decode_text(tokenizer: &Tokenizer, ids: &[u32]) -> Result<String> {
-    tokenizer
-        .decode(ids, true)
-        .map_err(|err| CodiError::Tokenizer(format!("decoding {ids:?}: {err}")))
 }
 
 /// Greedy hybrid decoding of one batch; a sequence stops at EOS or after `max_new_tokens` text
@@ -179,14 +163,8 @@ fn decode_batch<B: Backend>(
         .zip(controllers)
         .zip(thoughts)
         .map(|(((e, ids), c), latent_steps)| {
-            let output = decode_text(tokenizer, &ids)?;
             Ok(HybridRecord {
-                question: e.question_text.clone(),
-                gold: e.gold.text.clone(),
-                correct: codi_correct(&output, &e.gold),
-                output,
-                tokens: ids.len(),
-                latent_steps,
+                answer: AnswerRecord::decode(tokenizer, e, &ids, latent_steps)?,
                 switches: c.switch_count(),
                 trace: c.trace().to_string(),
             })
@@ -224,8 +202,8 @@ mod tests {
             let hybrid =
                 evaluate_hybrid(&model, &tokenizer, &examples, &eval, &controller, |_| {}).unwrap();
             for (p, h) in plain.records.iter().zip(&hybrid.records) {
-                assert_eq!(p.output, h.output, "{mode:?}");
-                assert_eq!(p.latent_steps, h.latent_steps, "{mode:?}");
+                assert_eq!(p.answer.output, h.answer.output, "{mode:?}");
+                assert_eq!(p.answer.latent_steps, h.answer.latent_steps, "{mode:?}");
             }
         }
         // Adaptive and random decode too, and their traces account for every step.
@@ -239,8 +217,8 @@ mod tests {
                 evaluate_hybrid(&model, &tokenizer, &examples, &eval, &controller, |_| {}).unwrap();
             for r in &s.records {
                 let count = |c: char| r.trace.chars().filter(|&x| x == c).count();
-                assert_eq!(count('z'), r.latent_steps);
-                assert!(count('e') >= r.tokens && r.tokens <= 12);
+                assert_eq!(count('z'), r.answer.latent_steps);
+                assert!(count('e') >= r.answer.tokens && r.answer.tokens <= 12);
                 assert!(count('[') >= count(']') && count('[') <= count(']') + 1);
             }
         }

@@ -17,7 +17,7 @@ use super::schema::read_hybrid_file;
 use crate::config::CodiRunConfig;
 use crate::loss::LossConfig;
 use crate::model::CodiModel;
-use crate::run::{build, epoch_order, prep_config, train_with, TrainOptions, TrainReport};
+use crate::run::{build, epoch_batches, prep_config, train_with, TrainOptions, TrainReport};
 use crate::step::{host, keep_embedding_rows_from};
 use crate::{CodiError, Result, Task};
 
@@ -197,16 +197,12 @@ pub fn run_phase2<B: AutodiffBackend>(
     let seed = config.training.seed;
     let data: &[HybridExample] = &examples;
     let batches = move |epoch: usize| {
-        let order = epoch_order(data.len(), seed, epoch);
         let cot_only = cot_only_flags(data.len(), hybrid_cot_only_ratio, seed, epoch);
-        order
-            .chunks(per_batch)
-            .map(|idx| {
-                let rows: Vec<&HybridExample> = idx.iter().map(|&i| &data[i]).collect();
-                let flags: Vec<bool> = idx.iter().map(|&i| cot_only[i]).collect();
-                collate_hybrid(&rows, &flags, &tokens)
-            })
-            .collect()
+        epoch_batches(data.len(), per_batch, seed, epoch, |idx| {
+            let rows: Vec<&HybridExample> = idx.iter().map(|&i| &data[i]).collect();
+            let flags: Vec<bool> = idx.iter().map(|&i| cot_only[i]).collect();
+            collate_hybrid(&rows, &flags, &tokens)
+        })
     };
     train_with(
         config,

@@ -113,19 +113,8 @@ impl<'m, B: Backend> Stepper<'m, B> {
                 self.finished.len()
             )));
         }
-        let width = prompts.iter().map(Vec::len).max().unwrap_or(0).max(1);
-        let mut ids = Vec::with_capacity(prompts.len() * width);
-        let mut mask = Vec::with_capacity(prompts.len() * width);
-        for p in prompts {
-            let pad = width - p.len();
-            ids.extend(std::iter::repeat_n(pad_id as i64, pad).chain(p.iter().map(|&t| t as i64)));
-            mask.extend(std::iter::repeat_n(0i64, pad).chain(std::iter::repeat_n(1, p.len())));
-        }
-        let device = self.model.device();
-        let shape = [prompts.len(), width];
-        let ids = Tensor::<B, 2, Int>::from_data(TensorData::new(ids, shape), &device);
-        let mask = Tensor::<B, 2, Int>::from_data(TensorData::new(mask, shape), &device);
-        self.prefill(LmInput::ids(ids).attention_mask(mask))
+        let input = LmInput::left_padded(prompts, pad_id, &self.model.device());
+        self.prefill(input)
     }
 
     /// One position per sequence. Finished sequences take a masked padding slot (their input is ignored).

@@ -35,6 +35,24 @@ impl<B: Backend> LmInput<B> {
         Self::new(Some(ids), None, None)
     }
 
+    /// Token prompts left-padded with `pad_id` to the longest: ids and attention mask
+    /// `[prompts.len(), width]`, width = the longest prompt (at least 1).
+    pub fn left_padded(prompts: &[Vec<u32>], pad_id: u32, device: &B::Device) -> Self {
+        let width = prompts.iter().map(Vec::len).max().unwrap_or(0).max(1);
+        let mut ids = Vec::with_capacity(prompts.len() * width);
+        let mut mask = Vec::with_capacity(prompts.len() * width);
+        for p in prompts {
+            let pad = width - p.len();
+            ids.extend(
+                std::iter::repeat_n(i64::from(pad_id), pad).chain(p.iter().map(|&t| i64::from(t))),
+            );
+            mask.extend(std::iter::repeat_n(0i64, pad).chain(std::iter::repeat_n(1, p.len())));
+        }
+        let shape = [prompts.len(), width];
+        Self::ids(Tensor::from_data(TensorData::new(ids, shape), device))
+            .attention_mask(Tensor::from_data(TensorData::new(mask, shape), device))
+    }
+
     /// Input embeddings `[batch, seq, hidden]` in place of tokens (position embeddings are still added).
     pub fn embeds(embeds: Tensor<B, 3>) -> Self {
         Self::new(None, Some(embeds), None)

@@ -9,6 +9,18 @@ pub fn exact_match(hypothesis: &str, reference: &str) -> bool {
         .eq(reference.split_whitespace())
 }
 
+/// Exact match that forgives what an uncased word-piece tokenizer cannot reproduce: equal after
+/// lowercasing and deleting all whitespace (so "part - time" matches "Part-time").
+pub fn exact_match_uncased(hypothesis: &str, reference: &str) -> bool {
+    let squash = |s: &str| -> String {
+        s.chars()
+            .filter(|c| !c.is_whitespace())
+            .flat_map(char::to_lowercase)
+            .collect()
+    };
+    squash(hypothesis) == squash(reference)
+}
+
 /// Bag-of-tokens F1 over lowercased whitespace tokens (SQuAD style); 1 when both are empty.
 pub fn token_f1(hypothesis: &str, reference: &str) -> f64 {
     let h: Vec<String> = hypothesis
@@ -51,6 +63,9 @@ mod tests {
     fn em_and_f1() {
         assert!(exact_match(" a  b ", "a b"));
         assert!(!exact_match("a b", "a c"));
+        assert!(!exact_match("Part-time", "part - time"));
+        assert!(exact_match_uncased("part - time work.", "Part-time work ."));
+        assert!(!exact_match_uncased("part time", "part-time"));
         assert_eq!(token_f1("a b", "a b"), 1.0);
         // 1 common of 2 and 4 tokens: p = 0.5, r = 0.25 → 1/3.
         assert!((token_f1("a x", "a b c d") - 1.0 / 3.0).abs() < 1e-12);
