@@ -7,6 +7,7 @@
 use std::path::Path;
 
 use serde::de::DeserializeOwned;
+use serde::Serialize;
 
 use crate::{CoreError, Result};
 
@@ -36,24 +37,26 @@ pub fn read_config<T: DeserializeOwned>(path: impl AsRef<Path>) -> Result<T> {
     }
 }
 
-/// Reads a config file, then applies command-line overrides `dotted.key=value` (the value is read
-/// as YAML, so `3`, `1e-4`, `true`, `[a, b]` and plain strings all work). The file is checked on
-/// its own first (errors name its line); an override naming a key the file's schema lacks is an
-/// error naming the override.
-pub fn read_config_with_overrides<T: DeserializeOwned>(
+/// Reads a config file, then applies command-line overrides with [`apply_overrides`]. The file is
+/// checked on its own first (errors name its line).
+pub fn read_config_with_overrides<T: Serialize + DeserializeOwned>(
     path: impl AsRef<Path>,
     overrides: &[String],
 ) -> Result<T> {
-    let path = path.as_ref();
-    let parsed: T = read_config(path)?;
-    if overrides.is_empty() {
-        return Ok(parsed);
-    }
-    let text = std::fs::read_to_string(path).map_err(|e| CoreError::io(path, e))?;
-    let mut tree: serde_json::Value = match path.extension().and_then(|e| e.to_str()) {
-        Some("yaml" | "yml") => parse_yaml_config(&text, path)?,
-        _ => parse_json_config(&text, path)?,
-    };
+    apply_overrides(&read_config(path)?, overrides)
+}
+
+/// Applies command-line overrides `dotted.key=value` to a config (the value is read as YAML, so
+/// `3`, `1e-4`, `true`, `[a, b]` and plain strings all work). A key `T`'s schema lacks is an error
+/// naming the overrides and the closest valid key (config structs deny unknown fields).
+pub fn apply_overrides<T: Serialize + DeserializeOwned>(
+    config: &T,
+    overrides: &[String],
+) -> Result<T> {
+    let mut tree = serde_json::to_value(config).map_err(|e| CoreError::Json {
+        path: "the config before overrides".into(),
+        message: e.to_string(),
+    })?;
     for item in overrides {
         apply_override(&mut tree, item).map_err(|message| CoreError::Json {
             path: format!("override `{item}`").into(),
@@ -61,7 +64,7 @@ pub fn read_config_with_overrides<T: DeserializeOwned>(
         })?;
     }
     serde_json::from_value(tree).map_err(|e| CoreError::Json {
-        path: format!("{} with overrides {overrides:?}", path.display()).into(),
+        path: format!("overrides {overrides:?}").into(),
         message: explain(&e.to_string()),
     })
 }
@@ -134,7 +137,7 @@ mod tests {
     use super::*;
     use serde::Deserialize;
 
-    #[derive(Debug, Deserialize)]
+    #[derive(Debug, Serialize, Deserialize)]
     #[serde(deny_unknown_fields)]
     #[allow(dead_code)]
     struct Run {

@@ -4,10 +4,9 @@
 
 use std::path::{Path, PathBuf};
 
-use latent_core::config_file::{edit_distance, read_config};
+use latent_core::config_file::{apply_overrides, read_config};
 use latent_core::train::ScheduleKind;
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
 
 use crate::decoder::DecoderConfig;
 use crate::diffusion::LossKind;
@@ -186,45 +185,9 @@ impl RunConfig {
         Ok(config)
     }
 
-    /// Applies `key.path=value` overrides (values parsed as JSON when they parse, else strings).
+    /// Applies `key.path=value` overrides ([`latent_core::config_file::apply_overrides`]).
     pub fn with_overrides(self, overrides: &[String]) -> Result<Self> {
-        if overrides.is_empty() {
-            return Ok(self);
-        }
-        let mut value = serde_json::to_value(&self).expect("serialisable");
-        for o in overrides {
-            let (key, raw) = o
-                .split_once('=')
-                .ok_or_else(|| SgddError::config("--set", o.clone(), "expected key.path=value"))?;
-            let parsed: Value =
-                serde_json::from_str(raw).unwrap_or_else(|_| Value::String(raw.into()));
-            let mut node = &mut value;
-            let parts: Vec<&str> = key.split('.').collect();
-            for (i, part) in parts.iter().enumerate() {
-                let map = node.as_object_mut().ok_or_else(|| {
-                    SgddError::config(
-                        "--set",
-                        key,
-                        format!("`{}` is not a section", parts[..i].join(".")),
-                    )
-                })?;
-                if !map.contains_key(*part) {
-                    let best = map.keys().min_by_key(|k| edit_distance(part, k)).cloned();
-                    let hint = best
-                        .map(|b| format!(" (did you mean `{b}`?)"))
-                        .unwrap_or_default();
-                    return Err(SgddError::config(
-                        "--set",
-                        key,
-                        format!("unknown key `{part}`{hint}"),
-                    ));
-                }
-                node = map.get_mut(*part).expect("checked");
-            }
-            *node = parsed;
-        }
-        serde_json::from_value(value)
-            .map_err(|e| SgddError::config("--set", overrides.join(" "), e.to_string()))
+        Ok(apply_overrides(&self, overrides)?)
     }
 
     /// Checks values before any work starts; errors name the key.
