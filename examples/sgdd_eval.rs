@@ -24,7 +24,7 @@ struct Args {
     /// Checkpoint or export directory (model.safetensors + config.json).
     #[arg(long)]
     model: PathBuf,
-    /// Overrides of the run config `key.path=value` (data, decode).
+    /// Overrides of the run config `key.path=value` (data, decode; `model.*` changes the architecture built).
     #[arg(long = "set")]
     overrides: Vec<String>,
     /// Examples decoded (0 = all).
@@ -47,9 +47,7 @@ impl BackendJob for Eval {
 
     fn run<B: Backend>(self, device: B::Device) -> Self::Output {
         let args = self.0;
-        let (config, encoder, model) = load_trained::<B>(&args.model, &device)?;
-        let config = config.with_overrides(&args.overrides)?;
-        config.validate("--set")?;
+        let (config, encoder, model) = load_trained::<B>(&args.model, &args.overrides, &device)?;
         let out = args.out.clone().unwrap_or_else(|| args.model.clone());
         std::fs::create_dir_all(&out).map_err(|e| latent_core::CoreError::io(&out, e))?;
         let mut pairs = if args.on_train {

@@ -57,7 +57,7 @@ impl BackendJob for Generate {
 
     fn run<B: Backend>(self, device: B::Device) -> Self::Output {
         let args = self.0;
-        let (config, encoder, model) = load_trained::<B>(&args.model, &device)?;
+        let (config, encoder, model) = load_trained::<B>(&args.model, &[], &device)?;
         let mut decode = config.decode.clone();
         decode.steps = args.steps.unwrap_or(decode.steps);
         decode.cfg_scale = args.cfg_scale.unwrap_or(decode.cfg_scale);

@@ -103,18 +103,35 @@ pub fn build_model<B: Backend, E: Backend>(
 }
 
 /// Loads a trained model for inference from a checkpoint or export directory (`model.safetensors`
-/// keyed by module path + the run's `config.json`). Returns the run config, encoder and model.
+/// keyed by module path + the run's `config.json`), after applying `overrides` (`key.path=value`,
+/// as `--set`) to that config: `model.*` overrides change the architecture built, `decode.*` the
+/// decoding. Returns the run config, encoder and model.
 pub fn load_trained<B: Backend>(
     dir: &Path,
+    overrides: &[String],
     device: &B::Device,
 ) -> Result<(RunConfig, SemanticEncoder<B>, SgddModel<B>)> {
     let config_path = dir.join("config.json");
     let text = std::fs::read_to_string(&config_path)
         .map_err(|e| latent_core::CoreError::io(&config_path, e))?;
     let config: RunConfig = latent_core::config_file::parse_json_config(&text, &config_path)?;
+    let config = config.with_overrides(overrides)?;
+    config.validate(&config_path.display().to_string())?;
     let encoder = SemanticEncoder::<B>::load(&config.encoder_path()?, device)?;
+    let weights_path = dir.join("model.safetensors");
+    let weights = Checkpoint::open(std::slice::from_ref(&weights_path))?;
+    if config.model.absolute_positions && !weights.contains("positions.weight") {
+        return Err(SgddError::Weights {
+            location: weights_path,
+            key: "positions.weight".into(),
+            reason: "missing: the model was trained without the absolute position table \
+                     (before model.absolute_positions existed); load it with \
+                     --set model.absolute_positions=false"
+                .into(),
+        });
+    }
     let model = build_model::<B, B>(&config, &encoder, EmbeddingInit::Random, device);
-    let model = load_module_tensors(model, &Checkpoint::open(&[dir.join("model.safetensors")])?)?;
+    let model = load_module_tensors(model, &weights)?;
     Ok((config, encoder, model))
 }
 

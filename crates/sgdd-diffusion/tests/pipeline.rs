@@ -9,9 +9,10 @@ use burn::prelude::*;
 use latent_core::CpuBackend;
 use sgdd_diffusion::config::{RunConfig, Task};
 use sgdd_diffusion::data::{split_pairs, Examples};
+use sgdd_diffusion::decoder::EmbeddingInit;
 use sgdd_diffusion::diffusion::{float_tensor, ids_tensor};
 use sgdd_diffusion::eval::{eval_loss, generate_texts};
-use sgdd_diffusion::train::{build_model, load_trained, run_training};
+use sgdd_diffusion::train::{build_model, export_model, load_trained, run_training};
 
 type B = CpuBackend;
 
@@ -70,7 +71,7 @@ fn trains_validates_checkpoints_and_exports() {
         assert!(keys.contains(&k), "{k} not logged: {keys:?}");
     }
     // The trained model beats its own initialisation on held-out masked CE.
-    let (config2, encoder, trained) = load_trained::<B>(&out.join("export"), &device).unwrap();
+    let (config2, encoder, trained) = load_trained::<B>(&out.join("export"), &[], &device).unwrap();
     assert_eq!(config2, config);
     let (_, valid) = split_pairs(&config).unwrap();
     let valid = Examples::build(valid, &encoder, &config, None, &device).unwrap();
@@ -82,7 +83,7 @@ fn trains_validates_checkpoints_and_exports() {
         "held-out masked CE {before} -> {after}"
     );
     // The export reproduces the final checkpoint's logits exactly.
-    let (_, _, from_final) = load_trained::<B>(&out.join("final"), &device).unwrap();
+    let (_, _, from_final) = load_trained::<B>(&out.join("final"), &[], &device).unwrap();
     let ids = ids_tensor::<B>(&[2, 4, 4, 9, 3, 0], 1, 6, &device);
     let t = float_tensor::<B, 1>(vec![0.5], [1], &device);
     let cond = float_tensor::<B, 2>(valid.cond[0].clone(), [1, valid.cond[0].len()], &device);
@@ -94,6 +95,33 @@ fn trains_validates_checkpoints_and_exports() {
     );
     let b = from_final.forward(ids, t, cond, Tensor::zeros([1], &device));
     assert_eq!(a.into_data(), b.into_data());
+    // A model without the position table (trained before it existed) needs the override to load,
+    // and the error says so.
+    let rope_only = out.join("rope_only");
+    let mut rope_config = config.clone();
+    rope_config.model.absolute_positions = false;
+    let rope_model = build_model::<B, B>(&rope_config, &encoder, EmbeddingInit::Random, &device);
+    let mut saved = serde_json::to_value(&rope_config).unwrap();
+    saved["model"]
+        .as_object_mut()
+        .unwrap()
+        .remove("absolute_positions");
+    export_model(&rope_model, &saved, &rope_only).unwrap();
+    let err = match load_trained::<B>(&rope_only, &[], &device) {
+        Ok(_) => panic!("loading without the override must fail"),
+        Err(e) => e.to_string(),
+    };
+    assert!(
+        err.contains("positions.weight") && err.contains("--set model.absolute_positions=false"),
+        "{err}"
+    );
+    let overrides = [
+        "model.absolute_positions=false".to_string(),
+        "decode.cfg_scale=0".to_string(),
+    ];
+    let (loaded_config, _, _) = load_trained::<B>(&rope_only, &overrides, &device).unwrap();
+    assert!(!loaded_config.model.absolute_positions);
+    assert_eq!(loaded_config.decode.cfg_scale, 0.0);
     let (texts, vectors) =
         generate_texts(&trained, &encoder, &valid.cond[..2], 24, &config.decode, 2).unwrap();
     assert_eq!((texts.len(), vectors.len()), (2, 2));
@@ -134,8 +162,8 @@ fn resume_continues_and_phase2_warm_starts_from_phase1() {
     let log = std::fs::read_to_string(p2.join("training.log")).unwrap();
     assert!(log.contains("warm start"), "{log}");
     // With lr 0 the phase 2 model is exactly the phase 1 model.
-    let (_, _, m1) = load_trained::<B>(&out.join("final"), &device).unwrap();
-    let (_, _, m2) = load_trained::<B>(&p2.join("export"), &device).unwrap();
+    let (_, _, m1) = load_trained::<B>(&out.join("final"), &[], &device).unwrap();
+    let (_, _, m2) = load_trained::<B>(&p2.join("export"), &[], &device).unwrap();
     let w1 = m1.embed.weight.val().into_data();
     let w2 = m2.embed.weight.val().into_data();
     assert_eq!(w1, w2);
