@@ -20,6 +20,7 @@ use serde_json::{json, Value};
 
 use crate::config::{RunConfig, Task};
 use crate::data::{split_pairs, Examples};
+use crate::decoder::model::POSITIONS_KEY;
 use crate::decoder::{pca_embedding, EmbeddingInit, SgddModel};
 use crate::diffusion::{corrupt, diffusion_loss, LossKind, SgddBatch};
 use crate::encoder::SemanticEncoder;
@@ -120,10 +121,10 @@ pub fn load_trained<B: Backend>(
     let encoder = SemanticEncoder::<B>::load(&config.encoder_path()?, device)?;
     let weights_path = dir.join("model.safetensors");
     let weights = Checkpoint::open(std::slice::from_ref(&weights_path))?;
-    if config.model.absolute_positions && !weights.contains("positions.weight") {
+    if config.model.absolute_positions && !weights.contains(POSITIONS_KEY) {
         return Err(SgddError::Weights {
             location: weights_path,
-            key: "positions.weight".into(),
+            key: POSITIONS_KEY.into(),
             reason: "missing: the model was trained without the absolute position table \
                      (before model.absolute_positions existed); load it with \
                      --set model.absolute_positions=false"
@@ -225,13 +226,8 @@ pub fn run_training<B: Backend>(
                     dir.display(),
                     previous["task"]
                 ))?;
-                (
-                    load_module_tensors(
-                        model,
-                        &Checkpoint::open(&[dir.join("model.safetensors")])?,
-                    )?,
-                    fresh,
-                )
+                let weights = Checkpoint::open(&[dir.join("model.safetensors")])?;
+                (model.load_resizing_positions(&weights)?, fresh)
             }
         }
     };

@@ -144,7 +144,8 @@ fn resume_continues_and_phase2_warm_starts_from_phase1() {
     let want: Vec<u64> = (1..=2 * first.updates as u64).collect();
     assert_eq!(steps, want, "logged steps continue across the resume");
 
-    // Phase 2 (another task) from the phase 1 checkpoint: weights only, fresh position.
+    // Phase 2 (another task, longer sequences as QQP needs) from the phase 1 checkpoint: weights
+    // only, fresh position; the position table grows from 24 to 32 rows.
     let p2 = tmp("phase2");
     let qqp = config(
         &p2,
@@ -154,6 +155,7 @@ fn resume_continues_and_phase2_warm_starts_from_phase1() {
             "train.epochs=1",
             "train.eval_generate=0",
             "train.lr=0.0",
+            "model.max_len=32",
         ],
     );
     assert_eq!(qqp.task, Task::QqpParaphrase);
@@ -167,6 +169,14 @@ fn resume_continues_and_phase2_warm_starts_from_phase1() {
     let w1 = m1.embed.weight.val().into_data();
     let w2 = m2.embed.weight.val().into_data();
     assert_eq!(w1, w2);
+    let p1 = m1.positions.as_ref().unwrap().weight.val();
+    let p2_table = m2.positions.as_ref().unwrap().weight.val();
+    assert_eq!((p1.dims(), p2_table.dims()), ([24, 32], [32, 32]));
+    assert_eq!(
+        p2_table.slice([0..24, 0..32]).into_data(),
+        p1.into_data(),
+        "the saved rows are copied"
+    );
     std::fs::remove_dir_all(out).ok();
     std::fs::remove_dir_all(p2).ok();
 }

@@ -7,11 +7,16 @@ use burn::module::{Initializer, Param};
 use burn::nn::{Embedding, Linear};
 use burn::prelude::*;
 use latent_core::hf::config::{NormKind, RopeConfig, RopeScaling};
+use latent_core::hf::safetensors::Checkpoint;
 use latent_core::model::{Norm, Rope};
+use latent_core::train::state_dict::load_module_tensors;
 
 use super::config::DecoderConfig;
 use super::layer::DecoderLayer;
 use super::time::TimeEmbedding;
+
+/// The checkpoint key of the absolute position table.
+pub(crate) const POSITIONS_KEY: &str = "positions.weight";
 
 /// Logit given to the absorbing token: the head never predicts `<mask>`.
 pub const MASK_LOGIT: f32 = -1e9;
@@ -91,6 +96,40 @@ impl<B: Backend> SgddModel<B> {
     /// Width of the semantic vectors the model takes.
     pub fn cond_dim(&self) -> usize {
         self.null.shape().dims::<1>()[0]
+    }
+
+    /// Loads weights saved by a run with another `max_len` (the phase 1 → phase 2 warm start):
+    /// every tensor must match except the absolute position table, whose common rows are copied;
+    /// rows beyond the saved table keep this model's fresh initialisation, and saved rows beyond
+    /// `max_len` are dropped. Parameter ids are kept (an optimizer built on `self` stays valid).
+    pub fn load_resizing_positions(mut self, checkpoint: &Checkpoint) -> latent_core::Result<Self> {
+        let saved_rows = match checkpoint.read(POSITIONS_KEY)? {
+            Some(table) if table.shape.len() == 2 => table.shape[0],
+            _ => return load_module_tensors(self, checkpoint),
+        };
+        let Some(fresh) = self.positions.take() else {
+            return load_module_tensors(self, checkpoint);
+        };
+        let [rows, hidden] = fresh.weight.dims();
+        let device = fresh.weight.device();
+        self.positions = Some(Embedding {
+            weight: Initializer::Zeros.init([saved_rows, hidden], &device),
+        });
+        let mut loaded = load_module_tensors(self, checkpoint)?;
+        let saved = loaded.positions.take().expect("set above").weight.val();
+        let common = rows.min(saved_rows);
+        let weight = fresh.weight.map(|init| {
+            let require_grad = init.is_require_grad();
+            let kept = saved.slice([0..common, 0..hidden]);
+            let merged = if common < rows {
+                Tensor::cat(vec![kept, init.slice([common..rows, 0..hidden])], 0)
+            } else {
+                kept
+            };
+            merged.detach().set_require_grad(require_grad)
+        });
+        loaded.positions = Some(Embedding { weight });
+        Ok(loaded)
     }
 
     /// The absorbing token.
