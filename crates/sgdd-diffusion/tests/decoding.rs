@@ -9,7 +9,9 @@ use rand::rngs::StdRng;
 use rand::SeedableRng;
 use sgdd_diffusion::decoder::{DecoderConfig, SgddModel};
 use sgdd_diffusion::diffusion::{float_tensor, ids_tensor};
-use sgdd_diffusion::maskgit::{guided_logits, guided_logits_at, maskgit_decode, DecodeConfig};
+use sgdd_diffusion::maskgit::{
+    guided_logits, guided_logits_at, maskgit_decode, DecodeConfig, GuidedRows,
+};
 use sgdd_diffusion::schedule::MaskSchedule;
 
 type B = CpuBackend;
@@ -117,6 +119,18 @@ fn guidance_is_applied_to_logits() {
             .into_scalar();
         assert!(d < 1e-4, "position {p}: {d}");
     }
+    // Built a range of rows at a time (as decoding does), the rows are the same.
+    let rows = GuidedRows::new(
+        &model,
+        tokens.clone(),
+        t.clone(),
+        cond.clone(),
+        w,
+        &[1, 3, 4],
+    );
+    let pieces = Tensor::cat(vec![rows.logits(0..2), rows.logits(2..3)], 0);
+    let d: f32 = (pieces - at).abs().max().into_scalar();
+    assert!(d < 1e-4, "{d}");
     let plain = guided_logits(&model, tokens, t, cond, 0.0);
     let diff: f32 = (plain.clone() - lc).abs().max().into_scalar();
     assert_eq!(diff, 0.0);

@@ -218,6 +218,19 @@ impl<B: Backend> SgddModel<B> {
         uncond: Tensor<B, 1>,
         positions: &[usize],
     ) -> Tensor<B, 2> {
+        self.head(self.hidden_at(tokens, t, cond, uncond, positions))
+    }
+
+    /// Final hidden states at `positions` (flat indices into `batch * seq`); arguments as
+    /// [`SgddModel::forward`] → `[positions.len(), hidden]`.
+    pub fn hidden_at(
+        &self,
+        tokens: Tensor<B, 2, Int>,
+        t: Tensor<B, 1>,
+        cond: Tensor<B, 2>,
+        uncond: Tensor<B, 1>,
+        positions: &[usize],
+    ) -> Tensor<B, 2> {
         let [b, s] = tokens.dims();
         let device = tokens.device();
         let h = self
@@ -225,6 +238,6 @@ impl<B: Backend> SgddModel<B> {
             .reshape([b * s, self.hidden]);
         let idx: Vec<i64> = positions.iter().map(|&p| p as i64).collect();
         let idx = Tensor::<B, 1, Int>::from_data(TensorData::new(idx, [positions.len()]), &device);
-        self.head(h.select(0, idx))
+        h.select(0, idx)
     }
 }
