@@ -107,19 +107,14 @@ pub fn build<B: Backend>(config: &CodiRunConfig, device: &B::Device) -> Result<B
     })
 }
 
-/// Held while a model is seeded and initialised (see [`build_model`]).
-static BACKEND_RNG: std::sync::Mutex<()> = std::sync::Mutex::new(());
-
 /// As [`build`], with the tokenizer optional (e.g. to count parameters).
 pub fn build_model<B: Backend>(
     config: &CodiRunConfig,
     device: &B::Device,
 ) -> Result<(CodiModel<B>, Option<Tokenizer>, CodiMeta)> {
     let dtype = latent_core::parse_dtype(&config.model.dtype)?;
-    // The backend's random generator is global: seeding it and drawing the initial weights happen
-    // under one lock, so that models built on concurrent threads are still reproducible.
-    let _rng = BACKEND_RNG.lock().unwrap_or_else(|e| e.into_inner());
-    B::seed(device, config.training.seed);
+    // Seeded initial weights, reproducible even when models are built on concurrent threads.
+    let _rng = latent_core::seed_backend::<B>(device, config.training.seed);
     let override_tokenizer = config
         .model
         .tokenizer

@@ -13,7 +13,6 @@ use std::ops::Range;
 
 use burn::prelude::*;
 use burn::tensor::activation::log_softmax;
-use burn::tensor::Distribution;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use serde::{Deserialize, Serialize};
@@ -193,12 +192,17 @@ fn apply_guidance<B: Backend, const D: usize>(
 const HEAD_ROWS: usize = 64;
 
 /// Per row of `logits` `[rows, vocab]`: the chosen token (argmax, or a Gumbel-max sample at
-/// `temperature`) and its log-probability under the logits.
-fn choose<B: Backend>(logits: Tensor<B, 2>, temperature: f64) -> (Vec<i64>, Vec<f32>) {
-    let [rows, _] = logits.dims();
+/// `temperature` with noise from `rng`, so sampling is reproducible from the decode seed) and its
+/// log-probability under the logits.
+fn choose<B: Backend>(
+    logits: Tensor<B, 2>,
+    temperature: f64,
+    rng: &mut StdRng,
+) -> (Vec<i64>, Vec<f32>) {
+    let [rows, vocab] = logits.dims();
     let choice = if temperature > 0.0 {
-        let u = logits.random_like(Distribution::Uniform(1e-10, 1.0));
-        let g = u.log().neg().log().neg();
+        let noise: Vec<f32> = (0..rows * vocab).map(|_| gumbel(rng) as f32).collect();
+        let g = Tensor::<B, 2>::from_data(TensorData::new(noise, [rows, vocab]), &logits.device());
         (logits.clone() / temperature + g).argmax(1)
     } else {
         logits.clone().argmax(1)
@@ -259,7 +263,7 @@ pub fn maskgit_decode<B: Backend>(
         let (mut choice_at, mut conf_at) = (Vec::with_capacity(n), Vec::with_capacity(n));
         for start in (0..n).step_by(HEAD_ROWS) {
             let logits = rows.logits(start..(start + HEAD_ROWS).min(n));
-            let (c, f) = choose(logits, config.temperature);
+            let (c, f) = choose(logits, config.temperature, rng);
             choice_at.extend(c);
             conf_at.extend(f);
         }

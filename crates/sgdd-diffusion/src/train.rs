@@ -77,6 +77,8 @@ pub fn build_model<B: Backend, E: Backend>(
     device: &B::Device,
 ) -> SgddModel<B> {
     let vocab = encoder.tokenizer.get_vocab_size(true);
+    // Seeded initial weights (`train.seed`), reproducible across runs and threads.
+    let rng = latent_core::seed_backend::<B>(device, config.train.seed);
     let model = SgddModel::new(
         &config.model,
         vocab,
@@ -84,6 +86,7 @@ pub fn build_model<B: Backend, E: Backend>(
         encoder.special.mask,
         device,
     );
+    drop(rng);
     match init {
         EmbeddingInit::Random => model,
         EmbeddingInit::EncoderPca => {

@@ -180,3 +180,20 @@ fn resume_continues_and_phase2_warm_starts_from_phase1() {
     std::fs::remove_dir_all(out).ok();
     std::fs::remove_dir_all(p2).ok();
 }
+
+#[test]
+fn initial_weights_follow_the_seed() {
+    let device = Default::default();
+    let base = config(&tmp("seeded"), &[]);
+    let encoder =
+        sgdd_diffusion::encoder::SemanticEncoder::<B>::load(&base.encoder_path().unwrap(), &device)
+            .unwrap();
+    let weights = |c: &RunConfig| {
+        let m = build_model::<B, B>(c, &encoder, EmbeddingInit::Random, &device);
+        (m.null.val().into_data(), m.project.weight.val().into_data())
+    };
+    assert_eq!(weights(&base), weights(&base));
+    let mut other = base.clone();
+    other.train.seed += 1;
+    assert_ne!(weights(&base).1, weights(&other).1);
+}
