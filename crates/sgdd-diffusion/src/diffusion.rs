@@ -148,7 +148,7 @@ pub fn diffusion_loss<B: Backend>(
     // Only masked positions enter the loss: the head runs on them alone.
     let positions: Vec<usize> = (0..b * l).filter(|&i| corruption.masked[i]).collect();
     let n = positions.len();
-    let logits = model.logits_at(
+    let hidden = model.hidden_at(
         ids_tensor(&corruption.noisy, b, l, &device),
         float_tensor(
             corruption.t.iter().map(|&t| t as f32).collect(),
@@ -165,7 +165,10 @@ pub fn diffusion_loss<B: Backend>(
     );
     let targets: Vec<u32> = positions.iter().map(|&i| batch.targets[i]).collect();
     let targets = ids_tensor(&targets, n, 1, &device);
-    let nll = log_softmax(logits, 1).gather(1, targets).reshape([n]).neg();
+    let nll = log_softmax(model.head(hidden), 1)
+        .gather(1, targets)
+        .reshape([n])
+        .neg();
     let masked_tokens = n;
     let tokens = batch.maskable.iter().filter(|&&m| m).count();
     let ce_w = vec![1.0 / masked_tokens.max(1) as f32; n];

@@ -208,21 +208,9 @@ impl<B: Backend> SgddModel<B> {
         logits.slice_assign([0..n, m..m + 1], Tensor::full([n, 1], MASK_LOGIT, &device))
     }
 
-    /// Logits at `positions` (flat indices into `batch * seq`); arguments as
-    /// [`SgddModel::forward`] → `[positions.len(), vocab]`.
-    pub fn logits_at(
-        &self,
-        tokens: Tensor<B, 2, Int>,
-        t: Tensor<B, 1>,
-        cond: Tensor<B, 2>,
-        uncond: Tensor<B, 1>,
-        positions: &[usize],
-    ) -> Tensor<B, 2> {
-        self.head(self.hidden_at(tokens, t, cond, uncond, positions))
-    }
-
     /// Final hidden states at `positions` (flat indices into `batch * seq`); arguments as
-    /// [`SgddModel::forward`] → `[positions.len(), hidden]`.
+    /// [`SgddModel::forward`] → `[positions.len(), hidden]`. [`SgddModel::head`] of these gives the
+    /// logits there, without the head's cost at the other positions.
     pub fn hidden_at(
         &self,
         tokens: Tensor<B, 2, Int>,
