@@ -33,12 +33,7 @@ pub fn flat_linear<B: Backend, const D: usize>(
     weight: Tensor<B, 2>,
     bias: Option<Tensor<B, 1>>,
 ) -> Tensor<B, D> {
-    let mut dims = x.dims();
-    let d_in = dims[D - 1];
-    let rows = dims[..D - 1].iter().product::<usize>();
-    let out = linear(x.reshape([rows, d_in]), weight, bias);
-    dims[D - 1] = out.dims()[1];
-    out.reshape(dims)
+    on_rows(x, |rows| linear(rows, weight, bias))
 }
 
 /// `x` `[..., d]` times the transpose of `weight` `[v, d]` → `[..., v]` (a tied output head), on `x`
@@ -47,13 +42,19 @@ pub fn flat_matmul_transposed<B: Backend, const D: usize>(
     x: Tensor<B, D>,
     weight: Tensor<B, 2>,
 ) -> Tensor<B, D> {
-    let mut dims = x.dims();
-    let d = dims[D - 1];
-    let rows = dims[..D - 1].iter().product::<usize>();
-    let v = weight.dims()[0];
     // matmul reads the transposed view in place (`linear` would copy it on every call).
-    let out = x.reshape([rows, d]).matmul(weight.transpose());
-    dims[D - 1] = v;
+    on_rows(x, |rows| rows.matmul(weight.transpose()))
+}
+
+/// Applies `f` to `x` `[..., d]` viewed as rows `[n, d]`; `f`'s `[n, e]` comes back as `[..., e]`.
+fn on_rows<B: Backend, const D: usize>(
+    x: Tensor<B, D>,
+    f: impl FnOnce(Tensor<B, 2>) -> Tensor<B, 2>,
+) -> Tensor<B, D> {
+    let mut dims = x.dims();
+    let rows = dims[..D - 1].iter().product::<usize>();
+    let out = f(x.reshape([rows, dims[D - 1]]));
+    dims[D - 1] = out.dims()[1];
     out.reshape(dims)
 }
 
