@@ -7,7 +7,7 @@
 //!     --mode generate --batch 1 --prompt-len 16 --new-tokens 64
 //! ```
 //! `train` = forward + next-token cross-entropy + backward + AdamW step. `generate` = greedy
-//! decoding of exactly `--new-tokens` tokens through the KV cache (tokens/s of the decode loop),
+//! decoding of exactly `--new-tokens` steps through the workspace's decoding loop (tokens/s),
 //! then the same number of steps fed with vectors (the last hidden state, as a continuous thought)
 //! from the same prompt, reporting the cost of a vector step against a token step. Timing excludes
 //! `--warmup` runs. See docs/performance.md for recorded numbers and the PyTorch baseline
@@ -23,7 +23,7 @@ use burn::prelude::*;
 use burn::tensor::backend::AutodiffBackend;
 use burn::tensor::{DType, Distribution};
 use clap::{Parser, ValueEnum};
-use latent_core::infer::Stepper;
+use latent_core::infer::{decode, DecodeConfig, DecodePolicy, Next, NextInputs, StepView, Stepper};
 use latent_core::{
     parse_dtype, peak_rss_mb, BackendJob, CausalLm, DeviceSpec, LmInput, ModelConfig,
 };
@@ -126,7 +126,27 @@ fn train_steps<B: AutodiffBackend>(mut model: CausalLm<B>, args: &Args, device: 
     timed
 }
 
-/// Seconds of `steps` decoding steps after a prompt, feeding tokens (greedy) or vectors.
+/// Feeds `steps` greedy tokens or `steps` vectors (the last hidden state) through the decoding loop.
+struct Feed {
+    steps: usize,
+    vectors: bool,
+}
+
+impl<B: Backend> DecodePolicy<B> for Feed {
+    fn next(&mut self, view: &mut StepView<'_, B>) -> latent_core::Result<NextInputs<B>> {
+        let n = view.len();
+        Ok(if view.step() == self.steps {
+            NextInputs::tokens(vec![Next::Stop; n])
+        } else if self.vectors {
+            NextInputs::vectors(vec![Next::Thought; n], view.hidden())
+        } else {
+            NextInputs::tokens((0..n).map(|i| Next::Write(view.argmax(i))).collect())
+        })
+    }
+}
+
+/// Seconds of the prefill and of `new_tokens` decoding steps after it, feeding tokens (greedy) or
+/// vectors.
 fn decode_seconds<B: Backend>(
     model: &CausalLm<B>,
     args: &Args,
@@ -135,22 +155,20 @@ fn decode_seconds<B: Backend>(
 ) -> (f64, f64) {
     let mut stepper = Stepper::new(model, prompts.len(), args.prompt_len + args.new_tokens);
     let start = Instant::now();
-    let mut out = stepper.prefill_ids(prompts, 0).expect("prefill");
-    let _ = out.logits.clone().slice([0..1, 0..1]).into_data();
+    let first = stepper.prefill_ids(prompts, 0).expect("prefill");
+    let _ = first.logits.clone().slice([0..1, 0..1]).into_data();
     let prefill = start.elapsed().as_secs_f64();
     let start = Instant::now();
-    for _ in 0..args.new_tokens {
-        out = if vectors {
-            let _ = out.logits.clone().slice([0..1, 0..1]).into_data();
-            stepper
-                .step_vectors(out.hidden.clone())
-                .expect("vector step")
-        } else {
-            let tokens = out.greedy_tokens();
-            stepper.step_tokens(&tokens).expect("token step")
-        };
-    }
-    let _ = out.logits.slice([0..1, 0..1]).into_data();
+    let mut policy = Feed {
+        steps: args.new_tokens,
+        vectors,
+    };
+    let config = DecodeConfig {
+        max_new_tokens: usize::MAX,
+        ..DecodeConfig::default()
+    };
+    let out = decode(stepper, first, &mut policy, &config, None).expect("decoding");
+    assert_eq!(out.steps, args.new_tokens);
     (prefill, start.elapsed().as_secs_f64())
 }
 

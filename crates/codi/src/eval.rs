@@ -9,7 +9,7 @@ use std::time::Instant;
 
 use burn::prelude::*;
 use latent_core::infer::sampling::{argmax, softmax};
-use latent_core::infer::{StepOutput, Stepper};
+use latent_core::infer::{decode, DecodeConfig, DecodePolicy, Next, NextInputs, StepView, Stepper};
 use latent_core::LmInput;
 use latent_datasets::answer::codi_correct;
 use serde::Serialize;
@@ -183,7 +183,7 @@ pub fn evaluate<B: Backend>(
     })
 }
 
-/// Greedy decoding of one batch.
+/// Greedy decoding of one batch on the decoding loop.
 fn decode_batch<B: Backend>(
     model: &CodiModel<B>,
     task: Task,
@@ -212,7 +212,7 @@ fn decode_batch<B: Backend>(
     let width = prompts.iter().map(Vec::len).max().unwrap_or(1);
     let capacity = width + latents + 1 + config.max_new_tokens;
     let mut stepper = Stepper::new(&model.lm, b, capacity);
-    let mut out = if config.reference_masking {
+    let first = if config.reference_masking {
         let device = model.lm.device();
         let input = LmInput::left_padded(&prompts, t.pad, &device).position_ids(
             Tensor::<B, 1, Int>::arange(0..width as i64, &device)
@@ -225,56 +225,73 @@ fn decode_batch<B: Backend>(
     } else {
         stepper.prefill_ids(&prompts, t.pad)?
     };
-    let mut probes: Vec<Vec<Vec<(String, f32)>>> = vec![Vec::new(); b];
-    let probe = |out: &StepOutput<B>, probes: &mut Vec<Vec<Vec<(String, f32)>>>| {
-        if probe_rows == 0 {
-            return;
-        }
-        for (r, row) in out.logits_rows().iter().take(probe_rows).enumerate() {
-            probes[r].push(top_k(tokenizer, &row[..t.base_vocab], config.probe_top_k));
-        }
+    let mut policy = CodiDecode {
+        model,
+        tokenizer,
+        latents,
+        probe_rows,
+        probe_top_k: config.probe_top_k,
+        probes: vec![Vec::new(); b],
     };
-    if latents > 0 {
-        for _ in 0..latents {
-            probe(&out, &mut probes);
-            let [_, h] = out.hidden.dims();
-            let thought = model
-                .thought(out.hidden.clone().reshape([b, 1, h]))
-                .reshape([b, h]);
-            out = stepper.step_vectors(thought)?;
-        }
-        out = stepper.step_tokens(&vec![t.eot; b])?;
-    }
-    let mut generated: Vec<Vec<u32>> = vec![Vec::new(); b];
-    for _ in 0..config.max_new_tokens {
-        let rows = out.logits_rows();
-        let mut next = vec![t.pad; b];
-        for (r, row) in rows.iter().enumerate() {
-            if stepper.finished()[r] {
-                continue;
-            }
-            let token = argmax(&row[..t.base_vocab]) as u32;
-            if token == t.eos {
-                stepper.finish(r);
-            } else {
-                generated[r].push(token);
-                next[r] = token;
-            }
-        }
-        if stepper.all_finished() {
-            break;
-        }
-        out = stepper.step_tokens(&next)?;
-    }
+    let loop_config = DecodeConfig {
+        max_new_tokens: config.max_new_tokens,
+        eos_token_ids: vec![t.eos],
+        ..DecodeConfig::default()
+    };
+    let decoded = decode(stepper, first, &mut policy, &loop_config, None)?;
     chunk
         .iter()
-        .zip(generated)
-        .zip(probes)
-        .map(|((e, ids), probe)| {
+        .zip(decoded.tokens)
+        .zip(policy.probes)
+        .map(|((e, mut ids), probe)| {
+            if ids.last() == Some(&t.eos) {
+                ids.pop();
+            }
             Ok(EvalRecord {
                 answer: AnswerRecord::decode(tokenizer, e, &ids, latents)?,
                 probe,
             })
         })
         .collect()
+}
+
+/// CODI's decoding: `latents` continuous thoughts (the projected last hidden state), `<eot>`, then
+/// greedy text over the base vocabulary (the added ids never win).
+struct CodiDecode<'a, B: Backend> {
+    model: &'a CodiModel<B>,
+    tokenizer: &'a Tokenizer,
+    latents: usize,
+    probe_rows: usize,
+    probe_top_k: usize,
+    /// Per row, per thought: the top tokens of the position it was fed at.
+    probes: Vec<Vec<Vec<(String, f32)>>>,
+}
+
+impl<B: Backend> DecodePolicy<B> for CodiDecode<'_, B> {
+    fn next(&mut self, view: &mut StepView<'_, B>) -> latent_core::Result<NextInputs<B>> {
+        let step = view.step();
+        let t = self.model.tokens;
+        if step < self.latents {
+            for i in 0..view.len() {
+                let row = view.row(i);
+                if row < self.probe_rows {
+                    let logits = &view.logits_row(i)[..t.base_vocab];
+                    let probe = top_k(self.tokenizer, logits, self.probe_top_k);
+                    self.probes[row].push(probe);
+                }
+            }
+            let thoughts = self.model.thought(view.hidden());
+            return Ok(NextInputs::vectors(
+                vec![Next::Thought; view.len()],
+                thoughts,
+            ));
+        }
+        if step == self.latents && self.latents > 0 {
+            return Ok(NextInputs::tokens(vec![Next::Feed(t.eot); view.len()]));
+        }
+        let actions = (0..view.len())
+            .map(|i| Next::Write(argmax(&view.logits_row(i)[..t.base_vocab]) as u32))
+            .collect();
+        Ok(NextInputs::tokens(actions))
+    }
 }

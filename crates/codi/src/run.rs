@@ -366,7 +366,7 @@ where
         no_decay_bias_and_norm: true,
         ..AdamWSettings::default()
     };
-    let mut optimizer = GroupedOptimizer::new(&model, &groups, &adamw, total);
+    let mut optimizer = GroupedOptimizer::new(&model, &groups, &adamw, total)?;
     let policy = CheckpointPolicy {
         dir: t.output_dir.clone(),
         every_updates: t.save_every_updates,

@@ -34,6 +34,7 @@ impl<B: AutodiffBackend> TrainStep<B, CodiModel<B>> for CodiStep {
         &mut self,
         model: &CodiModel<B>,
         batch: &CodiBatch,
+        _at: latent_core::train::StepIndex,
     ) -> latent_core::Result<StepLoss<B>> {
         let wrap = |e: crate::CodiError| latent_core::CoreError::Method(Box::new(e));
         match self.task {

@@ -18,8 +18,11 @@
 //! # Ok::<(), latent_core::CoreError>(())
 //! ```
 //!
-//! Modules: [`device`] (backend selection), [`hf`] (config, safetensors, hub, tokenizer),
-//! [`model`] (the backbones), [`lora`] (PEFT-compatible LoRA adapters), [`train`] (the training loop).
+//! Modules, from the bottom up: [`device`] (backend selection), [`hf`] (config, safetensors, hub,
+//! tokenizer), [`model`] (the backbones, KV cache, per-token log-probabilities), [`lora`]
+//! (PEFT-compatible LoRA adapters), [`infer`] (stepper, the one decoding loop, sampling,
+//! `generate`), [`latent`] (thinking residual, thinking states, HRPO rollouts), [`train`] (the
+//! training loop).
 #![warn(missing_docs)]
 #![forbid(unsafe_code)]
 
@@ -29,6 +32,7 @@ pub mod device;
 mod error;
 pub mod hf;
 pub mod infer;
+pub mod latent;
 pub mod lora;
 pub mod model;
 pub mod train;

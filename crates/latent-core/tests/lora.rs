@@ -278,3 +278,33 @@ fn bad_adapter_files_give_errors_naming_file_and_key() {
         std::fs::remove_dir_all(dir).ok();
     }
 }
+
+#[test]
+fn adapters_off_is_the_base_model_and_the_rollout_copy_is_the_adapted_one() {
+    for name in FAMILIES {
+        let adapted = load_model_on::<AB>(&fixture_dir(name))
+            .load_lora(adapter_dir(name), DType::F32)
+            .unwrap()
+            .0;
+        let with = logits(&adapted, name);
+        let reference = adapted.without_adapters();
+        let base = logits(&load_model(name), name);
+        assert_eq!(
+            logits(&reference, name).data,
+            base.data,
+            "{name}: adapters off"
+        );
+        assert_eq!(
+            logits(&adapted, name).data,
+            with.data,
+            "{name}: the policy keeps its adapters"
+        );
+        let copy = adapted.rollout_copy();
+        let diff = max_abs_diff(&logits(&copy, name), &with);
+        assert!(
+            diff <= 1e-5,
+            "{name}: merged rollout copy differs by {diff}"
+        );
+        assert!(copy.adapter_tensors().is_empty(), "{name}: merged");
+    }
+}

@@ -10,7 +10,7 @@ use burn::nn::Linear;
 use burn::prelude::*;
 use latent_core::train::{
     global_grad_norm, total_updates, train, AdamWSettings, GroupedOptimizer, LoopConfig,
-    ParamGroupConfig, ScheduleKind, StepLoss, TrainStep,
+    ParamGroupConfig, ScheduleKind, StepIndex, StepLoss, TrainStep,
 };
 use latent_core::{CoreError, CpuBackend};
 
@@ -63,7 +63,12 @@ type Batch = (Tensor<AB, 2>, Tensor<AB, 2>);
 
 impl TrainStep<AB, TwoLayers<AB>> for Mse {
     type Batch = Batch;
-    fn loss(&mut self, model: &TwoLayers<AB>, (x, y): &Batch) -> latent_core::Result<StepLoss<AB>> {
+    fn loss(
+        &mut self,
+        model: &TwoLayers<AB>,
+        (x, y): &Batch,
+        _at: StepIndex,
+    ) -> latent_core::Result<StepLoss<AB>> {
         self.calls += 1;
         let loss = (model.forward(x.clone()) - y.clone()).square().mean();
         let loss = if self.nan_at == Some(self.calls) {
@@ -122,7 +127,7 @@ fn fresh(
     total: usize,
 ) -> (TwoLayers<AB>, GroupedOptimizer<AB, TwoLayers<AB>>) {
     let model = TwoLayers::<AB>::new(&Default::default());
-    let optim = GroupedOptimizer::new(&model, groups, &AdamWSettings::default(), total);
+    let optim = GroupedOptimizer::new(&model, groups, &AdamWSettings::default(), total).unwrap();
     (model, optim)
 }
 
@@ -558,7 +563,8 @@ fn bf16_parameters_train_through_the_same_loop() {
         &[group("all", &[], 1e-2)],
         &AdamWSettings::default(),
         8,
-    );
+    )
+    .unwrap();
     let config = looped(2, 1, Some(1.0), Default::default());
     let (trained, records) = train(
         model,
@@ -679,4 +685,143 @@ fn validation_runs_each_epoch_on_larger_batches_and_tracks_the_logged_key() {
         .unwrap();
     assert!(dir.join("final").join("training_state.json").is_file());
     std::fs::remove_dir_all(&dir).ok();
+}
+
+#[test]
+fn groups_that_select_nothing_or_leave_a_parameter_out_are_errors() {
+    let model = TwoLayers::<AB>::new(&Default::default());
+    let err = GroupedOptimizer::new(
+        &model,
+        &[group("typo", &["thrid"], 1e-2), group("rest", &[], 1e-2)],
+        &AdamWSettings::default(),
+        4,
+    )
+    .err()
+    .expect("a prefix that matches nothing");
+    let text = err.to_string();
+    assert!(text.contains("typo") && text.contains("thrid"), "{text}");
+    let err = GroupedOptimizer::new(
+        &model,
+        &[group("first", &["first"], 1e-2)],
+        &AdamWSettings::default(),
+        4,
+    )
+    .err()
+    .expect("a trainable parameter in no group");
+    assert!(err.to_string().contains("second.weight"), "{err}");
+    // A frozen parameter may stay out of every group.
+    let frozen = TwoLayers {
+        second: model.second.clone().no_grad(),
+        ..model
+    };
+    assert!(GroupedOptimizer::new(
+        &frozen,
+        &[group("first", &["first"], 1e-2)],
+        &AdamWSettings::default(),
+        4
+    )
+    .is_ok());
+}
+
+#[test]
+fn adamw_moments_advance_at_learning_rate_zero() {
+    // Warm-up: update 0 runs at lr 0. PyTorch still updates the moments and the step count, so
+    // update 1 sees the first gradient in its moments; the parameters do not move at update 0.
+    let warm = ParamGroupConfig {
+        schedule: ScheduleKind::Linear,
+        warmup_ratio: 0.5,
+        ..group("all", &[], 1e-2)
+    };
+    let (model, mut optim) = fresh(std::slice::from_ref(&warm), 2);
+    let before = params(&model);
+    let batches = data(4, 2);
+    let config = looped(1, 1, None, Default::default());
+    let mut after_first = None;
+    train(
+        model,
+        &mut mse(),
+        |_| batches[..1].to_vec(),
+        &mut optim,
+        &config,
+        |model, optim, record, _| {
+            assert_eq!(record.lrs[0].1, 0.0);
+            after_first = Some((params(model), optim.state_tensors(model)));
+            Ok(())
+        },
+    )
+    .unwrap();
+    let (values, state) = after_first.unwrap();
+    assert_eq!(values, before, "lr 0 leaves parameters bit-identical");
+    assert!(
+        state.steps.values().all(|&t| t == 1) && !state.steps.is_empty(),
+        "{:?}",
+        state.steps
+    );
+    let m1 = &state
+        .tensors
+        .iter()
+        .find(|(k, _)| k == "first.weight.moment_1")
+        .unwrap()
+        .1;
+    assert!(
+        m1.data.iter().any(|&x| x != 0.0),
+        "first moment holds (1 − β₁)·g"
+    );
+}
+
+/// Records where each micro-batch is in the run.
+struct Where {
+    inner: Mse,
+    seen: Vec<StepIndex>,
+}
+
+impl TrainStep<AB, TwoLayers<AB>> for Where {
+    type Batch = Batch;
+    fn loss(
+        &mut self,
+        model: &TwoLayers<AB>,
+        batch: &Batch,
+        at: StepIndex,
+    ) -> latent_core::Result<StepLoss<AB>> {
+        self.seen.push(at);
+        self.inner.loss(model, batch, at)
+    }
+}
+
+#[test]
+fn the_loss_sees_its_update_epoch_and_micro_batch() {
+    let batches = data(8, 2);
+    let all = &[group("all", &[], 1e-2)];
+    let (model, mut optim) = fresh(all, total_updates(2, 4, 2));
+    let mut step = Where {
+        inner: mse(),
+        seen: Vec::new(),
+    };
+    train(
+        model,
+        &mut step,
+        |_| batches.clone(),
+        &mut optim,
+        &looped(2, 2, None, Default::default()),
+        |_, _, _, _| Ok(()),
+    )
+    .unwrap();
+    let triples: Vec<(usize, usize, usize)> = step
+        .seen
+        .iter()
+        .map(|s| (s.update, s.epoch, s.micro_batch))
+        .collect();
+    assert_eq!(
+        triples,
+        [
+            (0, 0, 0),
+            (0, 0, 1),
+            (1, 0, 2),
+            (1, 0, 3),
+            (2, 1, 0),
+            (2, 1, 1),
+            (3, 1, 2),
+            (3, 1, 3)
+        ]
+    );
 }

@@ -46,6 +46,7 @@ impl<B: AutodiffBackend> TrainStep<B, SgddModel<B>> for DiffusionStep {
         &mut self,
         model: &SgddModel<B>,
         batch: &SgddBatch,
+        _at: latent_core::train::StepIndex,
     ) -> latent_core::Result<StepLoss<B>> {
         let c = corrupt(batch, &self.schedule, model.mask_id(), self.cfg_prob);
         let out = diffusion_loss(model, batch, &c, &self.schedule, self.loss);
@@ -209,7 +210,7 @@ pub fn run_training<B: Backend>(
         no_decay_bias_and_norm: true,
         ..Default::default()
     };
-    let mut optim = GroupedOptimizer::new(&model, &groups, &adamw, total);
+    let mut optim = GroupedOptimizer::new(&model, &groups, &adamw, total)?;
     let run_config = serde_json::to_value(config).expect("serialisable");
     let fresh = TrainingState {
         position: Position::default(),

@@ -1,19 +1,19 @@
-//! Hybrid decoding: every sequence of a batch has its own [`Controller`] and mode; each step the
-//! [`Stepper`] takes, per sequence, a token (text, `<bot>` or `<eot>`) or a continuous thought (the
-//! projected hidden state of its previous position). The question is encoded without `<bot>`; the
+//! Hybrid decoding: every sequence of a batch has its own [`Controller`] and mode; each step, a
+//! policy of the decoding loop ([`decode`]) gives per sequence a token (text, `<bot>` or `<eot>`) or
+//! a continuous thought (the projected hidden state of its previous position). The question is encoded without `<bot>`; the
 //! controller inserts it. Accuracy is the last number of the written text, as in [`crate::eval`].
 
 use std::time::Instant;
 
 use burn::prelude::*;
 use latent_core::infer::sampling::{argmax, entropy, softmax};
-use latent_core::infer::{StepInput, Stepper};
+use latent_core::infer::{decode, DecodeConfig, DecodePolicy, Next, NextInputs, StepView, Stepper};
 use serde::Serialize;
 use tokenizers::Tokenizer;
 
 use super::controller::{Action, BaselineMode, Controller, ControllerConfig};
 use crate::data::Tokenized;
-use crate::eval::{decode_text, AnswerRecord, EvalConfig};
+use crate::eval::{AnswerRecord, EvalConfig};
 use crate::model::CodiModel;
 use crate::{CodiError, Result};
 
@@ -95,74 +95,44 @@ pub fn evaluate_hybrid<B: Backend>(
     })
 }
 
-/// Greedy hybrid decoding of one batch; a sequence stops at EOS or after `max_new_tokens` text
-/// tokens.
+/// Greedy hybrid decoding of one batch on the decoding loop; a sequence stops at EOS or at its
+/// first text token over `max_new_tokens` (thoughts do not count).
 fn decode_batch<B: Backend>(
     model: &CodiModel<B>,
     tokenizer: &Tokenizer,
     chunk: &[Tokenized],
     max_new_tokens: usize,
-    mut controllers: Vec<Controller>,
+    controllers: Vec<Controller>,
 ) -> Result<Vec<HybridRecord>> {
     let t = model.tokens;
     let b = chunk.len();
     let prompts: Vec<Vec<u32>> = chunk.iter().map(|e| e.question.clone()).collect();
     let width = prompts.iter().map(Vec::len).max().unwrap_or(1);
     let mut stepper = Stepper::new(&model.lm, b, width + 2 * max_new_tokens);
-    let mut out = stepper.prefill_ids(&prompts, t.pad)?;
-    let mut written: Vec<Vec<u32>> = vec![Vec::new(); b];
-    let mut thoughts = vec![0usize; b];
-    loop {
-        let rows = out.logits_rows();
-        let mut actions = vec![None; b];
-        for (r, row) in rows.iter().enumerate() {
-            if stepper.finished()[r] {
-                continue;
-            }
-            let base = &row[..t.base_vocab];
-            let action = controllers[r].decide(entropy(&softmax(base)));
-            if action == Action::Token {
-                let token = argmax(base) as u32;
-                if token == t.eos || written[r].len() >= max_new_tokens {
-                    stepper.finish(r);
-                    continue;
-                }
-                written[r].push(token);
-                controllers[r].observe_text(&decode_text(tokenizer, &written[r])?);
-            }
-            if action == Action::Thought {
-                thoughts[r] += 1;
-            }
-            actions[r] = Some(action);
-        }
-        if stepper.all_finished() {
-            break;
-        }
-        let projected = actions
-            .contains(&Some(Action::Thought))
-            .then(|| model.thought(out.hidden.clone()));
-        let inputs: Vec<StepInput<B>> = actions
-            .iter()
-            .enumerate()
-            .map(|(r, action)| match action {
-                Some(Action::Token) => StepInput::Token(*written[r].last().expect("written")),
-                Some(Action::Bot) => StepInput::Token(t.bot),
-                Some(Action::Eot) => StepInput::Token(t.eot),
-                Some(Action::Thought) => {
-                    let h = projected.as_ref().expect("projected");
-                    StepInput::Vector(h.clone().narrow(0, r, 1).reshape([h.dims()[1]]))
-                }
-                None => StepInput::Token(t.pad),
-            })
-            .collect();
-        out = stepper.step(&inputs)?;
-    }
+    let first = stepper.prefill_ids(&prompts, t.pad)?;
+    let mut policy = HybridDecode {
+        model,
+        max_new_tokens,
+        controllers,
+        thoughts: vec![0; b],
+        wrote: vec![false; b],
+    };
+    let loop_config = DecodeConfig {
+        // The policy bounds text tokens itself: thoughts may follow the last one.
+        max_new_tokens: usize::MAX,
+        eos_token_ids: vec![t.eos],
+        ..DecodeConfig::default()
+    };
+    let decoded = decode(stepper, first, &mut policy, &loop_config, Some(tokenizer))?;
     chunk
         .iter()
-        .zip(written)
-        .zip(controllers)
-        .zip(thoughts)
-        .map(|(((e, ids), c), latent_steps)| {
+        .zip(decoded.tokens)
+        .zip(policy.controllers)
+        .zip(policy.thoughts)
+        .map(|(((e, mut ids), c), latent_steps)| {
+            if ids.last() == Some(&t.eos) {
+                ids.pop();
+            }
             Ok(HybridRecord {
                 answer: AnswerRecord::decode(tokenizer, e, &ids, latent_steps)?,
                 switches: c.switch_count(),
@@ -170,6 +140,54 @@ fn decode_batch<B: Backend>(
             })
         })
         .collect()
+}
+
+/// One [`Controller`] per row chooses text, `<bot>`/`<eot>` or a thought (the projected hidden
+/// state of the previous position) from the entropy of the base-vocabulary distribution.
+struct HybridDecode<'a, B: Backend> {
+    model: &'a CodiModel<B>,
+    max_new_tokens: usize,
+    controllers: Vec<Controller>,
+    thoughts: Vec<usize>,
+    /// The row wrote a text token last step: its controller has not seen the new text yet.
+    wrote: Vec<bool>,
+}
+
+impl<B: Backend> DecodePolicy<B> for HybridDecode<'_, B> {
+    fn next(&mut self, view: &mut StepView<'_, B>) -> latent_core::Result<NextInputs<B>> {
+        let t = self.model.tokens;
+        let mut actions = Vec::with_capacity(view.len());
+        for i in 0..view.len() {
+            let row = view.row(i);
+            if std::mem::take(&mut self.wrote[row]) {
+                let text = view.text(i)?.to_string();
+                self.controllers[row].observe_text(&text);
+            }
+            let base = &view.logits_row(i)[..t.base_vocab];
+            let entropy = entropy(&softmax(base));
+            let token = argmax(base) as u32;
+            actions.push(match self.controllers[row].decide(entropy) {
+                Action::Token if token != t.eos && view.written(i).len() >= self.max_new_tokens => {
+                    Next::Stop
+                }
+                Action::Token => {
+                    self.wrote[row] = true;
+                    Next::Write(token)
+                }
+                Action::Bot => Next::Feed(t.bot),
+                Action::Eot => Next::Feed(t.eot),
+                Action::Thought => {
+                    self.thoughts[row] += 1;
+                    Next::Thought
+                }
+            });
+        }
+        if actions.contains(&Next::Thought) {
+            let thoughts = self.model.thought(view.hidden());
+            return Ok(NextInputs::vectors(actions, thoughts));
+        }
+        Ok(NextInputs::tokens(actions))
+    }
 }
 
 #[cfg(test)]

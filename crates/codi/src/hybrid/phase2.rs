@@ -37,6 +37,7 @@ impl<B: AutodiffBackend> TrainStep<B, CodiModel<B>> for HybridStep {
         &mut self,
         model: &CodiModel<B>,
         batch: &HybridBatch,
+        _at: latent_core::train::StepIndex,
     ) -> latent_core::Result<StepLoss<B>> {
         let terms = hybrid_loss(model, batch, &self.loss)
             .map_err(|e| latent_core::CoreError::Method(Box::new(e)))?;

@@ -1,7 +1,8 @@
 //! `config.json` → [`ModelConfig`]: the one normalised description every backbone is built from.
 //!
-//! Each family's file (`model/llama.rs`, `model/gpt2.rs`) deserialises its own `config.json`
-//! layout field for field and converts it here. Both the transformers 4.x layout (`rope_theta`,
+//! Each family's file (`hf/llama.rs`, `hf/gpt2.rs`) deserialises its own `config.json` layout field
+//! for field into this struct; [`crate::hf::families`] picks the family by `model_type`
+//! ([`ModelConfig::from_file`]). Both the transformers 4.x layout (`rope_theta`,
 //! `rope_scaling`) and the 5.x layout (`rope_parameters`) are read.
 
 use std::path::{Path, PathBuf};
@@ -135,42 +136,8 @@ pub struct ModelConfig {
 }
 
 impl ModelConfig {
-    /// Reads and validates a `config.json`.
-    pub fn from_file(path: impl AsRef<Path>) -> Result<Self> {
-        let path = path.as_ref();
-        let text = std::fs::read_to_string(path).map_err(|e| CoreError::io(path, e))?;
-        Self::from_json_str(&text, path)
-    }
-
-    /// Parses a `config.json` text; `path` is used in error messages only.
-    pub fn from_json_str(text: &str, path: &Path) -> Result<Self> {
-        let raw: Value = serde_json::from_str(text).map_err(|e| CoreError::json(path, &e))?;
-        let model_type = raw
-            .get("model_type")
-            .and_then(Value::as_str)
-            .ok_or_else(|| CoreError::Json {
-                path: path.into(),
-                message: "missing field `model_type`".into(),
-            })?
-            .to_string();
-        let config = match model_type.as_str() {
-            "llama" => crate::model::llama::parse_config(raw, Family::Llama, path)?,
-            "qwen2" => crate::model::llama::parse_config(raw, Family::Qwen2, path)?,
-            "qwen3" => crate::model::llama::parse_config(raw, Family::Qwen3, path)?,
-            "gpt2" => crate::model::gpt2::parse_config(raw, path)?,
-            _ => {
-                return Err(CoreError::UnknownModelType {
-                    path: path.into(),
-                    model_type,
-                })
-            }
-        };
-        config.validate(path)?;
-        Ok(config)
-    }
-
     /// Checks the dimensions fit together.
-    fn validate(&self, path: &Path) -> Result<()> {
+    pub(crate) fn validate(&self, path: &Path) -> Result<()> {
         let invalid = |key: &str, reason: String| CoreError::InvalidConfig {
             path: path.into(),
             key: key.into(),

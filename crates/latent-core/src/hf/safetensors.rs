@@ -111,6 +111,25 @@ impl Checkpoint {
         }
     }
 
+    /// Reads `key` as f32 and checks its shape; errors name the file, the key and `param` (what the
+    /// tensor is for) when it is missing or misshapen.
+    pub fn read_shaped(&self, key: &str, shape: &[usize], param: &str) -> Result<HostTensor> {
+        let t = self.read(key)?.ok_or_else(|| CoreError::MissingTensor {
+            location: self.location(),
+            key: key.into(),
+            param: param.into(),
+        })?;
+        if t.shape != shape {
+            return Err(CoreError::TensorMismatch {
+                location: self.location(),
+                key: key.into(),
+                expected: format!("shape {shape:?}"),
+                found: format!("shape {:?}", t.shape),
+            });
+        }
+        Ok(t)
+    }
+
     /// Reads `key` as f32, or `None` when absent.
     pub fn read(&self, key: &str) -> Result<Option<HostTensor>> {
         let Some(&index) = self.key_file.get(key) else {

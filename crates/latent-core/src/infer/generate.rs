@@ -1,14 +1,15 @@
-//! `generate`: batched sampling on top of the [`Stepper`], with EOS ids, stop strings, a token budget
-//! and optional per-step distributions.
+//! `generate`: batched sampling, a policy of the decoding loop ([`decode`]) with EOS ids, stop
+//! strings, a token budget and optional per-step distributions.
 
 use std::time::Instant;
 
 use burn::prelude::*;
 use tokenizers::Tokenizer;
 
-use super::sampling::{Sampler, SamplingConfig};
+use super::decode::{decode, decode_ids, DecodeConfig, DecodePolicy, Next, NextInputs, StepView};
+use super::sampling::SamplingConfig;
 use super::stepper::Stepper;
-use crate::{CausalLm, CoreError, Result};
+use crate::{CausalLm, Result};
 
 /// What to generate.
 #[derive(Debug, Clone, Default)]
@@ -44,93 +45,79 @@ pub struct Generation {
     pub decode_seconds: f64,
 }
 
-/// Generates continuations of token `prompts` (left-padded into one batch).
+/// Generates continuations of token `prompts` (left-padded into one batch). Row `i` samples with
+/// seed `sampling.seed + i`, so a prompt's text does not depend on the others in the batch.
 pub fn generate<B: Backend>(
     model: &CausalLm<B>,
     tokenizer: Option<&Tokenizer>,
     prompts: &[Vec<u32>],
     config: &GenerateConfig,
 ) -> Result<Generation> {
-    if !config.stop_strings.is_empty() && tokenizer.is_none() {
-        return Err(CoreError::Shape("stop strings need a tokenizer".into()));
-    }
     let b = prompts.len();
     let longest = prompts.iter().map(Vec::len).max().unwrap_or(0);
     let mut stepper = Stepper::new(model, b, longest + config.max_new_tokens);
-    let mut sampler = Sampler::new(config.sampling.clone());
-    let mut out = Generation {
-        tokens: vec![Vec::new(); b],
-        texts: vec![String::new(); b],
-        distributions: vec![Vec::new(); b],
-        ..Default::default()
+    let start = Instant::now();
+    let first = stepper.prefill_ids(prompts, config.pad_token_id)?;
+    let prefill_seconds = start.elapsed().as_secs_f64();
+    let start = Instant::now();
+    let mut policy = SampleTokens {
+        distributions: config.return_distributions.then(|| vec![Vec::new(); b]),
     };
-    let start = Instant::now();
-    let mut step = stepper.prefill_ids(prompts, config.pad_token_id)?;
-    out.prefill_seconds = start.elapsed().as_secs_f64();
-    let start = Instant::now();
-    for n in 0..config.max_new_tokens {
-        let rows = step.logits_rows();
-        let mut next = vec![config.pad_token_id; b];
-        for (i, logits) in rows.iter().enumerate() {
-            if stepper.finished()[i] {
-                continue;
-            }
-            let token = if config.return_distributions {
-                let probs = sampler.distribution(logits);
-                let t = if config.sampling.is_greedy() {
-                    super::sampling::argmax(logits) as u32
-                } else {
-                    sampler.draw(&probs)
-                };
-                out.distributions[i].push(probs);
-                t
-            } else {
-                sampler.sample(logits)
-            };
-            out.tokens[i].push(token);
-            out.new_tokens += 1;
-            next[i] = token;
-            if config.eos_token_ids.contains(&token) {
-                stepper.finish(i);
-            } else if let Some(tok) = tokenizer.filter(|_| !config.stop_strings.is_empty()) {
-                let text = decode(tok, &out.tokens[i])?;
-                if config
+    let loop_config = DecodeConfig {
+        max_new_tokens: config.max_new_tokens,
+        eos_token_ids: config.eos_token_ids.clone(),
+        stop_strings: config.stop_strings.clone(),
+        sampling: config.sampling.clone(),
+        compact: true,
+    };
+    let decoded = decode(stepper, first, &mut policy, &loop_config, tokenizer)?;
+    let decode_seconds = start.elapsed().as_secs_f64();
+    let texts = match tokenizer {
+        Some(tok) => decoded
+            .tokens
+            .iter()
+            .map(|tokens| {
+                let mut text = decode_ids(tok, tokens, true)?;
+                if let Some(cut) = config
                     .stop_strings
                     .iter()
-                    .any(|s| text.contains(s.as_str()))
+                    .filter_map(|s| text.find(s.as_str()))
+                    .min()
                 {
-                    stepper.finish(i);
+                    text.truncate(cut);
                 }
-            }
-        }
-        if stepper.all_finished() || n + 1 == config.max_new_tokens {
-            break;
-        }
-        step = stepper.step_tokens(&next)?;
-    }
-    out.decode_seconds = start.elapsed().as_secs_f64();
-    if let Some(tok) = tokenizer {
-        for (i, tokens) in out.tokens.iter().enumerate() {
-            let mut text = decode(tok, tokens)?;
-            if let Some(cut) = config
-                .stop_strings
-                .iter()
-                .filter_map(|s| text.find(s.as_str()))
-                .min()
-            {
-                text.truncate(cut);
-            }
-            out.texts[i] = text;
-        }
-    }
-    Ok(out)
+                Ok(text)
+            })
+            .collect::<Result<_>>()?,
+        None => vec![String::new(); b],
+    };
+    Ok(Generation {
+        new_tokens: decoded.tokens.iter().map(Vec::len).sum(),
+        tokens: decoded.tokens,
+        texts,
+        distributions: policy.distributions.unwrap_or_else(|| vec![Vec::new(); b]),
+        prefill_seconds,
+        decode_seconds,
+    })
 }
 
-fn decode(tokenizer: &Tokenizer, tokens: &[u32]) -> Result<String> {
-    tokenizer
-        .decode(tokens, true)
-        .map_err(|e| CoreError::Tokenizer {
-            path: "<tokenizer>".into(),
-            message: e.to_string(),
-        })
+/// Writes the token the loop's sampler draws, keeping its distribution if asked.
+struct SampleTokens {
+    distributions: Option<Vec<Vec<Vec<f32>>>>,
+}
+
+impl<B: Backend> DecodePolicy<B> for SampleTokens {
+    fn next(&mut self, view: &mut StepView<'_, B>) -> Result<NextInputs<B>> {
+        let actions = (0..view.len())
+            .map(|i| match &mut self.distributions {
+                Some(all) => {
+                    let draw = view.sample(i);
+                    all[view.row(i)].push(draw.distribution.probs);
+                    Next::Write(draw.token)
+                }
+                None => Next::Write(view.sample_token(i)),
+            })
+            .collect();
+        Ok(NextInputs::tokens(actions))
+    }
 }

@@ -3,9 +3,11 @@
 
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
+use serde::{Deserialize, Serialize};
 
 /// How the next token is chosen. A temperature of 0 means greedy.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct SamplingConfig {
     /// Softmax temperature; 0 (or below) selects the arg-max.
     pub temperature: f32,
@@ -68,6 +70,15 @@ pub fn argmax(values: &[f32]) -> usize {
     best
 }
 
+/// A next-token distribution over the vocabulary.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TokenDistribution {
+    /// Probabilities `[vocab]` (zero outside the kept ids).
+    pub probs: Vec<f32>,
+    /// The ids top-k / top-p kept, most likely first; `None` when every id is kept.
+    pub kept: Option<Vec<u32>>,
+}
+
 /// Draws tokens according to a [`SamplingConfig`].
 #[derive(Debug, Clone)]
 pub struct Sampler {
@@ -90,24 +101,40 @@ impl Sampler {
     /// The distribution a token is drawn from: softmax of `logits / temperature`, restricted to top-k
     /// then top-p (transformers' order) and renormalised. For greedy decoding, the plain softmax.
     pub fn distribution(&self, logits: &[f32]) -> Vec<f32> {
+        self.distribution_with_support(logits).probs
+    }
+
+    /// [`Sampler::distribution`] with the ids truncation kept (`None` when top-k and top-p removed
+    /// nothing, or for greedy decoding).
+    pub fn distribution_with_support(&self, logits: &[f32]) -> TokenDistribution {
         let c = &self.config;
         if c.is_greedy() {
-            return softmax(logits);
+            return TokenDistribution {
+                probs: softmax(logits),
+                kept: None,
+            };
         }
         let scaled: Vec<f32> = logits.iter().map(|l| l / c.temperature).collect();
         let mut probs = softmax(&scaled);
-        let mut order: Vec<usize> = (0..probs.len()).collect();
-        order.sort_by(|&a, &b| probs[b].total_cmp(&probs[a]).then(a.cmp(&b)));
-        let mut keep = if c.top_k > 0 {
-            c.top_k.min(order.len())
-        } else {
-            order.len()
-        };
+        let v = probs.len();
+        let top_k = if c.top_k > 0 { c.top_k.min(v) } else { v };
+        if top_k == v && c.top_p >= 1.0 {
+            return TokenDistribution { probs, kept: None };
+        }
+        // Most likely first, ties by id (a stable order, as a stable sort gives).
+        let by_prob = |a: &usize, b: &usize| probs[*b].total_cmp(&probs[*a]).then(a.cmp(b));
+        let mut order: Vec<usize> = (0..v).collect();
+        if top_k < v {
+            order.select_nth_unstable_by(top_k - 1, by_prob);
+            order.truncate(top_k);
+        }
+        order.sort_by(by_prob);
+        let mut keep = order.len();
         if c.top_p < 1.0 {
-            let total: f32 = order[..keep].iter().map(|&i| probs[i]).sum();
+            let total: f32 = order.iter().map(|&i| probs[i]).sum();
             let mut cumulative = 0.0;
             let mut n = 0;
-            for &i in &order[..keep] {
+            for &i in &order {
                 n += 1;
                 cumulative += probs[i] / total;
                 if cumulative >= c.top_p {
@@ -116,12 +143,19 @@ impl Sampler {
             }
             keep = n.max(1);
         }
-        for &i in &order[keep..] {
-            probs[i] = 0.0;
+        order.truncate(keep);
+        let mut kept_probs = vec![0.0; v];
+        for &i in &order {
+            kept_probs[i] = probs[i];
         }
-        let sum: f32 = probs.iter().sum();
-        probs.iter_mut().for_each(|p| *p /= sum);
-        probs
+        // Summed in id order, as over the whole masked vector.
+        let sum: f32 = kept_probs.iter().sum();
+        kept_probs.iter_mut().for_each(|p| *p /= sum);
+        probs = kept_probs;
+        TokenDistribution {
+            probs,
+            kept: Some(order.into_iter().map(|i| i as u32).collect()),
+        }
     }
 
     /// The next token for `logits` `[vocab]`.

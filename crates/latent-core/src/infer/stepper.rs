@@ -1,7 +1,6 @@
 //! The stepper: the caller drives decoding one position at a time and chooses, per sequence,
-//! whether the next input is a token id or a vector (a continuous thought).
-//!
-//! Every latent procedure of the workspace is a policy on top of this loop:
+//! whether the next input is a token id or a vector (a continuous thought). The decoding loop
+//! ([`crate::infer::decode()`]) drives it for every procedure of the workspace; used by hand:
 //!
 //! ```no_run
 //! # use burn::prelude::*;
@@ -20,8 +19,8 @@
 
 use burn::prelude::*;
 
-use super::kv_cache::KvCache;
 use super::sampling::argmax;
+use crate::model::KvCache;
 use crate::{CausalLm, CoreError, LmInput, Result};
 
 /// One sequence's next input.
@@ -44,14 +43,25 @@ pub struct StepOutput<B: Backend> {
 
 impl<B: Backend> StepOutput<B> {
     fn last_position(out: crate::LmOutput<B>) -> Self {
-        let [b, s, v] = out.logits.dims();
-        let h = out.last_hidden.dims()[2];
+        let [b, n, v] = out.logits.dims();
+        let [_, s, h] = out.last_hidden.dims();
         Self {
-            logits: out.logits.slice([0..b, s - 1..s, 0..v]).reshape([b, v]),
+            logits: out.logits.slice([0..b, n - 1..n, 0..v]).reshape([b, v]),
             hidden: out
                 .last_hidden
                 .slice([0..b, s - 1..s, 0..h])
                 .reshape([b, h]),
+        }
+    }
+
+    /// Every row repeated `n` times (row i becomes rows i*n .. i*n + n), matching [`Stepper::fork`].
+    pub fn fork(&self, n: usize) -> Self {
+        let b = self.logits.dims()[0];
+        let rows: Vec<usize> = (0..b).flat_map(|i| std::iter::repeat_n(i, n)).collect();
+        let idx = crate::model::kv_cache::index_tensor::<B>(&rows, &self.logits.device());
+        Self {
+            logits: self.logits.clone().select(0, idx.clone()),
+            hidden: self.hidden.clone().select(0, idx),
         }
     }
 
@@ -99,6 +109,7 @@ impl<'m, B: Backend> Stepper<'m, B> {
     /// Runs a prompt through the model. `input` is `[batch, seq]` (ids, vectors or mixed, with an
     /// attention mask for left padding); the output is for the last position of every row.
     pub fn prefill(&mut self, input: LmInput<B>) -> Result<StepOutput<B>> {
+        let input = input.logits_to_keep(1);
         Ok(StepOutput::last_position(
             self.model.forward_cached(input, &mut self.cache)?,
         ))
@@ -126,47 +137,92 @@ impl<'m, B: Backend> Stepper<'m, B> {
                 inputs.len()
             )));
         }
-        let device = self.model.device();
-        let h = self.model.config().hidden_size;
-        let ids: Vec<i64> = inputs
+        let ids: Vec<u32> = inputs
             .iter()
             .map(|i| match i {
-                StepInput::Token(t) => *t as i64,
+                StepInput::Token(t) => *t,
                 StepInput::Vector(_) => 0,
             })
             .collect();
-        let ids = Tensor::<B, 2, Int>::from_data(TensorData::new(ids, [b, 1]), &device);
-        let mask: Vec<i64> = self.finished.iter().map(|&f| i64::from(!f)).collect();
-        let mask = Tensor::<B, 2, Int>::from_data(TensorData::new(mask, [b, 1]), &device);
-        let vectors: Vec<Option<&Tensor<B, 1>>> = inputs
+        let use_vector: Vec<bool> = inputs
             .iter()
-            .map(|i| match i {
-                StepInput::Vector(v) => Some(v),
-                StepInput::Token(_) => None,
-            })
+            .map(|i| matches!(i, StepInput::Vector(_)))
             .collect();
-        let input = if vectors.iter().all(Option::is_none) {
-            LmInput::ids(ids)
-        } else {
+        let vectors = use_vector.contains(&true).then(|| {
+            let h = self.model.config().hidden_size;
+            let device = self.model.device();
             let dtype = self.model.embed_tokens.weight.val().dtype();
-            let rows: Vec<Tensor<B, 1>> = vectors
+            let rows: Vec<Tensor<B, 1>> = inputs
                 .iter()
-                .map(|v| match v {
-                    Some(v) => (*v).clone(),
-                    None => Tensor::zeros([h], (&device, dtype)),
+                .map(|i| match i {
+                    StepInput::Vector(v) => v.clone(),
+                    StepInput::Token(_) => Tensor::zeros([h], (&device, dtype)),
                 })
                 .collect();
-            let embeds = Tensor::stack::<2>(rows, 0).reshape([b, 1, h]);
-            if vectors.iter().all(Option::is_some) {
-                LmInput::embeds(embeds)
-            } else {
-                let replace: Vec<bool> = vectors.iter().map(Option::is_some).collect();
-                let replace =
-                    Tensor::<B, 2, Bool>::from_data(TensorData::new(replace, [b, 1]), &device);
-                LmInput::mixed(ids, embeds, replace)
+            Tensor::stack::<2>(rows, 0)
+        });
+        self.step_batch(&ids, vectors, &use_vector)
+    }
+
+    /// One position per sequence from batched inputs: sequence `i` takes `vectors` row `i`
+    /// (`[batch, hidden]`) where `use_vector[i]`, else the token `ids[i]`. Finished sequences take a
+    /// masked padding slot.
+    pub fn step_batch(
+        &mut self,
+        ids: &[u32],
+        vectors: Option<Tensor<B, 2>>,
+        use_vector: &[bool],
+    ) -> Result<StepOutput<B>> {
+        let b = self.finished.len();
+        if ids.len() != b || use_vector.len() != b {
+            return Err(CoreError::Shape(format!(
+                "{} ids and {} vector flags for {b} sequences",
+                ids.len(),
+                use_vector.len()
+            )));
+        }
+        let device = self.model.device();
+        let ids: Vec<i64> = ids.iter().map(|&t| i64::from(t)).collect();
+        let ids = Tensor::<B, 2, Int>::from_data(TensorData::new(ids, [b, 1]), &device);
+        let input = match vectors.filter(|_| use_vector.contains(&true)) {
+            None => LmInput::ids(ids),
+            Some(vectors) => {
+                let [vb, h] = vectors.dims();
+                if vb != b {
+                    return Err(CoreError::Shape(format!(
+                        "{vb} step vectors for {b} sequences"
+                    )));
+                }
+                let embeds = vectors.reshape([b, 1, h]);
+                if use_vector.iter().all(|&v| v) {
+                    LmInput::embeds(embeds)
+                } else {
+                    let replace = Tensor::<B, 2, Bool>::from_data(
+                        TensorData::new(use_vector.to_vec(), [b, 1]),
+                        &device,
+                    );
+                    LmInput::mixed(ids, embeds, replace)
+                }
             }
         };
-        self.prefill(input.attention_mask(mask))
+        let input = match self.padding_mask() {
+            Some(mask) => input.attention_mask(mask),
+            None => input,
+        };
+        self.prefill(input)
+    }
+
+    /// `[batch, 1]`, 0 for finished sequences; `None` when none is finished.
+    fn padding_mask(&self) -> Option<Tensor<B, 2, Int>> {
+        if !self.finished.contains(&true) {
+            return None;
+        }
+        let b = self.finished.len();
+        let mask: Vec<i64> = self.finished.iter().map(|&f| i64::from(!f)).collect();
+        Some(Tensor::from_data(
+            TensorData::new(mask, [b, 1]),
+            &self.model.device(),
+        ))
     }
 
     /// One token per sequence.
@@ -177,10 +233,8 @@ impl<'m, B: Backend> Stepper<'m, B> {
 
     /// One vector per sequence, `vectors` `[batch, hidden]`.
     pub fn step_vectors(&mut self, vectors: Tensor<B, 2>) -> Result<StepOutput<B>> {
-        let [b, h] = vectors.dims();
-        let mask: Vec<i64> = self.finished.iter().map(|&f| i64::from(!f)).collect();
-        let mask = Tensor::<B, 2, Int>::from_data(TensorData::new(mask, [b, 1]), &vectors.device());
-        self.prefill(LmInput::embeds(vectors.reshape([b, 1, h])).attention_mask(mask))
+        let b = self.finished.len();
+        self.step_batch(&vec![0; b], Some(vectors), &vec![true; b])
     }
 
     /// Marks sequence `i` finished: its later steps are padding.
@@ -191,6 +245,25 @@ impl<'m, B: Backend> Stepper<'m, B> {
     /// Per-sequence finished flags.
     pub fn finished(&self) -> &[bool] {
         &self.finished
+    }
+
+    /// Sequences in the batch.
+    pub fn batch(&self) -> usize {
+        self.finished.len()
+    }
+
+    /// Indices of the sequences not finished.
+    pub fn live_rows(&self) -> Vec<usize> {
+        (0..self.finished.len())
+            .filter(|&i| !self.finished[i])
+            .collect()
+    }
+
+    /// Keeps only the sequences `rows` (in that order), dropping the others and their cache rows:
+    /// the batch shrinks, so later steps cost only what the kept rows need.
+    pub fn retain(&mut self, rows: &[usize]) {
+        self.cache = self.cache.select(rows);
+        self.finished = rows.iter().map(|&r| self.finished[r]).collect();
     }
 
     /// Whether every sequence is finished.

@@ -1,12 +1,15 @@
 //! Attaching fresh adapters, freezing the base, and merging adapters into the base weights.
 
+use burn::module::AutodiffModule;
 use burn::module::{ModuleMapper, Param};
 use burn::prelude::*;
+use burn::tensor::backend::AutodiffBackend;
 
-use super::adapter::{add_to_weight, is_adapter_param, LoraPair};
 use super::config::LoraConfig;
 use super::targets::{for_each_target, hf_module, module_of, Target};
 use crate::hf::config::Family;
+use crate::model::lora_linear::add_to_weight;
+use crate::model::{is_adapter_param, LoraPair};
 use crate::{CausalLm, CoreError, Result};
 
 impl<B: Backend> CausalLm<B> {
@@ -76,6 +79,30 @@ impl<B: Backend> CausalLm<B> {
         })
         .expect("merging cannot fail");
         self
+    }
+}
+
+impl<B: Backend> CausalLm<B> {
+    /// The same model with every adapter removed: the base model, sharing its weights with `self`
+    /// (tensors are reference-counted, nothing is copied). Under autodiff it is the GRPO reference
+    /// policy: run it without gradients (`.valid()` or detached inputs).
+    pub fn without_adapters(&self) -> Self {
+        let mut model = self.clone();
+        for_each_target(&mut model, |_, mut target| {
+            *target.slot() = None;
+            Ok(())
+        })
+        .expect("removing cannot fail");
+        model
+    }
+}
+
+impl<B: AutodiffBackend> CausalLm<B> {
+    /// A detached inference copy with the adapters merged into the base weights (`W + scaling · A B`,
+    /// one new weight per adapted projection; the others are shared): fast rollouts from the policy
+    /// being trained.
+    pub fn rollout_copy(&self) -> CausalLm<B::InnerBackend> {
+        self.valid().merge_lora()
     }
 }
 

@@ -5,17 +5,18 @@
 //! `[d_out, r]` (PyTorch layout, the transposes of Burn's), and each parameter of a module to save
 //! under `base_model.model.<its checkpoint key>`.
 
+use std::collections::HashSet;
 use std::path::Path;
 
 use burn::prelude::*;
 use burn::tensor::DType;
 
-use super::adapter::LoraPair;
 use super::apply::{attach, no_target};
 use super::config::LoraConfig;
 use super::targets::{for_each_target, module_of};
 use crate::hf::config::Family;
 use crate::hf::safetensors::{write_safetensors, Checkpoint, HostTensor, SaveDtype};
+use crate::model::LoraPair;
 use crate::{CausalLm, CoreError, Result};
 
 /// Prefix of every key in a PEFT adapter file.
@@ -38,7 +39,16 @@ impl<B: Backend> CausalLm<B> {
     /// Errors name the file and key: a missing or misshapen tensor, a key that belongs to nothing,
     /// a setting this crate does not implement.
     pub fn load_lora(self, dir: impl AsRef<Path>, dtype: DType) -> Result<(Self, LoraConfig)> {
-        let dir = dir.as_ref();
+        let loaded = self.load_lora_parts(dir.as_ref(), dtype)?;
+        loaded.check_all_used()?;
+        Ok((loaded.model, loaded.config))
+    }
+
+    /// [`CausalLm::load_lora`] without the check that every tensor was used: the caller reads the
+    /// keys that belong to modules outside the model (e.g. a thinking residual in
+    /// `modules_to_save`) from [`LoadedAdapter::file`], adds them to `used`, then calls
+    /// [`LoadedAdapter::check_all_used`].
+    pub fn load_lora_parts(self, dir: &Path, dtype: DType) -> Result<LoadedAdapter<B>> {
         let config_path = dir.join(ADAPTER_CONFIG);
         let config = LoraConfig::from_file(&config_path)?;
         let file = Checkpoint::open(&[dir.join(ADAPTER_WEIGHTS)])?;
@@ -50,8 +60,9 @@ impl<B: Backend> CausalLm<B> {
         let device = model.device();
         let attached = attach(&mut model, &config, |module, [d_in, d_out]| {
             let [a, b] = pair_keys(module);
-            let a = read(&file, &a, module, [config.r, d_in])?;
-            let b = read(&file, &b, module, [d_out, config.r])?;
+            let param = format!("LoRA adapter on {module}");
+            let a = file.read_shaped(&a, &[config.r, d_in], &param)?;
+            let b = file.read_shaped(&b, &[d_out, config.r], &param)?;
             let tensor = |t: HostTensor| {
                 let t = t.transposed();
                 Tensor::<B, 2>::from_data(TensorData::new(t.data, t.shape), (&device, dtype))
@@ -71,24 +82,34 @@ impl<B: Backend> CausalLm<B> {
                 reason: no_target(&config, family),
             });
         }
-        if let Some(key) = file.keys().find(|k| !used.contains(*k)) {
-            return Err(CoreError::Safetensors {
-                path: file.location(),
-                message: format!(
-                    "tensor {key:?} belongs to no LoRA target or module to save of {config_path:?}"
-                ),
-            });
-        }
-        Ok((model, config))
+        Ok(LoadedAdapter {
+            model,
+            config,
+            file,
+            used,
+            config_path,
+        })
     }
 
     /// Writes the attached adapters and the `modules_to_save` of `config` in PEFT's layout
     /// (`adapter_config.json`, `adapter_model.safetensors`, f32) into `dir` (created if needed).
     /// `fan_in_fan_out` is written as PEFT sets it for the family (true for GPT-2's `Conv1D`).
     pub fn save_lora(&self, dir: impl AsRef<Path>, config: &LoraConfig) -> Result<()> {
+        self.save_lora_with(dir, config, Vec::new())
+    }
+
+    /// [`CausalLm::save_lora`] plus `extra` tensors under their full keys (modules to save that live
+    /// outside the model, e.g. `base_model.model.model.thinking_residual_gate_r.weight`).
+    pub fn save_lora_with(
+        &self,
+        dir: impl AsRef<Path>,
+        config: &LoraConfig,
+        extra: Vec<(String, HostTensor)>,
+    ) -> Result<()> {
         let dir = dir.as_ref();
         std::fs::create_dir_all(dir).map_err(|e| CoreError::io(dir, e))?;
         let mut tensors = self.adapter_tensors();
+        tensors.extend(extra);
         tensors.extend(
             self.hf_tensors()
                 .into_iter()
@@ -123,22 +144,33 @@ impl<B: Backend> CausalLm<B> {
     }
 }
 
-/// Reads `key` of `file`, which must be `[rows, cols]`, for the adapter on `module`.
-fn read(file: &Checkpoint, key: &str, module: &str, shape: [usize; 2]) -> Result<HostTensor> {
-    let t = file.read(key)?.ok_or_else(|| CoreError::MissingTensor {
-        location: file.location(),
-        key: key.into(),
-        param: format!("LoRA adapter on {module}"),
-    })?;
-    if t.shape != shape {
-        return Err(CoreError::TensorMismatch {
-            location: file.location(),
-            key: key.into(),
-            expected: format!("shape {shape:?}"),
-            found: format!("shape {:?}", t.shape),
-        });
+/// A base model with an adapter loaded, before the check that the adapter file held nothing else.
+pub struct LoadedAdapter<B: Backend> {
+    /// The model with adapters attached and `modules_to_save` loaded.
+    pub model: CausalLm<B>,
+    /// `adapter_config.json`.
+    pub config: LoraConfig,
+    /// `adapter_model.safetensors`.
+    pub file: Checkpoint,
+    /// The keys of `file` read so far.
+    pub used: HashSet<String>,
+    config_path: std::path::PathBuf,
+}
+
+impl<B: Backend> LoadedAdapter<B> {
+    /// Errors naming the first tensor of the adapter file that nothing read.
+    pub fn check_all_used(&self) -> Result<()> {
+        match self.file.keys().find(|k| !self.used.contains(*k)) {
+            Some(key) => Err(CoreError::Safetensors {
+                path: self.file.location(),
+                message: format!(
+                    "tensor {key:?} belongs to no LoRA target or module to save of {:?}",
+                    self.config_path
+                ),
+            }),
+            None => Ok(()),
+        }
     }
-    Ok(t)
 }
 
 /// A tensor on the host in f32.

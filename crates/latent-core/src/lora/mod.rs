@@ -24,13 +24,16 @@
 //! ```
 //!
 //! A model carrying adapters saved with `save_pretrained` writes its base weights only; merge first.
+//!
+//! For RL: [`CausalLm::without_adapters`](crate::CausalLm::without_adapters) is the same model with
+//! its adapters off (the GRPO reference policy; the base weights are shared, not copied), and
+//! [`CausalLm::rollout_copy`](crate::CausalLm::rollout_copy) a merged, detached copy for rollouts.
 
-mod adapter;
 mod apply;
 mod config;
 mod io;
 mod targets;
 
-pub use adapter::{is_adapter_param, LoraLinear, LoraPair};
+pub use crate::model::{is_adapter_param, LoraLinear, LoraPair};
 pub use config::LoraConfig;
-pub use io::{ADAPTER_CONFIG, ADAPTER_WEIGHTS, PEFT_PREFIX};
+pub use io::{LoadedAdapter, ADAPTER_CONFIG, ADAPTER_WEIGHTS, PEFT_PREFIX};

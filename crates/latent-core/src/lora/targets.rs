@@ -8,10 +8,10 @@
 
 use burn::prelude::*;
 
-use super::adapter::{LoraLinear, LoraPair};
 use crate::hf::config::Family;
-use crate::model::weight_names::hf_ref;
+use crate::hf::families::hf_ref;
 use crate::model::Attention;
+use crate::model::{LoraLinear, LoraPair};
 use crate::{CausalLm, Result};
 
 /// One place an adapter can go.

@@ -4,12 +4,12 @@ use burn::prelude::*;
 use burn::tensor::module::attention;
 use burn::tensor::ops::AttentionModuleOptions;
 
+use super::kv_cache::LayerKv;
 use super::linear::init_linear;
+use super::lora_linear::{LoraLinear, LoraPair};
 use super::norm::Norm;
 use super::rope::{Rope, RopeTables};
 use crate::hf::config::{ModelConfig, NormKind};
-use crate::infer::kv_cache::LayerKv;
-use crate::lora::{LoraLinear, LoraPair};
 
 /// Self-attention of one block. GPT-2's fused `c_attn` is held as three views `q/k/v_proj`, and a
 /// LoRA on `c_attn` as one adapter [`Attention::qkv_lora`] over the three.

@@ -3,11 +3,11 @@
 use burn::prelude::*;
 
 use super::attention::Attention;
+use super::kv_cache::LayerKv;
 use super::mlp::Mlp;
 use super::norm::Norm;
 use super::rope::RopeTables;
 use crate::hf::config::ModelConfig;
-use crate::infer::kv_cache::LayerKv;
 
 /// A decoder block. GPT-2's `ln_1`/`ln_2` are `input_layernorm`/`post_attention_layernorm` here.
 #[derive(Module, Debug)]

@@ -6,18 +6,18 @@ use burn::prelude::*;
 use burn::tensor::module::embedding;
 
 use super::block::DecoderLayer;
-use super::input::{LmInput, LmOutput};
+use super::input::{LmHidden, LmInput, LmOutput};
+use super::kv_cache::KvCache;
 use super::linear::{flat_matmul_transposed, init_linear, FlatForward};
 use super::norm::Norm;
 use super::rope::{Rope, RopeTables};
 use crate::hf::config::{ModelConfig, Positions};
-use crate::infer::kv_cache::KvCache;
 use crate::{CoreError, Result};
 
 /// A decoder-only language model of any supported family (Llama, Qwen2, Qwen3, GPT-2).
 ///
 /// Field names mirror the Hugging Face Llama names without the `model.` prefix; the family files
-/// map them to each checkpoint's keys (see [`crate::model::weight_names`]).
+/// map them to each checkpoint's keys (see [`crate::hf::weight_names`]).
 #[derive(Module, Debug)]
 pub struct CausalLm<B: Backend> {
     /// Token embedding `[vocab, hidden]`.
@@ -103,6 +103,14 @@ impl<B: Backend> CausalLm<B> {
     /// Output: logits `[batch, seq, vocab]`, final hidden `[batch, seq, hidden]` (after the final
     /// norm) and, on request, `num_layers + 1` hidden states in transformers' convention.
     pub fn forward(&self, input: LmInput<B>) -> Result<LmOutput<B>> {
+        let keep = input.logits_to_keep;
+        Ok(self.with_logits(self.run(input, None)?, keep))
+    }
+
+    /// [`CausalLm::forward`] without the LM head: the final hidden state `[batch, seq, hidden]` (and
+    /// every layer's on request), e.g. for chunked log-probabilities
+    /// ([`CausalLm::token_logprobs`]) or a reward head.
+    pub fn forward_hidden(&self, input: LmInput<B>) -> Result<LmHidden<B>> {
         self.run(input, None)
     }
 
@@ -111,7 +119,25 @@ impl<B: Backend> CausalLm<B> {
     /// Same shapes as [`CausalLm::forward`]; `attention_mask` marks which new positions are real
     /// (left-padded prompts). Default positions continue each sequence's count of real tokens.
     pub fn forward_cached(&self, input: LmInput<B>, cache: &mut KvCache<B>) -> Result<LmOutput<B>> {
-        self.run(input, Some(cache))
+        let keep = input.logits_to_keep;
+        Ok(self.with_logits(self.run(input, Some(cache))?, keep))
+    }
+
+    /// The head applied to the last `keep` positions (all without `keep`).
+    fn with_logits(&self, hidden: LmHidden<B>, keep: Option<usize>) -> LmOutput<B> {
+        let [b, s, h] = hidden.last_hidden.dims();
+        let head_input = match keep {
+            Some(n) if n.clamp(1, s) < s => {
+                let n = n.clamp(1, s);
+                hidden.last_hidden.clone().slice([0..b, s - n..s, 0..h])
+            }
+            _ => hidden.last_hidden.clone(),
+        };
+        LmOutput {
+            logits: self.logits(head_input),
+            last_hidden: hidden.last_hidden,
+            hidden_states: hidden.hidden_states,
+        }
     }
 
     /// Token embeddings, replaced by the given vectors where requested: `[batch, seq, hidden]`.
@@ -153,7 +179,7 @@ impl<B: Backend> CausalLm<B> {
         Ok(x)
     }
 
-    fn run(&self, input: LmInput<B>, cache: Option<&mut KvCache<B>>) -> Result<LmOutput<B>> {
+    fn run(&self, input: LmInput<B>, cache: Option<&mut KvCache<B>>) -> Result<LmHidden<B>> {
         let LmInput {
             ids,
             embeds,
@@ -161,6 +187,7 @@ impl<B: Backend> CausalLm<B> {
             attention_mask,
             position_ids,
             output_hidden_states,
+            logits_to_keep: _,
         } = input;
         let mut x = self.input_embeddings(ids, embeds, replace)?;
         let [b, s, _] = x.dims();
@@ -247,8 +274,7 @@ impl<B: Backend> CausalLm<B> {
         if output_hidden_states {
             hidden_states.push(last_hidden.clone());
         }
-        Ok(LmOutput {
-            logits: self.logits(last_hidden.clone()),
+        Ok(LmHidden {
             last_hidden,
             hidden_states,
         })

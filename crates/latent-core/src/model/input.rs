@@ -12,6 +12,7 @@ pub struct LmInput<B: Backend> {
     pub(crate) attention_mask: Option<Tensor<B, 2, Int>>,
     pub(crate) position_ids: Option<Tensor<B, 2, Int>>,
     pub(crate) output_hidden_states: bool,
+    pub(crate) logits_to_keep: Option<usize>,
 }
 
 impl<B: Backend> LmInput<B> {
@@ -27,6 +28,7 @@ impl<B: Backend> LmInput<B> {
             attention_mask: None,
             position_ids: None,
             output_hidden_states: false,
+            logits_to_keep: None,
         }
     }
 
@@ -86,17 +88,33 @@ impl<B: Backend> LmInput<B> {
         self.output_hidden_states = yes;
         self
     }
+
+    /// Compute logits for the last `n` positions only (transformers' `logits_to_keep`): the output's
+    /// `logits` is `[batch, n, vocab]` (`n` is clamped to `1..=seq`). The hidden states are whole.
+    pub fn logits_to_keep(mut self, n: usize) -> Self {
+        self.logits_to_keep = Some(n);
+        self
+    }
 }
 
 /// Outputs of one forward pass.
 #[derive(Debug, Clone)]
 pub struct LmOutput<B: Backend> {
-    /// `[batch, seq, vocab]`.
+    /// `[batch, seq, vocab]` (`[batch, n, vocab]` with [`LmInput::logits_to_keep`]).
     pub logits: Tensor<B, 3>,
     /// Final hidden state after the final norm, `[batch, seq, hidden]`.
     pub last_hidden: Tensor<B, 3>,
     /// When requested: `num_layers + 1` tensors `[batch, seq, hidden]`; index 0 is the embedding
     /// output, index i the output of block i-1, and the last one is after the final norm
     /// (transformers' `output_hidden_states`). Empty otherwise.
+    pub hidden_states: Vec<Tensor<B, 3>>,
+}
+
+/// Outputs of a forward pass without the LM head ([`crate::CausalLm::forward_hidden`]).
+#[derive(Debug, Clone)]
+pub struct LmHidden<B: Backend> {
+    /// Final hidden state after the final norm, `[batch, seq, hidden]`.
+    pub last_hidden: Tensor<B, 3>,
+    /// As [`LmOutput::hidden_states`].
     pub hidden_states: Vec<Tensor<B, 3>>,
 }

@@ -8,10 +8,11 @@ use burn::prelude::*;
 use burn::tensor::DType;
 
 use super::causal_lm::CausalLm;
-use super::weight_names::{hf_ref, HfRef};
+use super::lora_linear::is_adapter_param;
 use crate::hf::config::Family;
+use crate::hf::families::hf_ref;
 use crate::hf::safetensors::Checkpoint;
-use crate::lora::is_adapter_param;
+use crate::hf::weight_names::HfRef;
 use crate::{CoreError, Result};
 
 /// Checkpoint keys that hold buffers, not parameters, in some transformers versions.

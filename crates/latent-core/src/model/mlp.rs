@@ -4,8 +4,8 @@ use burn::prelude::*;
 use burn::tensor::activation::{gelu, gelu_approximate, silu};
 
 use super::linear::init_linear;
+use super::lora_linear::LoraLinear;
 use crate::hf::config::{MlpKind, ModelConfig};
-use crate::lora::LoraLinear;
 
 /// The feed-forward block. GPT-2's `c_fc`/`c_proj` are `up_proj`/`down_proj` here.
 #[derive(Module, Debug)]

@@ -1,6 +1,8 @@
 //! Parameter groups: named sets of parameters selected by module path, each with its own learning
 //! rate, weight decay and schedule, each stepped by its own AdamW (PyTorch defaults set explicitly).
-//! A group with learning rate 0 is never stepped, so its parameters stay bit-identical.
+//! At learning rate 0 a group's moments and step count still advance, as PyTorch's do, while its
+//! parameters stay bit-identical (`p − 0 · δ = p`). A group that selects no parameter, or a
+//! trainable parameter in no group, is an error at set-up.
 
 use std::collections::HashMap;
 
@@ -79,13 +81,23 @@ pub struct GroupedOptimizer<B: AutodiffBackend, M: AutodiffModule<B>> {
     sizes: Vec<(String, usize)>,
 }
 
-/// Module paths of every float parameter: `(path, id, is_bias_or_norm, numel)`.
-fn parameter_paths<B: AutodiffBackend, M: AutodiffModule<B>>(
-    module: &M,
-) -> Vec<(String, ParamId, bool, usize)> {
+/// The group names, for messages.
+fn names(configs: &[ParamGroupConfig]) -> String {
+    configs
+        .iter()
+        .map(|c| format!("{} {:?}", c.name, c.prefixes))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// A parameter's module path, id, whether it is a bias or norm weight, size and whether it trains.
+type ParamEntry = (String, ParamId, bool, usize, bool);
+
+/// Every float parameter of `module`.
+fn parameter_paths<B: AutodiffBackend, M: AutodiffModule<B>>(module: &M) -> Vec<ParamEntry> {
     struct Paths {
         stack: Vec<String>,
-        out: Vec<(String, ParamId, bool, usize)>,
+        out: Vec<ParamEntry>,
     }
     impl<B: Backend> ModuleVisitor<B> for Paths {
         fn enter_module(&mut self, name: &str, _: &str) {
@@ -98,7 +110,8 @@ fn parameter_paths<B: AutodiffBackend, M: AutodiffModule<B>>(
             let path = self.stack.join(".");
             let exempt = path.ends_with(".bias") || path.contains("norm");
             let numel = param.lazy_shape().num_elements();
-            self.out.push((path, param.id, exempt, numel));
+            let trainable = !param.is_initialized() || param.val().is_require_grad();
+            self.out.push((path, param.id, exempt, numel, trainable));
         }
     }
     let mut paths = Paths {
@@ -111,17 +124,20 @@ fn parameter_paths<B: AutodiffBackend, M: AutodiffModule<B>>(
 
 impl<B: AutodiffBackend, M: AutodiffModule<B>> GroupedOptimizer<B, M> {
     /// Assigns every parameter of `module` to a group. `total_updates` sizes the schedules.
+    ///
+    /// Errors name the group whose prefixes select no parameter, or the first trainable parameter
+    /// no group takes.
     pub fn new(
         module: &M,
         configs: &[ParamGroupConfig],
         adamw: &AdamWSettings,
         total_updates: usize,
-    ) -> Self {
+    ) -> crate::Result<Self> {
         let catch_all = configs.iter().position(|g| g.prefixes.is_empty());
         let mut members: Vec<[Vec<ParamId>; 2]> =
             configs.iter().map(|_| [Vec::new(), Vec::new()]).collect();
         let mut sizes: Vec<usize> = vec![0; configs.len()];
-        for (path, id, exempt, numel) in parameter_paths::<B, M>(module) {
+        for (path, id, exempt, numel, trainable) in parameter_paths::<B, M>(module) {
             let group = configs
                 .iter()
                 .position(|g| {
@@ -130,11 +146,36 @@ impl<B: AutodiffBackend, M: AutodiffModule<B>> GroupedOptimizer<B, M> {
                         .any(|p| path == *p || path.starts_with(&format!("{p}.")))
                 })
                 .or(catch_all);
-            if let Some(g) = group {
-                let part = usize::from(exempt && adamw.no_decay_bias_and_norm);
-                members[g][part].push(id);
-                sizes[g] += numel;
+            match group {
+                Some(g) => {
+                    let part = usize::from(exempt && adamw.no_decay_bias_and_norm);
+                    members[g][part].push(id);
+                    sizes[g] += numel;
+                }
+                None if trainable => {
+                    return Err(crate::CoreError::InvalidConfig {
+                        path: "<parameter groups>".into(),
+                        key: path,
+                        reason: format!(
+                            "this trainable parameter is in no group (groups: {}); add a prefix \
+                             that selects it or a group without prefixes",
+                            names(configs)
+                        ),
+                    })
+                }
+                None => {}
             }
+        }
+        if let Some((config, _)) = configs
+            .iter()
+            .zip(&members)
+            .find(|(_, m)| m.iter().all(Vec::is_empty))
+        {
+            return Err(crate::CoreError::InvalidConfig {
+                path: "<parameter groups>".into(),
+                key: format!("{}.prefixes", config.name),
+                reason: format!("{:?} select no parameter of the model", config.prefixes),
+            });
         }
         let groups = configs
             .iter()
@@ -165,10 +206,10 @@ impl<B: AutodiffBackend, M: AutodiffModule<B>> GroupedOptimizer<B, M> {
                 }
             })
             .collect();
-        Self {
+        Ok(Self {
             groups,
             sizes: configs.iter().map(|c| c.name.clone()).zip(sizes).collect(),
-        }
+        })
     }
 
     /// `(group name, parameter count)` per group.
@@ -190,7 +231,7 @@ impl<B: AutodiffBackend, M: AutodiffModule<B>> GroupedOptimizer<B, M> {
             let lr = group.schedule.lr(update);
             for (ids, optim) in &mut group.parts {
                 let part = take_grads::<B, M>(&module, &mut grads, ids);
-                if lr > 0.0 && !part.is_empty() {
+                if !part.is_empty() {
                     module = optim.step(lr, module, part);
                 }
             }

@@ -16,7 +16,7 @@
 //!
 //! impl TrainStep<AB, CausalLm<AB>> for NextToken {
 //!     type Batch = Tensor<AB, 2, Int>;
-//!     fn loss(&mut self, model: &CausalLm<AB>, ids: &Self::Batch) -> latent_core::Result<StepLoss<AB>> {
+//!     fn loss(&mut self, model: &CausalLm<AB>, ids: &Self::Batch, _at: StepIndex) -> latent_core::Result<StepLoss<AB>> {
 //!         let [b, s] = ids.dims();
 //!         let logits = model.forward(LmInput::ids(ids.clone()))?.logits;
 //!         let v = logits.dims()[2];
@@ -38,7 +38,7 @@
 //!                            weight_decay: 0.1, schedule: ScheduleKind::Cosine, warmup_ratio: 0.03 },
 //!     ];
 //!     let total = total_updates(config.epochs, batches.len(), config.accumulation);
-//!     let mut optim = GroupedOptimizer::new(&model, &groups, &AdamWSettings::default(), total);
+//!     let mut optim = GroupedOptimizer::new(&model, &groups, &AdamWSettings::default(), total)?;
 //!     let (model, _updates) = train(model, &mut NextToken, |_epoch| batches.clone(), &mut optim, &config,
 //!         |_model, _optim, u, _position| { println!("update {} loss {:.4} |g| {:.3} lr {:?}", u.update, u.loss, u.grad_norm, u.lrs); Ok(()) })?;
 //!     Ok(model)
@@ -63,4 +63,4 @@ pub use groups::{AdamWSettings, GroupedOptimizer, OptimizerTensors, ParamGroupCo
 pub use run_log::RunLog;
 pub use schedule::{total_updates, LrSchedule, ScheduleKind};
 pub use stop::StopFlag;
-pub use trainer::{train, LoopConfig, StepLoss, TrainStep, UpdateRecord};
+pub use trainer::{train, LoopConfig, StepIndex, StepLoss, TrainStep, UpdateRecord};

@@ -21,12 +21,24 @@ pub struct StepLoss<B: Backend> {
     pub terms: Vec<(String, f64)>,
 }
 
+/// Where in the run a micro-batch is (e.g. to seed rollouts from it, so a resumed run draws the
+/// same ones).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct StepIndex {
+    /// 0-based optimizer update the micro-batch contributes to.
+    pub update: usize,
+    /// 0-based epoch.
+    pub epoch: usize,
+    /// 0-based micro-batch within the epoch.
+    pub micro_batch: usize,
+}
+
 /// What a method crate implements: the loss of a micro-batch under the current model.
 pub trait TrainStep<B: AutodiffBackend, M: AutodiffModule<B>> {
     /// One micro-batch.
     type Batch;
-    /// The micro-batch loss (a mean over its examples).
-    fn loss(&mut self, model: &M, batch: &Self::Batch) -> Result<StepLoss<B>>;
+    /// The micro-batch loss (a mean over its examples), at position `at` of the run.
+    fn loss(&mut self, model: &M, batch: &Self::Batch, at: StepIndex) -> Result<StepLoss<B>>;
 
     /// Edits the accumulated gradient of an update before clipping (e.g. zeroing the rows of an
     /// embedding that must stay fixed while its new rows train). The default leaves it alone.
@@ -105,7 +117,12 @@ where
         for (i, batch) in batches.enumerate().skip(skip) {
             let window_start = i - i % accumulation;
             let window_len = accumulation.min(n - window_start);
-            let out = step.loss(&model, &batch)?;
+            let at = StepIndex {
+                update,
+                epoch,
+                micro_batch: i,
+            };
+            let out = step.loss(&model, &batch, at)?;
             let loss_value: f64 = out.loss.clone().into_scalar().elem();
             if !loss_value.is_finite() {
                 return Err(CoreError::NonFinite(format!(

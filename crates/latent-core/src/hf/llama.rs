@@ -114,7 +114,7 @@ fn rope_config(c: &LlamaJson, path: &Path) -> Result<RopeConfig> {
     Ok(RopeConfig { theta, scaling })
 }
 
-/// The Hugging Face key of a parameter, given its path in [`crate::CausalLm`].
+/// The Hugging Face key of a parameter, given its path in the model (`CausalLm`).
 ///
 /// Paths mirror HF names without the `model.` prefix; Linear weights are stored `[out, in]` by
 /// PyTorch and `[in, out]` by Burn, hence `transposed`.

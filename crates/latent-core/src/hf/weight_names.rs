@@ -1,7 +1,5 @@
 //! Where a model parameter lives in a Hugging Face checkpoint.
 
-use crate::hf::config::Family;
-
 /// A parameter's place in a Hugging Face checkpoint.
 #[derive(Debug, Clone, PartialEq)]
 pub struct HfRef {
@@ -36,17 +34,10 @@ impl HfRef {
     }
 }
 
-/// Maps a parameter path of [`crate::CausalLm`] (e.g. `layers.0.self_attn.q_proj.weight`) to its HF key.
-pub fn hf_ref(family: Family, path: &str) -> HfRef {
-    match family {
-        Family::Gpt2 => super::gpt2::hf_ref(path),
-        Family::Llama | Family::Qwen2 | Family::Qwen3 => super::llama::hf_ref(path),
-    }
-}
-
 #[cfg(test)]
 mod tests {
-    use super::*;
+    use crate::hf::config::Family;
+    use crate::hf::families::hf_ref;
 
     #[test]
     fn llama_keys() {

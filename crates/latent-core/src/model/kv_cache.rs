@@ -186,14 +186,7 @@ impl<B: Backend> KvCache<B> {
     /// A cache holding the sequences `indices` (in that order), e.g. `[0, 0, 0, 0]` to branch four
     /// paths from one prefix, or the unfinished subset of a batch.
     pub fn select(&self, indices: &[usize]) -> Self {
-        let device = self.valid.device();
-        let idx = Tensor::<B, 1, Int>::from_data(
-            TensorData::new(
-                indices.iter().map(|&i| i as i64).collect::<Vec<_>>(),
-                [indices.len()],
-            ),
-            &device,
-        );
+        let idx = index_tensor::<B>(indices, &self.valid.device());
         Self {
             layers: self
                 .layers
@@ -216,4 +209,10 @@ impl<B: Backend> KvCache<B> {
             .collect();
         self.select(&indices)
     }
+}
+
+/// `indices` as an Int tensor `[n]` (for `select`).
+pub(crate) fn index_tensor<B: Backend>(indices: &[usize], device: &B::Device) -> Tensor<B, 1, Int> {
+    let data: Vec<i64> = indices.iter().map(|&i| i as i64).collect();
+    Tensor::from_data(TensorData::new(data, [indices.len()]), device)
 }

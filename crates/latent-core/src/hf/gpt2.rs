@@ -78,7 +78,7 @@ pub(crate) fn parse_config(raw: Value, path: &Path) -> Result<ModelConfig> {
     })
 }
 
-/// The Hugging Face key of a parameter, given its path in [`crate::CausalLm`].
+/// The Hugging Face key of a parameter, given its path in the model (`CausalLm`).
 pub(crate) fn hf_ref(path: &str) -> HfRef {
     if let Some(rest) = path.strip_prefix("lm_head.") {
         return HfRef::plain(&format!("lm_head.{rest}"), rest == "weight");
