@@ -110,7 +110,7 @@ fn run<B: AutodiffBackend>(
             model
                 .logprob_loss(hidden, targets, options, |logp| Ok((ratio_loss(logp), ())))
                 .expect("log-probs")
-                .0
+                .loss
         }
         Mode::Body => {
             let hidden = model

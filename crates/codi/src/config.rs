@@ -395,13 +395,4 @@ impl CodiRunConfig {
     }
 }
 
-/// A data path: absolute, existing relative to the working directory, or under `LATENT_DATA_DIR`.
-pub fn resolve_data_path(path: &Path) -> PathBuf {
-    if path.is_absolute() || path.exists() {
-        return path.to_path_buf();
-    }
-    match latent_datasets::data_dir::data_dir() {
-        Some(dir) if dir.join(path).exists() => dir.join(path),
-        _ => path.to_path_buf(),
-    }
-}
+pub use latent_datasets::data_dir::resolve_data_path;

@@ -287,7 +287,7 @@ pub fn phase<B: AutodiffBackend>(
     let problems = load_problems(
         run.data.train.as_ref().expect("set"),
         run.data.train_format,
-        None,
+        run.data.max_train_samples,
     )?;
     let (examples, _) = prepare(&problems, &built.tokenizer, &prep)?;
     let (test_examples, _) = prepare(test, &built.tokenizer, &prep)?;

@@ -2,7 +2,7 @@
 //! folder named by `LATENT_DATA_DIR` (laid out like `shared/data`: `gsm8k/test.jsonl`,
 //! `gsm8k-aug/test.txt`, `mult-4x4/test.txt`, `qqp/test.jsonl`, `wiki/wiki_sample.txt`).
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 /// The environment variable naming the folder of full data files.
 pub const DATA_DIR_ENV: &str = "LATENT_DATA_DIR";
@@ -18,6 +18,18 @@ pub fn data_dir() -> Option<PathBuf> {
 /// variable is unset. The file may not exist.
 pub fn full_file(relative: &str) -> Option<PathBuf> {
     data_dir().map(|d| d.join(relative))
+}
+
+/// A data path from a config: absolute, existing relative to the working directory, or under
+/// `LATENT_DATA_DIR` (returned as given when none of these exists, so the error names it).
+pub fn resolve_data_path(path: &Path) -> PathBuf {
+    if path.is_absolute() || path.exists() {
+        return path.to_path_buf();
+    }
+    match data_dir() {
+        Some(dir) if dir.join(path).exists() => dir.join(path),
+        _ => path.to_path_buf(),
+    }
 }
 
 /// The folder of samples shipped with this crate.

@@ -149,7 +149,7 @@ fn logprob_loss_has_the_full_paths_value_and_gradients() {
             .forward_hidden(LmInput::ids(ints(IDS)))
             .unwrap()
             .last_hidden;
-        let (loss, ()) = model
+        let out = model
             .logprob_loss(
                 hidden,
                 ints(TARGETS),
@@ -160,6 +160,15 @@ fn logprob_loss_has_the_full_paths_value_and_gradients() {
                 |logp| Ok((grpo_like(logp), ())),
             )
             .unwrap();
+        let loss = out.loss;
+        let entropy = to_host(out.entropy);
+        assert!(
+            entropy
+                .data
+                .iter()
+                .all(|&e| e > 0.0 && e <= (96f32).ln() + 1e-4),
+            "{name}: entropies in (0, ln V]"
+        );
         let value = to_host(loss.clone()).data[0];
         assert!(
             (value - full_value).abs() <= 1e-6,

@@ -205,12 +205,23 @@ fn broken_adapter(
     edit: impl FnOnce(&mut BTreeMap<String, HostTensor>),
     config_edit: impl FnOnce(&mut serde_json::Value),
 ) -> PathBuf {
-    let dir = temp_dir(tag);
-    let mut t = tensors(&adapter_dir("qwen2").join(ADAPTER_WEIGHTS));
+    edited_adapter("qwen2", tag, edit, config_edit)
+}
+
+/// A copy of the `name` fixture adapter with `edit` applied to its tensors and `config_edit` to
+/// its config.
+fn edited_adapter(
+    name: &str,
+    tag: &str,
+    edit: impl FnOnce(&mut BTreeMap<String, HostTensor>),
+    config_edit: impl FnOnce(&mut serde_json::Value),
+) -> PathBuf {
+    let dir = temp_dir(&format!("{name}-{tag}"));
+    let mut t = tensors(&adapter_dir(name).join(ADAPTER_WEIGHTS));
     edit(&mut t);
     let t: Vec<_> = t.into_iter().collect();
     write_safetensors(&dir.join(ADAPTER_WEIGHTS), &t, SaveDtype::F32).unwrap();
-    let text = std::fs::read_to_string(adapter_dir("qwen2").join(ADAPTER_CONFIG)).unwrap();
+    let text = std::fs::read_to_string(adapter_dir(name).join(ADAPTER_CONFIG)).unwrap();
     let mut config: serde_json::Value = serde_json::from_str(&text).unwrap();
     config_edit(&mut config);
     std::fs::write(dir.join(ADAPTER_CONFIG), config.to_string()).unwrap();
@@ -282,22 +293,39 @@ fn bad_adapter_files_give_errors_naming_file_and_key() {
 #[test]
 fn adapters_off_is_the_base_model_and_the_rollout_copy_is_the_adapted_one() {
     for name in FAMILIES {
-        let adapted = load_model_on::<AB>(&fixture_dir(name))
-            .load_lora(adapter_dir(name), DType::F32)
-            .unwrap()
-            .0;
-        let with = logits(&adapted, name);
-        let reference = adapted.without_adapters();
+        let load = |dir: &Path| {
+            load_model_on::<AB>(&fixture_dir(name))
+                .load_lora(dir, DType::F32)
+                .unwrap()
+                .0
+        };
         let base = logits(&load_model(name), name);
-        assert_eq!(
-            logits(&reference, name).data,
-            base.data,
-            "{name}: adapters off"
+        // Adapters only: switching them off gives the base model back. Autodiff and plain
+        // backends may sum in different orders, so "the same" means equal to 1e-5, far below
+        // the adapters' own effect on these logits.
+        let lora_only = edited_adapter(
+            name,
+            "lora-only",
+            |t| t.retain(|k, _| k.contains(".lora_")),
+            |c| {
+                c["modules_to_save"] = serde_json::Value::Null;
+                // Dropout would make two training-mode passes differ.
+                c["lora_dropout"] = 0.0.into();
+            },
         );
-        assert_eq!(
-            logits(&adapted, name).data,
-            with.data,
-            "{name}: the policy keeps its adapters"
+        let adapted = load(&lora_only);
+        let with = logits(&adapted, name);
+        let effect = max_abs_diff(&with, &base);
+        assert!(
+            effect > 1e-2,
+            "{name}: the adapters change logits by {effect}"
+        );
+        let off = max_abs_diff(&logits(&adapted.without_adapters(), name), &base);
+        assert!(off <= 1e-5, "{name}: adapters off differs by {off}");
+        let kept = max_abs_diff(&logits(&adapted, name), &with);
+        assert!(
+            kept <= 1e-6,
+            "{name}: the policy keeps its adapters ({kept})"
         );
         let copy = adapted.rollout_copy();
         let diff = max_abs_diff(&logits(&copy, name), &with);
@@ -306,5 +334,35 @@ fn adapters_off_is_the_base_model_and_the_rollout_copy_is_the_adapted_one() {
             "{name}: merged rollout copy differs by {diff}"
         );
         assert!(copy.adapter_tensors().is_empty(), "{name}: merged");
+        std::fs::remove_dir_all(lora_only).ok();
+
+        // With `modules_to_save`, adapters off keeps the saved modules: it is the model whose
+        // adapters are zero, not the base model.
+        let zero_b = edited_adapter(
+            name,
+            "zero-b",
+            |t| {
+                for (k, v) in t.iter_mut() {
+                    if k.contains(".lora_B") {
+                        v.data.iter_mut().for_each(|x| *x = 0.0);
+                    }
+                }
+            },
+            |_| {},
+        );
+        let adapted = load(&adapter_dir(name));
+        let off = logits(&adapted.without_adapters(), name);
+        let saved_only = logits(&load(&zero_b), name);
+        let diff = max_abs_diff(&off, &saved_only);
+        assert!(
+            diff <= 1e-5,
+            "{name}: off with saved modules differs by {diff}"
+        );
+        let moved = max_abs_diff(&off, &base);
+        assert!(
+            moved > 1e-3,
+            "{name}: the saved modules move logits by {moved}"
+        );
+        std::fs::remove_dir_all(zero_b).ok();
     }
 }

@@ -115,7 +115,7 @@ pub struct Fused<B: Backend> {
 impl<B: Backend> ThinkingResidual<B> {
     /// A residual of width `hidden` whose parameters are created lazily (as zeros) and meant to be
     /// replaced by [`ThinkingResidual::load_hf`]: nothing is drawn from the RNG.
-    pub(crate) fn unloaded(hidden: usize, device: &B::Device) -> Self {
+    pub fn unloaded(hidden: usize, device: &B::Device) -> Self {
         Self {
             gate_r: init_linear(hidden, hidden, true, 0.0, device),
             gate_i: init_linear(hidden, hidden, true, 0.0, device),

@@ -72,6 +72,9 @@ pub struct Rollouts {
     pub thinking_states: Vec<f32>,
     /// Mean over hidden dimensions of the gate `a` at mixed positions (1 elsewhere).
     pub gate_mean: Vec<f32>,
+    /// Mean over hidden dimensions of `sqrt(1 − a² + 1e−8)`, the weight of the thinking state, at
+    /// mixed positions (0 elsewhere).
+    pub hidden_ratio: Vec<f32>,
     /// Each row's completion ids (an EOS that ended it last).
     pub completions: Vec<Vec<u32>>,
     /// Each completion decoded (special tokens skipped).
@@ -84,6 +87,59 @@ impl Rollouts {
     /// `prompt_width + completion_width`.
     pub fn width(&self) -> usize {
         self.prompt_width + self.completion_width
+    }
+
+    /// The rows `rows` (in that order, repeats allowed), re-padded to their own longest prompt and
+    /// completion: e.g. the groups dynamic sampling keeps, or one micro-batch.
+    pub fn select_rows(&self, rows: &[usize]) -> Rollouts {
+        let (w, h) = (self.width(), self.hidden);
+        let prompt_len = |r: usize| -> usize {
+            self.attention_mask[r * w..r * w + self.prompt_width]
+                .iter()
+                .map(|&m| usize::from(m))
+                .sum()
+        };
+        let prompt_width = rows
+            .iter()
+            .map(|&r| prompt_len(r))
+            .max()
+            .unwrap_or(0)
+            .max(1);
+        let completion_width = rows
+            .iter()
+            .map(|&r| self.completions[r].len())
+            .max()
+            .unwrap_or(0);
+        let skip = self.prompt_width - prompt_width;
+        let width = prompt_width + completion_width;
+        let mut out = Rollouts {
+            rows: rows.len(),
+            prompt_width,
+            completion_width,
+            hidden: h,
+            thinking_states: Vec::with_capacity(rows.len() * width * h),
+            ..Default::default()
+        };
+        for &r in rows {
+            let cols = r * w + skip..r * w + skip + width;
+            out.ids.extend_from_slice(&self.ids[cols.clone()]);
+            out.attention_mask
+                .extend_from_slice(&self.attention_mask[cols.clone()]);
+            out.completion_mask
+                .extend_from_slice(&self.completion_mask[cols.clone()]);
+            out.thinking_mask
+                .extend_from_slice(&self.thinking_mask[cols.clone()]);
+            out.gate_mean
+                .extend_from_slice(&self.gate_mean[cols.clone()]);
+            out.hidden_ratio
+                .extend_from_slice(&self.hidden_ratio[cols.clone()]);
+            out.thinking_states
+                .extend_from_slice(&self.thinking_states[cols.start * h..cols.end * h]);
+            out.completions.push(self.completions[r].clone());
+            out.texts.push(self.texts[r].clone());
+            out.stops.push(self.stops[r]);
+        }
+        out
     }
 
     /// The per-position fields as tensors on `device`.
@@ -186,6 +242,7 @@ pub fn rollout<B: Backend>(
         thinking_mask: Vec::with_capacity(rows * width),
         thinking_states: vec![0.0; rows * width * hidden],
         gate_mean: Vec::with_capacity(rows * width),
+        hidden_ratio: Vec::with_capacity(rows * width),
         texts: Vec::with_capacity(rows),
         stops: decoded.stops,
         completions: Vec::new(),
@@ -204,6 +261,8 @@ pub fn rollout<B: Backend>(
         out.thinking_mask
             .extend(std::iter::repeat_n(false, prompt_width));
         out.gate_mean.extend(std::iter::repeat_n(1.0, prompt_width));
+        out.hidden_ratio
+            .extend(std::iter::repeat_n(0.0, prompt_width));
         for j in 0..completion_width {
             let real = j < tokens.len();
             out.ids
@@ -216,8 +275,10 @@ pub fn rollout<B: Backend>(
                 .filter(|_| j + 1 < tokens.len())
                 .and_then(|r| r.as_ref());
             out.thinking_mask.push(record.is_some());
-            out.gate_mean.push(record.map_or(1.0, |(_, a)| *a));
-            if let Some((h, _)) = record {
+            out.gate_mean.push(record.map_or(1.0, |r| r.gate));
+            out.hidden_ratio
+                .push(record.map_or(0.0, |r| r.hidden_ratio));
+            if let Some(Record { state: h, .. }) = record {
                 let at = (r * width + prompt_width + j) * hidden;
                 out.thinking_states[at..at + hidden].copy_from_slice(h);
             }
@@ -228,8 +289,16 @@ pub fn rollout<B: Backend>(
     Ok(out)
 }
 
-/// One written token's thinking state and mean gate, when its input was mixed.
-type Record = Option<(Vec<f32>, f32)>;
+/// What a mixed position recorded.
+#[derive(Debug, Clone)]
+struct Record {
+    /// The thinking state.
+    state: Vec<f32>,
+    /// Mean gate `a`.
+    gate: f32,
+    /// Mean `sqrt(1 − a² + 1e−8)`.
+    hidden_ratio: f32,
+}
 
 /// Samples a token per row and mixes its embedding with the thinking state while the row thinks.
 struct HrpoPolicy<'a, B: Backend> {
@@ -238,8 +307,8 @@ struct HrpoPolicy<'a, B: Backend> {
     mix: bool,
     /// Per call row: the delimiter has not appeared yet.
     thinking: Vec<bool>,
-    /// Per call row, per written token.
-    records: Vec<Vec<Record>>,
+    /// Per call row, per written token (`None` where the input was not mixed).
+    records: Vec<Vec<Option<Record>>>,
 }
 
 impl<B: Backend> DecodePolicy<B> for HrpoPolicy<'_, B> {
@@ -278,12 +347,16 @@ impl<B: Backend> DecodePolicy<B> for HrpoPolicy<'_, B> {
         let ids: Vec<i64> = tokens.iter().map(|&t| i64::from(t)).collect();
         let ids = Tensor::<B, 2, Int>::from_data(TensorData::new(ids, [n, 1]), &device);
         let fused = self.model.fuse(ids, h.clone().reshape([n, 1, hidden]));
-        let gate: Vec<f32> = host_vec(fused.a.mean_dim(2));
+        let gate: Vec<f32> = host_vec(fused.a.clone().mean_dim(2));
+        let keep: Vec<f32> = host_vec((fused.a.square().neg() + (1.0 + 1e-8)).sqrt().mean_dim(2));
         let states: Vec<f32> = host_vec(h);
         let mut actions = Vec::with_capacity(n);
         for i in 0..n {
-            let record =
-                mixing[i].then(|| (states[i * hidden..(i + 1) * hidden].to_vec(), gate[i]));
+            let record = mixing[i].then(|| Record {
+                state: states[i * hidden..(i + 1) * hidden].to_vec(),
+                gate: gate[i],
+                hidden_ratio: keep[i],
+            });
             self.records[view.row(i)].push(record);
             actions.push(if mixing[i] {
                 Next::WriteAs(tokens[i])

@@ -9,7 +9,9 @@
 
 use std::path::Path;
 
+use burn::module::AutodiffModule;
 use burn::prelude::*;
+use burn::tensor::backend::AutodiffBackend;
 use burn::tensor::DType;
 
 use super::residual::{Fused, ThinkingResidual, ThinkingResidualConfig, RESIDUAL_MODULES};
@@ -64,6 +66,18 @@ impl<B: Backend> ThinkingLm<B> {
             }),
             lm,
         })
+    }
+
+    /// `lm` as a model that never mixes: its residual is created lazily (zeros, never drawn),
+    /// frozen and unused. For evaluating or training plain token policies through the same code.
+    pub fn without_thinking(lm: CausalLm<B>) -> Self {
+        let h = lm.config().hidden_size;
+        let device = lm.device();
+        Self {
+            lm,
+            residual: ThinkingResidual::unloaded(h, &device).no_grad(),
+            projection: None,
+        }
     }
 
     /// Where this model's thinking states come from.
@@ -213,6 +227,18 @@ impl<B: Backend> ThinkingLm<B> {
             residual,
             projection,
         })
+    }
+}
+
+impl<B: AutodiffBackend> ThinkingLm<B> {
+    /// A detached inference copy for rollouts: the LM with its adapters merged
+    /// ([`CausalLm::rollout_copy`]), the residual and projection as they are.
+    pub fn rollout_copy(&self) -> ThinkingLm<B::InnerBackend> {
+        ThinkingLm {
+            lm: self.lm.rollout_copy(),
+            residual: self.residual.valid(),
+            projection: self.projection.as_ref().map(|p| p.valid()),
+        }
     }
 }
 

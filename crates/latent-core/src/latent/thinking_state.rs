@@ -53,7 +53,9 @@ impl<B: Backend> ThinkingProjection<B> {
     /// computed in f32.
     pub fn forward<const D: usize>(&self, hidden: Tensor<B, D>) -> Tensor<B, D> {
         let y = flat_linear(hidden, self.weight.val(), None).cast(DType::F32);
-        let norm = y.clone().square().sum_dim(D - 1).sqrt() + 1e-8;
+        // sqrt(Σy² + 1e-16) instead of sqrt(Σy²): the same value to 1e-8, and a finite gradient at
+        // y = 0 (a zero input, e.g. a prompt position, would otherwise give 0 · inf = NaN).
+        let norm = (y.clone().square().sum_dim(D - 1) + 1e-16).sqrt() + 1e-8;
         y / norm
     }
 

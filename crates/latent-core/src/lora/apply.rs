@@ -83,9 +83,14 @@ impl<B: Backend> CausalLm<B> {
 }
 
 impl<B: Backend> CausalLm<B> {
-    /// The same model with every adapter removed: the base model, sharing its weights with `self`
-    /// (tensors are reference-counted, nothing is copied). Under autodiff it is the GRPO reference
-    /// policy: run it without gradients (`.valid()` or detached inputs).
+    /// The same model with every adapter removed, sharing its weights with `self` (tensors are
+    /// reference-counted, nothing is copied). Under autodiff it is the GRPO reference policy: run
+    /// it without gradients (`.valid()` or detached inputs).
+    ///
+    /// `modules_to_save` stay as they are: they replaced the base weights when the adapter was
+    /// loaded (or were trained in place), so this is the base model only when the adapter has no
+    /// `modules_to_save` of the LM. PEFT's `disable_adapter()` would restore the originals; where
+    /// that matters, keep a copy of the model from before loading or training instead.
     pub fn without_adapters(&self) -> Self {
         let mut model = self.clone();
         for_each_target(&mut model, |_, mut target| {

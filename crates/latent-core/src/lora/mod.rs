@@ -37,3 +37,4 @@ mod targets;
 pub use crate::model::{is_adapter_param, LoraLinear, LoraPair};
 pub use config::LoraConfig;
 pub use io::{LoadedAdapter, ADAPTER_CONFIG, ADAPTER_WEIGHTS, PEFT_PREFIX};
+pub use targets::adapter_parameter_count;

@@ -8,7 +8,8 @@
 
 use burn::prelude::*;
 
-use crate::hf::config::Family;
+use super::config::LoraConfig;
+use crate::hf::config::{Family, MlpKind, ModelConfig};
 use crate::hf::families::hf_ref;
 use crate::model::Attention;
 use crate::model::{LoraLinear, LoraPair};
@@ -105,4 +106,39 @@ pub(crate) fn for_each_target<B: Backend>(
         }
     }
     Ok(())
+}
+
+/// Trainable parameters the adapters of `lora` add to a model of `config` — `r · (d_in + d_out)`
+/// per targeted projection — computed from the config alone (nothing is allocated), with the same
+/// module names [`for_each_target`] gives the model's projections.
+pub fn adapter_parameter_count(config: &ModelConfig, lora: &LoraConfig) -> usize {
+    let family = config.family;
+    let q = config.num_attention_heads * config.head_dim;
+    let kv = config.num_key_value_heads * config.head_dim;
+    let (h, f) = (config.hidden_size, config.intermediate_size);
+    let mut total = 0;
+    for i in 0..config.num_hidden_layers {
+        let module = |path: &str| hf_module(family, &format!("layers.{i}.{path}"));
+        let mut projections: Vec<(String, [usize; 2])> = if family == Family::Gpt2 {
+            vec![(module("self_attn.q_proj"), [h, q + 2 * kv])]
+        } else {
+            vec![
+                (module("self_attn.q_proj"), [h, q]),
+                (module("self_attn.k_proj"), [h, kv]),
+                (module("self_attn.v_proj"), [h, kv]),
+            ]
+        };
+        projections.push((module("self_attn.o_proj"), [q, h]));
+        if config.mlp == MlpKind::GatedSilu {
+            projections.push((module("mlp.gate_proj"), [h, f]));
+        }
+        projections.push((module("mlp.up_proj"), [h, f]));
+        projections.push((module("mlp.down_proj"), [f, h]));
+        total += projections
+            .iter()
+            .filter(|(name, _)| lora.targets(name))
+            .map(|(_, [d_in, d_out])| lora.r * (d_in + d_out))
+            .sum::<usize>();
+    }
+    total
 }

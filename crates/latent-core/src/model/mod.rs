@@ -31,4 +31,4 @@ pub use mlp::Mlp;
 pub use norm::Norm;
 pub use pretrained::{check_vocab, Pretrained};
 pub use rope::{Rope, RopeTables};
-pub use token_logprobs::LogprobOptions;
+pub use token_logprobs::{LogprobLoss, LogprobOptions};

@@ -71,8 +71,19 @@ impl<B: Backend> CausalLm<B> {
         options: LogprobOptions,
     ) -> Result<Tensor<B, 2>> {
         check_shapes(&hidden, &targets, options)?;
-        Ok(chunked_logprobs(&self.head(), hidden, targets, options))
+        Ok(chunked_logprobs(&self.head(), hidden, targets, options).0)
     }
+}
+
+/// What [`CausalLm::logprob_loss`] returns.
+#[derive(Debug, Clone)]
+pub struct LogprobLoss<B: AutodiffBackend, T> {
+    /// The loss `[1]`: its value, and the gradient the full-logits path would give.
+    pub loss: Tensor<B, 1>,
+    /// What the loss closure passed through.
+    pub extra: T,
+    /// The entropy of every position's distribution (after the temperature), `[batch, seq]`, no graph.
+    pub entropy: Tensor<B::InnerBackend, 2>,
 }
 
 impl<B: AutodiffBackend> CausalLm<B> {
@@ -90,7 +101,7 @@ impl<B: AutodiffBackend> CausalLm<B> {
         targets: Tensor<B, 2, Int>,
         options: LogprobOptions,
         loss: impl FnOnce(Tensor<B, 2>) -> Result<(Tensor<B, 1>, T)>,
-    ) -> Result<(Tensor<B, 1>, T)> {
+    ) -> Result<LogprobLoss<B, T>> {
         check_shapes(&hidden, &targets, options)?;
         let head = self.head();
         let inner_head = match &head {
@@ -99,7 +110,7 @@ impl<B: AutodiffBackend> CausalLm<B> {
         };
         let inner_hidden = hidden.clone().inner();
         let inner_targets = targets.clone().inner();
-        let values = chunked_logprobs(
+        let (values, entropy) = chunked_logprobs(
             &inner_head,
             inner_hidden.clone(),
             inner_targets.clone(),
@@ -130,8 +141,12 @@ impl<B: AutodiffBackend> CausalLm<B> {
             surrogate = surrogate + (head_weight * Tensor::from_inner(g_head)).sum();
         }
         let value = value.inner();
-        let result = surrogate.clone() - surrogate.detach() + Tensor::from_inner(value);
-        Ok((result, extra))
+        let loss = surrogate.clone() - surrogate.detach() + Tensor::from_inner(value);
+        Ok(LogprobLoss {
+            loss,
+            extra,
+            entropy,
+        })
     }
 }
 
@@ -182,22 +197,25 @@ fn chunk_logits<B: Backend>(
     }
 }
 
+/// Log-probs of the targets and entropies of the distributions, both `[b, s]`.
 fn chunked_logprobs<B: Backend>(
     head: &Head<B>,
     hidden: Tensor<B, 3>,
     targets: Tensor<B, 2, Int>,
     options: LogprobOptions,
-) -> Tensor<B, 2> {
+) -> (Tensor<B, 2>, Tensor<B, 2>) {
     let [b, s, _] = hidden.dims();
-    let parts = chunks(s, options.chunk)
+    let (logps, entropies): (Vec<_>, Vec<_>) = chunks(s, options.chunk)
         .map(|range| {
             let n = range.len();
             let logits = chunk_logits(head, &hidden, range.clone(), options.temperature);
             let ids = targets.clone().slice([0..b, range]).reshape([b * n, 1]);
-            log_softmax(logits, 1).gather(1, ids).reshape([b, n])
+            let lsm = log_softmax(logits, 1);
+            let entropy = (lsm.clone().exp() * lsm.clone()).sum_dim(1).neg();
+            (lsm.gather(1, ids).reshape([b, n]), entropy.reshape([b, n]))
         })
-        .collect();
-    Tensor::cat(parts, 1)
+        .unzip();
+    (Tensor::cat(logps, 1), Tensor::cat(entropies, 1))
 }
 
 /// The gradients of `Σ g · logp` with respect to `hidden` `[b, s, hidden]` and, when `head_grad`, the

@@ -1,6 +1,7 @@
 //! What a training run writes next to its checkpoints: `metrics.jsonl` (one line per update: step,
 //! epoch, loss, each loss term, lr per group, grad norm, throughput), `training.log` (the same as
-//! text), `training_stats.json` and `loss.png` at the end (total updates, per-epoch mean loss, best
+//! text; a term named `ns/x` is written under its own name, others as `loss/x`),
+//! `training_stats.json` and `loss.png` at the end (total updates, per-epoch mean loss, best
 //! metric, wall time; the loss curve), and a progress bar with loss, lr and throughput.
 
 use std::fs::{File, OpenOptions};
@@ -28,6 +29,18 @@ pub struct RunLog {
     updates: usize,
     /// `(step, loss)` of every update, and `(step, value)` of the first evaluated metric.
     curves: [Vec<(f64, f64)>; 2],
+    /// Terms shown in the progress message besides the loss.
+    shown: Vec<String>,
+}
+
+/// The `metrics.jsonl` key of a loss term: `loss/<name>`, or the name itself when it already has a
+/// namespace (`reward/mean`).
+fn term_key(name: &str) -> String {
+    if name.contains('/') {
+        name.to_string()
+    } else {
+        format!("loss/{name}")
+    }
 }
 
 fn open_append(path: &Path) -> Result<File> {
@@ -71,7 +84,13 @@ impl RunLog {
             epoch_losses: Vec::new(),
             updates: done,
             curves: [Vec::new(), Vec::new()],
+            shown: Vec::new(),
         })
+    }
+
+    /// Also show these terms of each update in the progress message (e.g. `reward/mean`, `kl`).
+    pub fn show_terms(&mut self, names: &[&str]) {
+        self.shown = names.iter().map(|n| n.to_string()).collect();
     }
 
     /// Records one update; `tokens` is the number of tokens it processed (for throughput).
@@ -89,7 +108,7 @@ impl RunLog {
         });
         let map = line.as_object_mut().expect("object");
         for (name, value) in &record.terms {
-            map.insert(format!("loss/{name}"), json!(value));
+            map.insert(term_key(name), json!(value));
         }
         for (group, lr) in &record.lrs {
             map.insert(format!("lr/{group}"), json!(lr));
@@ -105,8 +124,16 @@ impl RunLog {
         self.curves[0].push((self.updates as f64, record.loss));
         let lr = record.lrs.first().map(|(_, lr)| *lr).unwrap_or(0.0);
         self.progress.set_position(self.updates as u64);
+        let shown: String = self
+            .shown
+            .iter()
+            .filter_map(|name| {
+                let (_, v) = record.terms.iter().find(|(n, _)| n == name)?;
+                Some(format!(" {name} {v:.4}"))
+            })
+            .collect();
         self.progress.set_message(format!(
-            "loss {:.4} lr {lr:.2e} {tokens_per_s:.0} tok/s",
+            "loss {:.4}{shown} lr {lr:.2e} {tokens_per_s:.0} tok/s",
             record.loss
         ));
         Ok(())
