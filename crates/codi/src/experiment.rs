@@ -363,11 +363,9 @@ fn cot_then_codi<B: AutodiffBackend>(
 ) -> Result<Vec<ExperimentRow>> {
     let (cot_report, cot_eval) = phase::<B>(base, test, device, progress)?;
     let cot_row = row(&cot_report, &cot_eval);
-    eprintln!("{cot_row:?}");
     let codi = codi_run(base, cfg, &cot_report.saved);
     let (codi_report, codi_eval) = phase::<B>(&codi, test, device, progress)?;
     let codi_row = row(&codi_report, &codi_eval);
-    eprintln!("{codi_row:?}");
     Ok(vec![cot_row, codi_row])
 }
 
@@ -399,7 +397,6 @@ pub fn run_experiment<B: AutodiffBackend>(
     let mut rows = rows?;
     let (no_cot_report, no_cot_eval) = no_cot_result?;
     rows.push(row(&no_cot_report, &no_cot_eval));
-    eprintln!("{:?}", rows.last().expect("pushed"));
 
     let report = ExperimentReport {
         config: cfg.clone(),

@@ -158,7 +158,6 @@ pub fn run_pipeline<B: AutodiffBackend>(
 
     let (cot_report, cot_eval) = phase::<B>(&base, &test, device, progress)?;
     rows.push(plain_row("CoT-SFT", "explicit", &cot_eval));
-    eprintln!("{:?}", rows.last());
 
     // CODI and Phase 1 both start from the CoT-SFT model and not from each other: Phase 1 (entropy
     // scoring, inference only) runs on a second thread while CODI trains.
@@ -188,9 +187,7 @@ pub fn run_pipeline<B: AutodiffBackend>(
     );
     let (codi_report, codi_eval) = codi_result?;
     rows.push(plain_row("CODI", "latent", &codi_eval));
-    eprintln!("{:?}", rows.last());
     let (phase1, phase1_seconds) = phase1_result?;
-    eprintln!("{}", serde_json::to_string(&phase1).expect("json"));
 
     let mut hybrid = codi.clone();
     hybrid.method.restore_from = Some(codi_report.saved.clone());
@@ -255,7 +252,6 @@ pub fn run_pipeline<B: AutodiffBackend>(
     for (name, controller) in modes {
         let s = evaluate_hybrid(&model, &tokenizer, &examples, &eval, &controller, |_| {})?;
         rows.push(hybrid_row(name, &s));
-        eprintln!("{:?}", rows.last());
         summaries.push(s);
     }
     write(
