@@ -149,6 +149,15 @@ pub fn write(path: &Path, text: &str) -> Result<()> {
     std::fs::write(path, text).map_err(|e| CodiError::io(path, e))
 }
 
+/// Writes a report as `results.json` (`report` serialised) and `results.md` (`markdown`) into `dir`.
+pub fn write_results(dir: &Path, report: &impl Serialize, markdown: &str) -> Result<()> {
+    write(
+        &dir.join("results.json"),
+        &serde_json::to_string_pretty(report).expect("json"),
+    )?;
+    write(&dir.join("results.md"), markdown)
+}
+
 /// The `config.json` of the experiment's tiny Llama: `vocab` rows, width `hidden`, `layers`
 /// blocks, `heads` heads, tied embeddings, BOS 2 and EOS 3 (the ids of the word-level tokenizer).
 pub fn tiny_llama_config(
@@ -403,10 +412,6 @@ pub fn run_experiment<B: AutodiffBackend>(
         rows,
         seconds: start.elapsed().as_secs_f64(),
     };
-    write(
-        &cfg.output_dir.join("results.json"),
-        &serde_json::to_string_pretty(&report).expect("json"),
-    )?;
-    write(&cfg.output_dir.join("results.md"), &report.markdown())?;
+    write_results(&cfg.output_dir, &report, &report.markdown())?;
     Ok(report)
 }

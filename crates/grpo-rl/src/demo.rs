@@ -13,7 +13,7 @@ use burn::tensor::backend::AutodiffBackend;
 use burn::tensor::DType;
 use latent_codi::config::DataFormat;
 use latent_codi::data::{prepare, Problem};
-use latent_codi::experiment::{beside, phase, setup, write, ExperimentConfig};
+use latent_codi::experiment::{beside, phase, setup, write, write_results, ExperimentConfig};
 use latent_codi::run::{load_problems, prep_config};
 use latent_codi::CodiModel;
 use latent_core::latent::{ThinkingLm, ThinkingResidualConfig, ThinkingSource};
@@ -550,10 +550,6 @@ pub fn run_demo<B: AutodiffBackend>(
         curves,
         seconds: started.elapsed().as_secs_f64(),
     };
-    write(
-        &cfg.output_dir.join("results.json"),
-        &serde_json::to_string_pretty(&report).expect("json"),
-    )?;
-    write(&cfg.output_dir.join("results.md"), &report.markdown())?;
+    write_results(&cfg.output_dir, &report, &report.markdown())?;
     Ok(report)
 }

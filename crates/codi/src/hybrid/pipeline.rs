@@ -20,7 +20,7 @@ use super::phase2::run_phase2;
 use crate::config::DataFormat;
 use crate::data::prepare;
 use crate::eval::{EvalConfig, EvalSummary};
-use crate::experiment::{beside, codi_run, phase, setup, write, ExperimentConfig};
+use crate::experiment::{beside, codi_run, phase, setup, write, write_results, ExperimentConfig};
 use crate::run::{load_problems, prep_config, TrainOptions};
 use crate::{CodiError, Result};
 
@@ -270,11 +270,7 @@ pub fn run_pipeline<B: AutodiffBackend>(
         rows,
         seconds: start.elapsed().as_secs_f64(),
     };
-    write(
-        &e.output_dir.join("results.json"),
-        &serde_json::to_string_pretty(&out).expect("json"),
-    )?;
-    write(&e.output_dir.join("results.md"), &out.markdown())?;
+    write_results(&e.output_dir, &out, &out.markdown())?;
     plot(&e.output_dir.join("accuracy_vs_tokens.png"), &out.rows)?;
     Ok(out)
 }
