@@ -192,27 +192,103 @@ fn decode_batch<B: Backend>(
     config: &EvalConfig,
     probe_rows: usize,
 ) -> Result<Vec<EvalRecord>> {
-    let t = model.tokens;
-    let b = chunk.len();
     let latents = if task.uses_latents() {
         config.num_latent
     } else {
         0
     };
-    let prompts: Vec<Vec<u32>> = chunk
+    let questions: Vec<Vec<u32>> = chunk.iter().map(|e| e.question.clone()).collect();
+    let settings = ThoughtDecoding {
+        latents,
+        max_new_tokens: config.max_new_tokens,
+        reference_masking: config.reference_masking,
+    };
+    let probing = Probing {
+        tokenizer,
+        rows: probe_rows,
+        top_k: config.probe_top_k,
+    };
+    let (decoded, probes) = run_decode(model, &questions, &settings, Some(probing), None)?;
+    chunk
         .iter()
-        .map(|e| {
-            let mut p = e.question.clone();
-            if task.uses_latents() {
+        .zip(decoded)
+        .zip(probes)
+        .map(|((e, ids), probe)| {
+            Ok(EvalRecord {
+                answer: AnswerRecord::decode(tokenizer, e, &ids, latents)?,
+                probe,
+            })
+        })
+        .collect()
+}
+
+/// Edits CODI's continuous thoughts before they are fed (noise for sampling latent paths, a
+/// forced prefix for Monte-Carlo continuations) and sees what is fed.
+pub trait ThoughtHook<B: Backend> {
+    /// `thoughts` `[rows.len(), hidden]` are about to be fed as thought `step` (0-based) to the
+    /// batch rows `rows` (indices into the questions passed to [`decode_with_thoughts`]); returns
+    /// what to feed instead, same shape.
+    fn edit(&mut self, step: usize, rows: &[usize], thoughts: Tensor<B, 2>) -> Tensor<B, 2>;
+}
+
+/// How [`decode_with_thoughts`] decodes.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ThoughtDecoding {
+    /// Continuous thoughts per question (0: decode from the question directly).
+    pub latents: usize,
+    /// Decoding budget after `<eot>`.
+    pub max_new_tokens: usize,
+    /// Reproduce the reference code's masking (see [`EvalConfig::reference_masking`]).
+    pub reference_masking: bool,
+}
+
+/// CODI's decoding of `questions` (token ids, one row each): `Q ‖ <bot>`, `settings.latents`
+/// thoughts (each passed through `hook` when given), `<eot>`, then greedy text to EOS. Returns the
+/// text ids written per row, EOS removed.
+pub fn decode_with_thoughts<B: Backend>(
+    model: &CodiModel<B>,
+    questions: &[Vec<u32>],
+    settings: &ThoughtDecoding,
+    hook: Option<&mut dyn ThoughtHook<B>>,
+) -> Result<Vec<Vec<u32>>> {
+    Ok(run_decode(model, questions, settings, None, hook)?.0)
+}
+
+/// Which rows of a batch have their thoughts probed through the LM head.
+struct Probing<'a> {
+    tokenizer: &'a Tokenizer,
+    rows: usize,
+    top_k: usize,
+}
+
+/// Probes of one row: per thought, the top tokens and their probabilities.
+type RowProbes = Vec<Vec<(String, f32)>>;
+
+/// The one CODI decoding of a batch: text ids per row (EOS removed) and per-row probes.
+fn run_decode<B: Backend>(
+    model: &CodiModel<B>,
+    questions: &[Vec<u32>],
+    settings: &ThoughtDecoding,
+    probing: Option<Probing<'_>>,
+    hook: Option<&mut dyn ThoughtHook<B>>,
+) -> Result<(Vec<Vec<u32>>, Vec<RowProbes>)> {
+    let t = model.tokens;
+    let b = questions.len();
+    let latents = settings.latents;
+    let prompts: Vec<Vec<u32>> = questions
+        .iter()
+        .map(|q| {
+            let mut p = q.clone();
+            if latents > 0 {
                 p.push(t.bot);
             }
             p
         })
         .collect();
     let width = prompts.iter().map(Vec::len).max().unwrap_or(1);
-    let capacity = width + latents + 1 + config.max_new_tokens;
+    let capacity = width + latents + 1 + settings.max_new_tokens;
     let mut stepper = Stepper::new(&model.lm, b, capacity);
-    let first = if config.reference_masking {
+    let first = if settings.reference_masking {
         let device = model.lm.device();
         let input = LmInput::left_padded(&prompts, t.pad, &device).position_ids(
             Tensor::<B, 1, Int>::arange(0..width as i64, &device)
@@ -227,60 +303,62 @@ fn decode_batch<B: Backend>(
     };
     let mut policy = CodiDecode {
         model,
-        tokenizer,
         latents,
-        probe_rows,
-        probe_top_k: config.probe_top_k,
+        probing,
         probes: vec![Vec::new(); b],
+        hook,
     };
     let loop_config = DecodeConfig {
-        max_new_tokens: config.max_new_tokens,
+        max_new_tokens: settings.max_new_tokens,
         eos_token_ids: vec![t.eos],
         ..DecodeConfig::default()
     };
     let decoded = decode(stepper, first, &mut policy, &loop_config, None)?;
-    chunk
-        .iter()
-        .zip(decoded.tokens)
-        .zip(policy.probes)
-        .map(|((e, mut ids), probe)| {
+    let tokens = decoded
+        .tokens
+        .into_iter()
+        .map(|mut ids| {
             if ids.last() == Some(&t.eos) {
                 ids.pop();
             }
-            Ok(EvalRecord {
-                answer: AnswerRecord::decode(tokenizer, e, &ids, latents)?,
-                probe,
-            })
+            ids
         })
-        .collect()
+        .collect();
+    Ok((tokens, policy.probes))
 }
 
-/// CODI's decoding: `latents` continuous thoughts (the projected last hidden state), `<eot>`, then
-/// greedy text over the base vocabulary (the added ids never win).
-struct CodiDecode<'a, B: Backend> {
+/// CODI's decoding: `latents` continuous thoughts (the projected last hidden state, edited by the
+/// hook when there is one), `<eot>`, then greedy text over the base vocabulary (the added ids
+/// never win).
+struct CodiDecode<'a, 'h, B: Backend> {
     model: &'a CodiModel<B>,
-    tokenizer: &'a Tokenizer,
     latents: usize,
-    probe_rows: usize,
-    probe_top_k: usize,
+    probing: Option<Probing<'a>>,
     /// Per row, per thought: the top tokens of the position it was fed at.
-    probes: Vec<Vec<Vec<(String, f32)>>>,
+    probes: Vec<RowProbes>,
+    hook: Option<&'h mut dyn ThoughtHook<B>>,
 }
 
-impl<B: Backend> DecodePolicy<B> for CodiDecode<'_, B> {
+impl<B: Backend> DecodePolicy<B> for CodiDecode<'_, '_, B> {
     fn next(&mut self, view: &mut StepView<'_, B>) -> latent_core::Result<NextInputs<B>> {
         let step = view.step();
         let t = self.model.tokens;
         if step < self.latents {
-            for i in 0..view.len() {
-                let row = view.row(i);
-                if row < self.probe_rows {
-                    let logits = &view.logits_row(i)[..t.base_vocab];
-                    let probe = top_k(self.tokenizer, logits, self.probe_top_k);
-                    self.probes[row].push(probe);
+            if let Some(probing) = &self.probing {
+                for i in 0..view.len() {
+                    let row = view.row(i);
+                    if row < probing.rows {
+                        let logits = &view.logits_row(i)[..t.base_vocab];
+                        let probe = top_k(probing.tokenizer, logits, probing.top_k);
+                        self.probes[row].push(probe);
+                    }
                 }
             }
-            let thoughts = self.model.thought(view.hidden());
+            let mut thoughts = self.model.thought(view.hidden());
+            if let Some(hook) = self.hook.as_deref_mut() {
+                let rows: Vec<usize> = (0..view.len()).map(|i| view.row(i)).collect();
+                thoughts = hook.edit(step, &rows, thoughts);
+            }
             return Ok(NextInputs::vectors(
                 vec![Next::Thought; view.len()],
                 thoughts,

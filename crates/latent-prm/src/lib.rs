@@ -1,6 +1,34 @@
-//! Latent process reward model: scores sequences of latent reasoning vectors and selects the best of N paths.
+//! # latent-prm
 //!
-//! **Status:** not implemented yet. It will hold path collection, the pooled scoring head over a causal LM backbone, its trainer and best-of-N evaluation.
+//! A reward model over **latent** reasoning paths, and best-of-N selection with it (design 003,
+//! `../shared/specs/latent-prm.md`, LatentTTS's LatentRM). The pipeline:
 //!
-//! See `docs/architecture.md` for how this crate fits into the workspace.
+//! 1. [`collect`]: a CODI reasoner of `latent-codi` decodes each question N times with Gaussian
+//!    noise on its continuous thoughts; the thoughts `[steps, D]`, the decoded answer and its
+//!    correctness (and optionally per-step Monte-Carlo values) go to safetensors shards with a JSON
+//!    metadata file ([`paths`]); interrupted collections resume.
+//! 2. [`model`]: a decoder backbone of `latent-core` (any supported family) reads
+//!    `inputs_embeds` = [question embeddings, thoughts], pools its final hidden states over the
+//!    attention mask and maps them to one scalar; [`loss`]: MSE (design), BCE or LatentRM's
+//!    listwise softmax across the N paths of a question.
+//! 3. [`train`]: full fine-tuning on the workspace's one training loop, with checkpoints and resume.
+//! 4. [`eval`] and [`select`]: score quality (MSE, MAE, AUROC) and best-of-N curves against greedy,
+//!    random, majority vote, score-weighted vote and pass@N, with bootstrap error bars.
+//!
+//! Examples: `prm_collect`, `prm_train`, `prm_eval` and the CPU-sized `prm_demo` (see `docs/prm.md`).
+#![warn(missing_docs)]
 #![forbid(unsafe_code)]
+
+pub mod batch;
+pub mod collect;
+pub mod config;
+pub mod demo;
+mod error;
+pub mod eval;
+pub mod loss;
+pub mod model;
+pub mod paths;
+pub mod select;
+pub mod train;
+
+pub use error::{PrmError, Result};

@@ -1,0 +1,359 @@
+//! `prm_train`: the scorer trained on the shared loop with design 003's recipe (AdamW, one cosine
+//! schedule with warm-up, accumulation, global-norm clip), checkpoints `checkpoint-N/`,
+//! `epoch_K/`, `best/` (lowest held-out loss, or lowest epoch training loss without a held-out
+//! set) and `final/`, each with weights, optimizer and scheduler state, `training_state.json` and
+//! `config.json`; resume from any of them; `training.log`, `metrics.jsonl`, `training_stats.json`
+//! and a progress bar with loss and lr.
+
+use std::path::{Path, PathBuf};
+
+use burn::module::AutodiffModule;
+use burn::prelude::*;
+use burn::tensor::backend::AutodiffBackend;
+use latent_codi::CodiModel;
+use latent_core::train::{
+    load_checkpoint, total_updates, train as train_loop, AdamWSettings, BestMetric,
+    CheckpointPolicy, Direction, GroupedOptimizer, LoopConfig, ParamGroupConfig, Position, RunLog,
+    ScheduleKind, StepIndex, StepLoss, StopFlag, TrainStep, TrainingState,
+};
+use latent_core::{parse_dtype, seed_backend, CausalLm, Pretrained};
+use serde::Serialize;
+
+use crate::batch::{epoch_batches, input_of, labels_of, MicroBatch};
+use crate::config::PrmRunConfig;
+use crate::loss::{prm_loss, LossKind};
+use crate::model::{extra_parameters, LatentRewardModel};
+use crate::paths::PathSet;
+use crate::{PrmError, Result};
+
+/// The backbone `config` starts from: a CODI checkpoint's LM, a Hugging Face model, or a random
+/// model of `model.config`.
+pub fn load_backbone<B: Backend>(config: &PrmRunConfig, device: &B::Device) -> Result<CausalLm<B>> {
+    let dtype = parse_dtype(&config.model.dtype)?;
+    match &config.model.backbone {
+        Some(spec) if Path::new(spec).join("codi.json").exists() => {
+            Ok(CodiModel::<B>::load(Path::new(spec), device, dtype)?.0.lm)
+        }
+        Some(spec) => Ok(Pretrained::<B>::load(spec, device, dtype)?.model),
+        None => Ok(CausalLm::new(&config.backbone_config()?, device)),
+    }
+}
+
+/// A fresh scorer for `config` (its `model.latent_dim` must be set), initialised from the
+/// backend RNG seeded with the run's seed.
+pub fn build_model<B: Backend>(
+    config: &PrmRunConfig,
+    device: &B::Device,
+) -> Result<LatentRewardModel<B>> {
+    let backbone = load_backbone(config, device)?;
+    let latent_dim = config.model.latent_dim.ok_or_else(|| {
+        PrmError::config(
+            "model.latent_dim",
+            "unset (the collection's width is used when training)",
+        )
+    })?;
+    let _rng = seed_backend::<B>(device, config.training.seed);
+    Ok(LatentRewardModel::new(
+        backbone,
+        latent_dim,
+        config.model.pooling,
+        config.model.head,
+        config.model.dropout,
+    ))
+}
+
+/// A trained scorer from a checkpoint directory of a run (`final/`, `best/`, `checkpoint-N/`):
+/// rebuilt from its `config.json` (a random backbone of the right shape), weights from
+/// `model.safetensors`. Returns it with its run config.
+pub fn load_scorer<B: Backend>(
+    dir: &Path,
+    device: &B::Device,
+) -> Result<(LatentRewardModel<B>, PrmRunConfig)> {
+    let config_path = dir.join("config.json");
+    let config: PrmRunConfig = latent_core::config_file::read_config(&config_path)?;
+    let backbone = CausalLm::new(&config.backbone_config()?, device);
+    let model = LatentRewardModel::new(
+        backbone,
+        config.model.latent_dim.ok_or_else(|| PrmError::Config {
+            path: config_path.clone(),
+            key: "model.latent_dim".into(),
+            reason: "missing in a trained run's config".into(),
+        })?,
+        config.model.pooling,
+        config.model.head,
+        config.model.dropout,
+    );
+    let weights = latent_core::hf::safetensors::Checkpoint::open(&[dir.join("model.safetensors")])?;
+    let model = latent_core::train::state_dict::load_module_tensors(model, &weights)?;
+    Ok((model, config))
+}
+
+/// An error of this crate inside the shared loop's callbacks.
+fn to_core(e: PrmError) -> latent_core::CoreError {
+    match e {
+        PrmError::Core(c) => c,
+        other => latent_core::CoreError::Method(Box::new(other)),
+    }
+}
+
+/// The loss of a micro-batch.
+struct PrmStep<'a> {
+    set: &'a PathSet,
+    kind: LossKind,
+    step_labels: bool,
+    max_seq_len: usize,
+    seed: u64,
+}
+
+impl<B: AutodiffBackend> TrainStep<B, LatentRewardModel<B>> for PrmStep<'_> {
+    type Batch = MicroBatch;
+
+    fn loss(
+        &mut self,
+        model: &LatentRewardModel<B>,
+        batch: &MicroBatch,
+        at: StepIndex,
+    ) -> latent_core::Result<StepLoss<B>> {
+        let device = model.head.weight.val().device();
+        let input = input_of::<B>(self.set, &batch.paths, self.max_seq_len, &device);
+        // Dropout masks from a stream of this micro-batch, so a resumed run draws the same ones.
+        let values = {
+            let _rng = seed_backend::<B>(
+                &device,
+                self.seed ^ ((at.epoch as u64) << 40) ^ ((at.micro_batch as u64) << 8) ^ 0x5EED,
+            );
+            model.forward(input).map_err(to_core)?
+        };
+        let k = values.dims()[1];
+        let labels = labels_of::<B>(self.set, &batch.paths, k, self.step_labels, &device);
+        let loss = prm_loss(self.kind, values, labels, &batch.groups);
+        Ok(StepLoss {
+            loss,
+            terms: Vec::new(),
+        })
+    }
+}
+
+/// Mean loss of `model` (evaluation mode) on every path of `set`.
+pub fn evaluate_loss<B: Backend>(
+    model: &LatentRewardModel<B>,
+    set: &PathSet,
+    config: &PrmRunConfig,
+) -> Result<f64> {
+    let device = model.head.weight.val().device();
+    let questions: Vec<usize> = (0..set.questions.len()).collect();
+    let batches = epoch_batches(set, &questions, 64, config.loss.needs_groups(), 0, 0);
+    let (mut sum, mut weight) = (0.0, 0.0);
+    for batch in &batches {
+        let values = model.forward(input_of::<B>(
+            set,
+            &batch.paths,
+            config.data.max_seq_len,
+            &device,
+        ))?;
+        let k = values.dims()[1];
+        let labels = labels_of::<B>(set, &batch.paths, k, config.data.step_labels, &device);
+        let loss: f64 = prm_loss(config.loss, values, labels, &batch.groups)
+            .into_scalar()
+            .elem();
+        let w = if config.loss.needs_groups() {
+            batch.groups.len()
+        } else {
+            batch.paths.len()
+        } as f64;
+        sum += loss * w;
+        weight += w;
+    }
+    Ok(sum / weight.max(1.0))
+}
+
+/// Options of one training call.
+#[derive(Debug, Clone, Default)]
+pub struct TrainOptions {
+    /// Resume from this checkpoint directory.
+    pub resume: Option<PathBuf>,
+    /// Show a progress bar.
+    pub progress: bool,
+    /// Stop (after a checkpoint) when requested.
+    pub stop: Option<StopFlag>,
+}
+
+/// What a run did.
+#[derive(Debug, Clone, Serialize)]
+pub struct TrainReport {
+    /// Updates of this call.
+    pub updates: usize,
+    /// Mean training loss per epoch (this call's epochs).
+    pub epoch_losses: Vec<f64>,
+    /// Held-out loss after each epoch, when there is a held-out set.
+    pub eval_losses: Vec<f64>,
+    /// Wall time (s).
+    pub seconds: f64,
+    /// The `final/` checkpoint.
+    pub saved: PathBuf,
+}
+
+/// Trains a scorer with `config` on the collection `config.data.train`.
+pub fn train<B: AutodiffBackend>(
+    config: &PrmRunConfig,
+    options: &TrainOptions,
+    device: &B::Device,
+) -> Result<(LatentRewardModel<B>, TrainReport)> {
+    let set = PathSet::load(&config.data.train)?;
+    let eval_set = config
+        .data
+        .eval
+        .as_ref()
+        .map(|d| PathSet::load(d))
+        .transpose()?;
+    let mut config = config.clone();
+    config.model.latent_dim.get_or_insert(set.hidden());
+    if config.data.step_labels && set.step_values.is_none() {
+        return Err(PrmError::config(
+            "data.step_labels",
+            format!(
+                "{} has no per-step values (collect with sampling.mc_rollouts > 0)",
+                config.data.train.display()
+            ),
+        ));
+    }
+    let t = &config.training;
+    let questions: Vec<usize> = (0..set
+        .questions
+        .len()
+        .min(config.data.max_train_questions.unwrap_or(usize::MAX)))
+        .collect();
+    let whole = config.loss.needs_groups();
+    let per_epoch = epoch_batches(&set, &questions, t.batch_size, whole, t.seed, 0).len();
+    let total = total_updates(t.epochs, per_epoch, t.accumulation);
+    let model = build_model::<B>(&config, device)?;
+    let groups = [ParamGroupConfig {
+        name: "all".into(),
+        prefixes: Vec::new(),
+        lr: t.learning_rate,
+        weight_decay: t.weight_decay,
+        schedule: ScheduleKind::Cosine,
+        warmup_ratio: t.warmup_ratio,
+    }];
+    let mut optimizer = GroupedOptimizer::new(&model, &groups, &AdamWSettings::default(), total)?;
+    let policy = CheckpointPolicy {
+        dir: t.output_dir.clone(),
+        every_updates: t.save_every_updates,
+        keep_last: t.keep_last,
+        per_epoch: true,
+    };
+    let config_json = serde_json::to_value(&config).expect("config serialises");
+    let (model, start, mut best) = match &options.resume {
+        Some(dir) => {
+            let (model, state) = load_checkpoint(dir, model, &mut optimizer)?;
+            (
+                model,
+                state.position,
+                state
+                    .best
+                    .unwrap_or_else(|| BestMetric::new("loss", Direction::Minimize)),
+            )
+        }
+        None => (
+            model,
+            Position::default(),
+            BestMetric::new("loss", Direction::Minimize),
+        ),
+    };
+    let mut log = RunLog::open(&t.output_dir, total, start.global_step, options.progress)?;
+    log.note(&format!(
+        "latent reward model: {} training questions x {} paths ({} steps of width {}), loss {:?}, {} updates ({} micro-batches of {} per epoch, accumulation {})",
+        questions.len(), set.meta.sampling.paths_per_question, set.steps(), set.hidden(), config.loss, total, per_epoch, t.batch_size, t.accumulation
+    ))?;
+    let mut step = PrmStep {
+        set: &set,
+        kind: config.loss,
+        step_labels: config.data.step_labels,
+        max_seq_len: config.data.max_seq_len,
+        seed: t.seed,
+    };
+    let loop_config = LoopConfig {
+        epochs: t.epochs,
+        accumulation: t.accumulation,
+        max_grad_norm: t.max_grad_norm,
+        start,
+    };
+    let started = std::time::Instant::now();
+    let mut epoch_sum = (0.0, 0usize);
+    let mut epoch_losses = Vec::new();
+    let mut eval_losses = Vec::new();
+    let (model, records) = train_loop(
+        model,
+        &mut step,
+        |epoch| epoch_batches(&set, &questions, t.batch_size, whole, t.seed, epoch),
+        &mut optimizer,
+        &loop_config,
+        |model, optimizer, record, position| {
+            log.update(record, record.micro_batches)?;
+            epoch_sum = (epoch_sum.0 + record.loss, epoch_sum.1 + 1);
+            let mut state = TrainingState {
+                position,
+                best: best.value.is_finite().then(|| best.clone()),
+                extra: serde_json::Value::Null,
+            };
+            if position.next_batch == 0 {
+                let train_loss = epoch_sum.0 / epoch_sum.1.max(1) as f64;
+                epoch_losses.push(train_loss);
+                epoch_sum = (0.0, 0);
+                let mut logged = vec![("train/epoch_loss".to_string(), train_loss)];
+                let key_value = match &eval_set {
+                    Some(eval) => {
+                        let loss = evaluate_loss(&model.valid(), eval, &config).map_err(to_core)?;
+                        eval_losses.push(loss);
+                        logged.insert(0, ("valid/loss".to_string(), loss));
+                        loss
+                    }
+                    None => train_loss,
+                };
+                log.metrics(position.global_step, &logged)?;
+                policy.after_evaluation(
+                    model,
+                    optimizer,
+                    &mut state,
+                    &config_json,
+                    &mut best,
+                    &[("loss".to_string(), key_value)],
+                )?;
+            }
+            policy.after_update(
+                model,
+                optimizer,
+                &state,
+                &config_json,
+                options.stop.as_ref(),
+            )
+        },
+    )?;
+    let state = TrainingState {
+        position: Position {
+            epoch: t.epochs,
+            next_batch: 0,
+            global_step: start.global_step + records.len(),
+        },
+        best: best.value.is_finite().then(|| best.clone()),
+        extra: serde_json::Value::Null,
+    };
+    policy.save_final(&model, &optimizer, &state, &config_json)?;
+    log.finish(Some(&best))?;
+    let report = TrainReport {
+        updates: records.len(),
+        epoch_losses,
+        eval_losses,
+        seconds: started.elapsed().as_secs_f64(),
+        saved: t.output_dir.join("final"),
+    };
+    Ok((model, report))
+}
+
+/// The trainable parameter counts of `config` from `config.json` alone (nothing allocated):
+/// `(backbone, head, input projection)`, for `latent_dim`-wide thoughts.
+pub fn parameter_counts(config: &PrmRunConfig, latent_dim: usize) -> Result<(usize, usize, usize)> {
+    let model = config.backbone_config()?;
+    let (head, projection) = extra_parameters(model.hidden_size, latent_dim);
+    Ok((model.num_parameters(), head, projection))
+}

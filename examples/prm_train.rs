@@ -1,0 +1,84 @@
+//! Trains the latent reward model on collected paths from a YAML config (`configs/prm/*.yaml`).
+//!
+//! ```text
+//! cargo run --release --example prm_train -- --config configs/prm/qwen3-0.6b.yaml --dry-run
+//! cargo run --release --example prm_train -- --config configs/prm/cpu-demo.yaml --set loss=listwise
+//! cargo run --release --example prm_train -- --config X.yaml --resume runs/prm/train/checkpoint-100
+//! ```
+//! `--dry-run` prints the parameter counts from `config.json` alone, allocating nothing; Ctrl-C
+//! writes a checkpoint and stops.
+
+use std::path::PathBuf;
+
+use burn::backend::Autodiff;
+use burn::prelude::*;
+use clap::Parser;
+use latent_core::train::StopFlag;
+use latent_core::{BackendJob, DeviceSpec};
+use latent_prm::config::PrmRunConfig;
+use latent_prm::paths::CollectionMeta;
+use latent_prm::train::{parameter_counts, train, TrainOptions};
+
+#[derive(Parser, Debug)]
+#[command(about = "Train the latent reward model on collected latent paths")]
+struct Args {
+    /// The run config.
+    #[arg(long)]
+    config: PathBuf,
+    /// Overrides `dotted.key=value` (repeatable).
+    #[arg(long = "set")]
+    overrides: Vec<String>,
+    /// Print the parameter counts, then stop.
+    #[arg(long)]
+    dry_run: bool,
+    /// Resume from this checkpoint directory.
+    #[arg(long)]
+    resume: Option<PathBuf>,
+    /// Hide the progress bar.
+    #[arg(long)]
+    quiet: bool,
+}
+
+type Out = Result<(), Box<dyn std::error::Error>>;
+
+fn dry_run(config: &PrmRunConfig) -> Out {
+    let latent_dim = match config.model.latent_dim {
+        Some(d) => d,
+        None => CollectionMeta::read(&config.data.train)?.hidden,
+    };
+    let (backbone, head, projection) = parameter_counts(config, latent_dim)?;
+    println!("{}", serde_json::to_string_pretty(config)?);
+    println!("backbone: {backbone}");
+    println!("head: {head}");
+    println!("input projection: {projection} (thoughts of width {latent_dim})");
+    println!("trainable total: {}", backbone + head + projection);
+    Ok(())
+}
+
+struct Job(Args, PrmRunConfig);
+
+impl BackendJob for Job {
+    type Output = Out;
+
+    fn run<B: Backend>(self, device: B::Device) -> Out {
+        let Job(args, config) = self;
+        let options = TrainOptions {
+            resume: args.resume,
+            progress: !args.quiet,
+            stop: Some(StopFlag::ctrl_c()?),
+        };
+        let (_, report) = train::<Autodiff<B>>(&config, &options, &device)?;
+        println!("{}", serde_json::to_string_pretty(&report)?);
+        Ok(())
+    }
+}
+
+fn main() -> Out {
+    let args = Args::parse();
+    let config = PrmRunConfig::load(&args.config, &args.overrides)?;
+    if args.dry_run {
+        return dry_run(&config);
+    }
+    let device: DeviceSpec = config.training.device.parse()?;
+    device.run(Job(args, config))?
+}
