@@ -25,9 +25,10 @@ struct Args {
     /// Epochs of the warm start.
     #[arg(long)]
     sft_epochs: Option<usize>,
-    /// Keep the last reasoning step in the chain of thought.
+    /// Drop the last reasoning step from the chain of thought (CODI's preprocessing; the default
+    /// keeps it).
     #[arg(long)]
-    keep_last_step: bool,
+    drop_last_step: bool,
     /// Updates of each RL run.
     #[arg(long)]
     rl_updates: Option<usize>,
@@ -65,7 +66,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         seed: a.seed.unwrap_or(d.seed),
         sft_examples: a.sft_examples.unwrap_or(d.sft_examples),
         sft_epochs: a.sft_epochs.unwrap_or(d.sft_epochs),
-        keep_last_step: a.keep_last_step || d.keep_last_step,
+        keep_last_step: d.keep_last_step && !a.drop_last_step,
         rl_updates: a.rl_updates.unwrap_or(d.rl_updates),
         group_size: a.group_size.unwrap_or(d.group_size),
         learning_rate: a.learning_rate.unwrap_or(d.learning_rate),

@@ -49,8 +49,9 @@ pub struct DemoConfig {
     pub sft_examples: usize,
     /// Epochs of the warm start.
     pub sft_epochs: usize,
-    /// Keep the last reasoning step in the chain of thought (CODI's data drops it, so the answer is
-    /// computed without writing its last step).
+    /// Keep the last reasoning step in the chain of thought (the default: every answer then follows
+    /// from written equations; CODI's data drops it, and a model trained on that computes the last
+    /// step silently, which GRPO did not improve, see docs/results.md).
     pub keep_last_step: bool,
     /// Optimizer updates of each RL run.
     pub rl_updates: usize,
@@ -85,7 +86,7 @@ impl Default for DemoConfig {
             test_examples: 500,
             sft_examples: 8000,
             sft_epochs: 1,
-            keep_last_step: false,
+            keep_last_step: true,
             rl_updates: 200,
             group_size: 8,
             prompts_per_micro_batch: 4,

@@ -132,17 +132,32 @@ fn reasoner_dir<B: AutodiffBackend>(
     Ok((codi.saved, true))
 }
 
-/// Collects the paths of `limit` questions of `file` into `out`.
+/// One of the demo's two collections.
+struct Split<'a> {
+    /// The question file.
+    file: &'a Path,
+    /// Questions used (the first ones).
+    limit: usize,
+    /// Paths per question.
+    paths: usize,
+    /// Output directory.
+    out: &'a Path,
+}
+
+/// Collects the paths of `split`.
 fn collect_from<B: AutodiffBackend>(
     reasoner: &Path,
-    file: &Path,
-    limit: usize,
-    paths: usize,
+    split: &Split<'_>,
     cfg: &DemoConfig,
-    out: &Path,
     device: &B::Device,
     progress: bool,
 ) -> Result<CollectionMeta> {
+    let Split {
+        file,
+        limit,
+        paths,
+        out,
+    } = *split;
     let r =
         Reasoner::<B::InnerBackend>::load(reasoner, file, DataFormat::Icot, Some(limit), device)?;
     let sampling = SamplingConfig {
@@ -205,32 +220,23 @@ pub fn run_demo<B: AutodiffBackend>(
         cfg.output_dir.join("paths-train"),
         cfg.output_dir.join("paths-test"),
     );
+    let (train_file, test_file) = (data.join("train.txt"), data.join("test.txt"));
+    let train_split = Split {
+        file: &train_file,
+        limit: cfg.train_questions,
+        paths: cfg.train_paths,
+        out: &train_dir,
+    };
+    let test_split = Split {
+        file: &test_file,
+        limit: cfg.test_questions,
+        paths: cfg.test_paths,
+        out: &test_dir,
+    };
     // The two collections are independent: one per core.
     let (train_meta, test_meta) = beside(
-        || {
-            collect_from::<B>(
-                &reasoner,
-                &data.join("train.txt"),
-                cfg.train_questions,
-                cfg.train_paths,
-                cfg,
-                &train_dir,
-                device,
-                progress,
-            )
-        },
-        || {
-            collect_from::<B>(
-                &reasoner,
-                &data.join("test.txt"),
-                cfg.test_questions,
-                cfg.test_paths,
-                cfg,
-                &test_dir,
-                device,
-                false,
-            )
-        },
+        || collect_from::<B>(&reasoner, &train_split, cfg, device, progress),
+        || collect_from::<B>(&reasoner, &test_split, cfg, device, false),
     );
     let (train_meta, _) = (train_meta?, test_meta?);
     let t_collect = started.elapsed().as_secs_f64();

@@ -132,11 +132,11 @@ impl<B: Backend> LatentRewardModel<B> {
         } = input;
         let [b, steps, _] = latents.dims();
         let questions = self.backbone.embed(question_ids);
-        let latents = latents.cast(questions.dtype());
         let latents = match &self.input_projection {
-            Some(p) => p.forward_flat(latents),
+            Some(p) => p.forward_flat(latents.cast(p.weight.val().dtype())),
             None => latents,
-        };
+        }
+        .cast(questions.dtype());
         let embeds = Tensor::cat(vec![questions, latents], 1);
         let device = embeds.device();
         let mask = Tensor::cat(

@@ -232,7 +232,7 @@ fn pooling_with_padding_equals_pooling_the_unpadded_rows() {
         let alone = PrmInput {
             question_ids: Tensor::from_ints([[5, 6, 7]], &device),
             question_mask: Tensor::ones([1, 3], &device),
-            latents: latents.slice([0..1]),
+            latents: latents.slice([0..1, 0..2, 0..h + 3]),
         };
         let both: Vec<f32> = model.score(batch).unwrap().into_data().to_vec().unwrap();
         let one: Vec<f32> = model.score(alone).unwrap().into_data().to_vec().unwrap();
