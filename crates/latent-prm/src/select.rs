@@ -303,7 +303,7 @@ mod tests {
         };
         assert_eq!(at("greedy"), 0.0);
         assert_eq!(at("majority vote"), 0.0);
-        assert_eq!(at("score-weighted vote"), 0.0); // 0.9 against 0.6
+        assert_eq!(at("score-weighted vote"), 100.0); // "7" weighs 0.9, "4" 0.2 + 0.1 + 0.3
         assert_eq!(at("best-of-N (scorer)"), 100.0);
         assert_eq!(at("pass@N (oracle)"), 100.0);
         assert!(

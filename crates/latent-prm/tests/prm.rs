@@ -303,7 +303,7 @@ fn scorer_config(paths: &Path, out: &Path, loss: LossKind, reasoner: &Path) -> P
 }
 
 #[test]
-fn training_lowers_the_loss_and_resumes_exactly() {
+fn training_writes_every_checkpoint_and_resumes_exactly() {
     let dir = temp("train");
     let (model, questions) = reasoner(&dir);
     run_collect(&model, &questions, &dir.join("paths"), &sampling(), None);
