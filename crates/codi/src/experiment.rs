@@ -362,6 +362,19 @@ pub fn beside<M, S: Send>(main: impl FnOnce() -> M, side: impl FnOnce() -> S + S
     })
 }
 
+/// CoT-SFT from `base`, then CODI from its model (each trained and evaluated on `test`).
+pub fn train_cot_then_codi<B: AutodiffBackend>(
+    base: &CodiRunConfig,
+    cfg: &ExperimentConfig,
+    test: &[Problem],
+    device: &B::Device,
+    progress: bool,
+) -> Result<[(TrainReport, EvalSummary); 2]> {
+    let cot = phase::<B>(base, test, device, progress)?;
+    let codi = phase::<B>(&codi_run(base, cfg, &cot.0.saved), test, device, progress)?;
+    Ok([cot, codi])
+}
+
 /// CoT-SFT, then CODI from its model; their table rows.
 fn cot_then_codi<B: AutodiffBackend>(
     base: &CodiRunConfig,
@@ -370,12 +383,8 @@ fn cot_then_codi<B: AutodiffBackend>(
     device: &B::Device,
     progress: bool,
 ) -> Result<Vec<ExperimentRow>> {
-    let (cot_report, cot_eval) = phase::<B>(base, test, device, progress)?;
-    let cot_row = row(&cot_report, &cot_eval);
-    let codi = codi_run(base, cfg, &cot_report.saved);
-    let (codi_report, codi_eval) = phase::<B>(&codi, test, device, progress)?;
-    let codi_row = row(&codi_report, &codi_eval);
-    Ok(vec![cot_row, codi_row])
+    let phases = train_cot_then_codi::<B>(base, cfg, test, device, progress)?;
+    Ok(phases.iter().map(|(r, e)| row(r, e)).collect())
 }
 
 /// Runs the whole experiment on `device`, printing each phase's result as it lands.

@@ -68,18 +68,27 @@ pub fn load_problems(
     Ok(problems)
 }
 
+/// How a model saved with `meta` reads its questions and answers (its answer prefix and BOS
+/// setting), with the other preprocessing settings at their defaults.
+pub fn model_prep_config(meta: &CodiMeta, lm: &ModelConfig) -> PrepConfig {
+    PrepConfig {
+        answer_prefix: meta.answer_prefix.clone(),
+        bos: if meta.add_bos { lm.bos_token_id } else { None },
+        ..PrepConfig::default()
+    }
+}
+
 /// The preprocessing settings of a run.
 pub fn prep_config(config: &CodiRunConfig, meta: &CodiMeta, lm: &ModelConfig) -> PrepConfig {
     PrepConfig {
         keep_last_step: config.data.keep_last_step,
         max_token_num: config.data.max_token_num,
-        answer_prefix: meta.answer_prefix.clone(),
         step_separator: if config.data.train_format == DataFormat::IcotNl {
             ". ".into()
         } else {
             " ".into()
         },
-        bos: if meta.add_bos { lm.bos_token_id } else { None },
+        ..model_prep_config(meta, lm)
     }
 }
 

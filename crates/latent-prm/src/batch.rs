@@ -58,6 +58,21 @@ pub fn epoch_batches(
     }
 }
 
+/// How many micro-batches [`epoch_batches`] makes per epoch with the same arguments.
+pub fn batches_per_epoch(
+    set: &PathSet,
+    questions: &[usize],
+    batch_size: usize,
+    whole_questions: bool,
+) -> usize {
+    let units = if whole_questions {
+        questions.len()
+    } else {
+        questions.len() * set.meta.sampling.paths_per_question
+    };
+    units.div_ceil(batch_size.max(1))
+}
+
 /// The scorer's input for `paths`: question ids left-padded (pad id 0, masked) and cut from the
 /// left to leave room for the thoughts within `max_seq_len`, and the thoughts `[n, steps, d]`.
 pub fn input_of<B: Backend>(

@@ -15,10 +15,10 @@ use std::path::{Path, PathBuf};
 use burn::prelude::*;
 use indicatif::{ProgressBar, ProgressStyle};
 use latent_codi::data::Tokenized;
-use latent_codi::eval::{decode_with_thoughts, ThoughtDecoding, ThoughtHook};
+use latent_codi::eval::{decode_with_thoughts, AnswerRecord, ThoughtDecoding, ThoughtHook};
 use latent_codi::CodiModel;
 use latent_core::train::StopFlag;
-use latent_datasets::answer::{codi_correct, format_number, last_number};
+use latent_datasets::answer::{format_number, last_number};
 use rand::rngs::StdRng;
 use rand::SeedableRng;
 use rand_distr::{Distribution, StandardNormal};
@@ -84,9 +84,9 @@ struct RowPlan {
 
 /// The thought hook of a collection batch: forced prefixes, seeded noise, and a record of every
 /// thought fed.
-struct PathHook {
-    plans: Vec<RowPlan>,
-    sampling: SamplingConfig,
+struct PathHook<'a> {
+    plans: &'a [RowPlan],
+    sampling: &'a SamplingConfig,
     steps: usize,
     /// Per row, `[steps · hidden]`: the thoughts fed.
     fed: Vec<Vec<f32>>,
@@ -103,7 +103,7 @@ fn stream_seed(seed: u64, question: usize, stream: u64, step: usize) -> u64 {
     z ^ (z >> 31)
 }
 
-impl<B: Backend> ThoughtHook<B> for PathHook {
+impl<B: Backend> ThoughtHook<B> for PathHook<'_> {
     fn edit(&mut self, step: usize, rows: &[usize], thoughts: Tensor<B, 2>) -> Tensor<B, 2> {
         let device = thoughts.device();
         let dtype = thoughts.dtype();
@@ -157,7 +157,7 @@ fn decode_plans<B: Backend>(
     reasoner: &CodiModel<B>,
     tokenizer: &Tokenizer,
     examples: &[Tokenized],
-    plans: Vec<RowPlan>,
+    plans: &[RowPlan],
     sampling: &SamplingConfig,
     steps: usize,
     hidden: usize,
@@ -174,22 +174,19 @@ fn decode_plans<B: Backend>(
             .map(|p| examples[p.question].question.clone())
             .collect();
         let mut hook = PathHook {
-            plans: chunk.to_vec(),
-            sampling: sampling.clone(),
+            plans: chunk,
+            sampling,
             steps,
             fed: vec![vec![0.0; steps * hidden]; chunk.len()],
         };
         let ids = decode_with_thoughts(reasoner, &questions, &settings, Some(&mut hook))?;
         for ((plan, ids), thoughts) in chunk.iter().zip(ids).zip(hook.fed) {
-            let output = tokenizer
-                .decode(&ids, true)
-                .map_err(|e| PrmError::config("tokenizer", format!("decoding {ids:?}: {e}")))?;
-            let gold = &examples[plan.question].gold;
+            let record = AnswerRecord::decode(tokenizer, &examples[plan.question], &ids, steps)?;
             out.push(Decoded {
                 thoughts,
-                answer: last_number(&output).map(format_number),
-                correct: codi_correct(&output, gold),
-                output,
+                answer: last_number(&record.output).map(format_number),
+                correct: record.correct,
+                output: record.output,
             });
         }
     }
@@ -364,7 +361,7 @@ fn collect_shard<B: Backend>(
     hidden: usize,
 ) -> Result<Shard> {
     let n = sampling.paths_per_question;
-    let decode = |plans: Vec<RowPlan>| {
+    let decode = |plans: &[RowPlan]| {
         decode_plans(
             inputs.reasoner,
             inputs.tokenizer,
@@ -375,30 +372,24 @@ fn collect_shard<B: Backend>(
             hidden,
         )
     };
-    let greedy = decode(
-        range
-            .clone()
-            .map(|q| RowPlan {
-                question: q,
-                stream: 0,
-                prefix: Vec::new(),
-                noisy: false,
-            })
-            .collect(),
-    )?;
-    let sampled = decode(
-        range
-            .clone()
-            .flat_map(|q| {
-                (0..n).map(move |p| RowPlan {
-                    question: q,
-                    stream: p as u64 + 1,
-                    prefix: Vec::new(),
-                    noisy: true,
-                })
-            })
-            .collect(),
-    )?;
+    // One pass: each question's noise-free path, then its N noisy ones.
+    let greedy_plans = range.clone().map(|q| RowPlan {
+        question: q,
+        stream: 0,
+        prefix: Vec::new(),
+        noisy: false,
+    });
+    let sampled_plans = range.clone().flat_map(|q| {
+        (0..n).map(move |p| RowPlan {
+            question: q,
+            stream: p as u64 + 1,
+            prefix: Vec::new(),
+            noisy: true,
+        })
+    });
+    let plans: Vec<RowPlan> = greedy_plans.chain(sampled_plans).collect();
+    let mut greedy = decode(&plans)?;
+    let sampled = greedy.split_off(range.len());
     let step_values = if sampling.mc_rollouts > 0 {
         Some(monte_carlo_values(
             &sampled, &range, sampling, steps, hidden, &decode,
@@ -451,7 +442,7 @@ fn monte_carlo_values(
     sampling: &SamplingConfig,
     steps: usize,
     hidden: usize,
-    decode: &impl Fn(Vec<RowPlan>) -> Result<Vec<Decoded>>,
+    decode: &impl Fn(&[RowPlan]) -> Result<Vec<Decoded>>,
 ) -> Result<Vec<f32>> {
     let n = sampling.paths_per_question;
     let k = sampling.mc_rollouts;
@@ -469,7 +460,7 @@ fn monte_carlo_values(
             }
         }
     }
-    let continued = decode(plans)?;
+    let continued = decode(&plans)?;
     let mut values = Vec::with_capacity(sampled.len() * steps);
     for (i, d) in sampled.iter().enumerate() {
         for j in 1..steps {
@@ -520,15 +511,7 @@ impl<B: Backend> Reasoner<B> {
             )
         })?;
         let problems = latent_codi::run::load_problems(questions_file, format, limit)?;
-        let prep = latent_codi::data::PrepConfig {
-            answer_prefix: meta.answer_prefix.clone(),
-            bos: if meta.add_bos {
-                model.lm.config().bos_token_id
-            } else {
-                None
-            },
-            ..Default::default()
-        };
+        let prep = latent_codi::run::model_prep_config(&meta, model.lm.config());
         let (examples, _) = latent_codi::data::prepare(&problems, &tokenizer, &prep)?;
         Ok(Self {
             model,

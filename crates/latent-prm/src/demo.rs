@@ -9,7 +9,9 @@ use std::time::Instant;
 use burn::module::AutodiffModule;
 use burn::tensor::backend::AutodiffBackend;
 use latent_codi::config::DataFormat;
-use latent_codi::experiment::{beside, codi_run, phase, setup, write_results, ExperimentConfig};
+use latent_codi::experiment::{
+    beside, setup, train_cot_then_codi, write_results, ExperimentConfig,
+};
 use latent_codi::run::{load_problems, FINAL_MODEL};
 use serde::Serialize;
 
@@ -122,13 +124,7 @@ fn reasoner_dir<B: AutodiffBackend>(
         DataFormat::Icot,
         None,
     )?;
-    let (cot, _) = phase::<B>(&base, &test, device, progress)?;
-    let (codi, _) = phase::<B>(
-        &codi_run(&base, &experiment, &cot.saved),
-        &test,
-        device,
-        progress,
-    )?;
+    let [_, (codi, _)] = train_cot_then_codi::<B>(&base, &experiment, &test, device, progress)?;
     Ok((codi.saved, true))
 }
 

@@ -19,7 +19,7 @@ use latent_core::train::{
 use latent_core::{parse_dtype, seed_backend, CausalLm, Pretrained};
 use serde::Serialize;
 
-use crate::batch::{epoch_batches, input_of, labels_of, MicroBatch};
+use crate::batch::{batches_per_epoch, epoch_batches, input_of, labels_of, MicroBatch};
 use crate::config::PrmRunConfig;
 use crate::loss::{prm_loss, LossKind};
 use crate::model::{extra_parameters, LatentRewardModel};
@@ -46,13 +46,21 @@ pub fn build_model<B: Backend>(
     device: &B::Device,
 ) -> Result<LatentRewardModel<B>> {
     let backbone = load_backbone(config, device)?;
-    let latent_dim = config.model.latent_dim.ok_or_else(|| {
-        PrmError::config(
-            "model.latent_dim",
-            "unset (the collection's width is used when training)",
-        )
-    })?;
     let _rng = seed_backend::<B>(device, config.training.seed);
+    scorer_on(backbone, config, Path::new("<config>"))
+}
+
+/// The scorer `config` describes over `backbone` (`config_path` names the config in errors).
+fn scorer_on<B: Backend>(
+    backbone: CausalLm<B>,
+    config: &PrmRunConfig,
+    config_path: &Path,
+) -> Result<LatentRewardModel<B>> {
+    let latent_dim = config.model.latent_dim.ok_or_else(|| PrmError::Config {
+        path: config_path.into(),
+        key: "model.latent_dim".into(),
+        reason: "unset (training sets it to the collection's width)".into(),
+    })?;
     Ok(LatentRewardModel::new(
         backbone,
         latent_dim,
@@ -72,17 +80,7 @@ pub fn load_scorer<B: Backend>(
     let config_path = dir.join("config.json");
     let config: PrmRunConfig = latent_core::config_file::read_config(&config_path)?;
     let backbone = CausalLm::new(&config.backbone_config()?, device);
-    let model = LatentRewardModel::new(
-        backbone,
-        config.model.latent_dim.ok_or_else(|| PrmError::Config {
-            path: config_path.clone(),
-            key: "model.latent_dim".into(),
-            reason: "missing in a trained run's config".into(),
-        })?,
-        config.model.pooling,
-        config.model.head,
-        config.model.dropout,
-    );
+    let model = scorer_on(backbone, &config, &config_path)?;
     let weights = latent_core::hf::safetensors::Checkpoint::open(&[dir.join("model.safetensors")])?;
     let model = latent_core::train::state_dict::load_module_tensors(model, &weights)?;
     Ok((model, config))
@@ -224,7 +222,7 @@ pub fn train<B: AutodiffBackend>(
         .min(config.data.max_train_questions.unwrap_or(usize::MAX)))
         .collect();
     let whole = config.loss.needs_groups();
-    let per_epoch = epoch_batches(&set, &questions, t.batch_size, whole, t.seed, 0).len();
+    let per_epoch = batches_per_epoch(&set, &questions, t.batch_size, whole);
     let total = total_updates(t.epochs, per_epoch, t.accumulation);
     let model = build_model::<B>(&config, device)?;
     let groups = [ParamGroupConfig {
@@ -293,7 +291,7 @@ pub fn train<B: AutodiffBackend>(
             epoch_sum = (epoch_sum.0 + record.loss, epoch_sum.1 + 1);
             let mut state = TrainingState {
                 position,
-                best: best.value.is_finite().then(|| best.clone()),
+                best: Some(best.clone()),
                 extra: serde_json::Value::Null,
             };
             if position.next_batch == 0 {
@@ -335,7 +333,7 @@ pub fn train<B: AutodiffBackend>(
             next_batch: 0,
             global_step: start.global_step + records.len(),
         },
-        best: best.value.is_finite().then(|| best.clone()),
+        best: Some(best.clone()),
         extra: serde_json::Value::Null,
     };
     policy.save_final(&model, &optimizer, &state, &config_json)?;

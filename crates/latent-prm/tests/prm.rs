@@ -278,6 +278,10 @@ fn losses_match_pytorch() {
     }
 }
 
+fn values(t: Tensor<B, 2>) -> Vec<f32> {
+    t.into_data().to_vec().unwrap()
+}
+
 fn scorer_config(paths: &Path, out: &Path, loss: LossKind, reasoner: &Path) -> PrmRunConfig {
     PrmRunConfig {
         model: ModelSection {
@@ -328,26 +332,16 @@ fn training_writes_every_checkpoint_and_resumes_exactly() {
         train::<AB>(&resumed_config, &resume, &Default::default()).unwrap();
         let (a, _) = load_scorer::<B>(&out.join("final"), &Default::default()).unwrap();
         let (b, _) = load_scorer::<B>(&again.join("final"), &Default::default()).unwrap();
-        let wa: Vec<f32> = a.head.weight.val().into_data().to_vec().unwrap();
-        let wb: Vec<f32> = b.head.weight.val().into_data().to_vec().unwrap();
-        assert_eq!(wa, wb, "{loss:?}");
-        let ea: Vec<f32> = a
-            .backbone
-            .embed_tokens
-            .weight
-            .val()
-            .into_data()
-            .to_vec()
-            .unwrap();
-        let eb: Vec<f32> = b
-            .backbone
-            .embed_tokens
-            .weight
-            .val()
-            .into_data()
-            .to_vec()
-            .unwrap();
-        assert_eq!(ea, eb, "{loss:?}");
+        assert_eq!(
+            values(a.head.weight.val()),
+            values(b.head.weight.val()),
+            "{loss:?}"
+        );
+        assert_eq!(
+            values(a.backbone.embed_tokens.weight.val()),
+            values(b.backbone.embed_tokens.weight.val()),
+            "{loss:?}"
+        );
     }
     std::fs::remove_dir_all(&dir).unwrap();
 }

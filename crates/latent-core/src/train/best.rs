@@ -12,8 +12,10 @@ pub enum Direction {
     Maximize,
 }
 
-/// The best value seen so far of one metric.
+/// The best value seen so far of one metric. In JSON a tracker that has seen nothing yet writes
+/// its value as `null` (JSON has no ±∞) and reads back as fresh.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(from = "BestMetricRecord", into = "BestMetricRecord")]
 pub struct BestMetric {
     /// The metric key, exactly as logged.
     pub key: String,
@@ -21,6 +23,34 @@ pub struct BestMetric {
     pub direction: Direction,
     /// Best value so far (+∞ for a fresh minimised metric, −∞ for a maximised one).
     pub value: f64,
+}
+
+/// [`BestMetric`] as stored: the value `None` until one was seen.
+#[derive(Serialize, Deserialize)]
+struct BestMetricRecord {
+    key: String,
+    direction: Direction,
+    value: Option<f64>,
+}
+
+impl From<BestMetric> for BestMetricRecord {
+    fn from(b: BestMetric) -> Self {
+        Self {
+            value: b.value.is_finite().then_some(b.value),
+            key: b.key,
+            direction: b.direction,
+        }
+    }
+}
+
+impl From<BestMetricRecord> for BestMetric {
+    fn from(r: BestMetricRecord) -> Self {
+        let mut best = BestMetric::new(r.key, r.direction);
+        if let Some(v) = r.value {
+            best.value = v;
+        }
+        best
+    }
 }
 
 impl BestMetric {
@@ -86,6 +116,21 @@ mod tests {
             err.contains("valid/loss") && err.contains("valid/acc"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn a_fresh_tracker_survives_json() {
+        for direction in [Direction::Minimize, Direction::Maximize] {
+            let fresh = BestMetric::new("valid/loss", direction);
+            let text = serde_json::to_string(&fresh).unwrap();
+            assert!(text.contains("null"), "{text}");
+            assert_eq!(serde_json::from_str::<BestMetric>(&text).unwrap(), fresh);
+            let mut seen = fresh.clone();
+            seen.update(0.25);
+            let back: BestMetric =
+                serde_json::from_str(&serde_json::to_string(&seen).unwrap()).unwrap();
+            assert_eq!(back, seen);
+        }
     }
 
     #[test]
