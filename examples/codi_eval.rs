@@ -20,11 +20,16 @@
 use std::path::PathBuf;
 
 use burn::prelude::*;
+use burn::tensor::DType;
 use clap::Parser;
 use indicatif::ProgressBar;
 use latent_codi::config::CodiRunConfig;
 use latent_codi::eval::EvalConfig;
-use latent_codi::hybrid::{evaluate_hybrid, BaselineMode, ControllerConfig};
+use latent_codi::hybrid::phase1::entropy_plans;
+use latent_codi::hybrid::{
+    evaluate_hybrid, BaselineMode, ControllerConfig, HybridSettings, SwitchRule,
+};
+use latent_codi::model::CodiModel;
 use latent_codi::run::{evaluate_saved, load_problems, load_saved, prep_config, FINAL_MODEL};
 use latent_core::{BackendJob, DeviceSpec};
 
@@ -49,25 +54,41 @@ struct Args {
     /// Print every question's output (and, with `--baseline_mode`, its mode trace).
     #[arg(long)]
     verbose: bool,
-    /// Hybrid decoding modes, comma-separated: adaptive, explicit, latent, random.
+    /// Hybrid decoding modes, comma-separated: adaptive, explicit, latent, random, planned.
     #[arg(long = "baseline_mode", value_delimiter = ',')]
     baseline_mode: Vec<BaselineMode>,
-    /// Steps to stay explicit before switching into latent mode.
+    /// When adaptive and random modes switch: `step` (at CoT step boundaries on the model's
+    /// `<bot>` probability, whole steps of thoughts) or `entropy` (the spec's rule).
+    #[arg(long = "switch_rule", default_value = "step")]
+    switch_rule: SwitchRule,
+    /// Step rule: `<bot>` probability from which the next step is latent.
+    #[arg(long = "bot_threshold", default_value_t = 0.5)]
+    bot_threshold: f32,
+    /// Step rule: thoughts per latent step (default: the model's `hybrid.json`, else 3).
+    #[arg(long = "latents_per_step")]
+    latents_per_step: Option<usize>,
+    /// Planned mode: the model whose step entropies on the gold CoT, against the threshold of
+    /// the evaluated model's `hybrid.json`, place the runs (Phase 1's CoT model; default: the
+    /// evaluated model).
+    #[arg(long = "plan_model")]
+    plan_model: Option<PathBuf>,
+    /// Entropy rule: steps to stay explicit before switching into latent mode.
     #[arg(long = "window_e_to_l", default_value_t = 5)]
     window_e_to_l: usize,
-    /// Steps to stay latent before switching back.
+    /// Entropy rule: steps to stay latent before switching back.
     #[arg(long = "window_l_to_e", default_value_t = 0)]
     window_l_to_e: usize,
     /// Switches after which explicit mode is locked.
     #[arg(long = "max_switch_count", default_value_t = 5)]
     max_switch_count: usize,
-    /// Consecutive thoughts after which latent mode is left.
-    #[arg(long = "max_latent_steps", default_value_t = 6)]
-    max_latent_steps: usize,
+    /// Consecutive thoughts after which latent mode is left (default: the model's
+    /// `hybrid.json`, else 6).
+    #[arg(long = "max_latent_steps")]
+    max_latent_steps: Option<usize>,
     /// Random mode: probability that a step is explicit.
     #[arg(long = "explicit_probability", default_value_t = 0.5)]
     explicit_probability: f64,
-    /// Extension (not in the spec): switch into latent mode only right after a CoT step ends.
+    /// Entropy rule: switch into latent mode only right after a CoT step ends.
     #[arg(long = "switch_at_step_end")]
     switch_at_step_end: bool,
 }
@@ -156,16 +177,48 @@ fn hybrid<B: Backend>(
     device: &B::Device,
 ) -> Out {
     let loaded = load_saved::<B>(dir, problems, |m, lm| prep_config(config, m, lm), device)?;
+    let settings = HybridSettings::read(dir)?;
+    let plans = if args.baseline_mode.contains(&BaselineMode::Planned) {
+        let threshold = settings
+            .as_ref()
+            .ok_or("planned mode needs the model's hybrid.json (a Phase 2 model)")?
+            .entropy_threshold;
+        let plan_dir = args.plan_model.as_deref().unwrap_or(dir);
+        let (plan_model, _, _) = CodiModel::<B>::load(plan_dir, device, DType::F32)?;
+        if loaded.examples.len() != problems.len() {
+            return Err("planned mode needs every question kept by preprocessing".into());
+        }
+        let prep = prep_config(config, &loaded.meta, loaded.model.lm.config());
+        Some(entropy_plans(
+            &plan_model,
+            &loaded.tokenizer,
+            problems,
+            &prep,
+            threshold,
+            eval.batch_size,
+        )?)
+    } else {
+        None
+    };
     println!("| mode | accuracy (%) | explicit tokens | latent steps | switches | wall time (s) |");
     println!("|---|---|---|---|---|---|");
     let mut summaries = Vec::new();
     for &mode in &args.baseline_mode {
         let controller = ControllerConfig {
             mode,
+            rule: args.switch_rule,
+            latents_per_step: args
+                .latents_per_step
+                .or(settings.as_ref().map(|s| s.latents_per_step))
+                .unwrap_or(3),
+            bot_threshold: args.bot_threshold,
             window_e_to_l: args.window_e_to_l,
             window_l_to_e: args.window_l_to_e,
             max_switch_count: args.max_switch_count,
-            max_latent_steps: args.max_latent_steps,
+            max_latent_steps: args
+                .max_latent_steps
+                .or(settings.as_ref().map(|s| s.max_latent_steps))
+                .unwrap_or(6),
             num_latent: loaded.meta.num_latent,
             explicit_probability: args.explicit_probability,
             seed: config.training.seed,
@@ -178,6 +231,7 @@ fn hybrid<B: Backend>(
             &loaded.examples,
             eval,
             &controller,
+            plans.as_deref(),
             |done| bar.set_position(done as u64),
         )?;
         bar.finish_and_clear();

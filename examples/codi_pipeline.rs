@@ -29,19 +29,31 @@ struct Args {
     /// CODI epochs.
     #[arg(long)]
     codi_epochs: Option<usize>,
+    /// Seeds, comma-separated: one full run each; the table has mean ± sd over them.
+    #[arg(long, value_delimiter = ',')]
+    seeds: Option<Vec<u64>>,
+    /// Reuse each seed's CoT-SFT and CODI models when its directory has them.
+    #[arg(long)]
+    reuse_models: bool,
     /// Phase 1: thoughts that replace one CoT step.
     #[arg(long)]
     latents_per_step: Option<usize>,
     /// Phase 2 epochs.
     #[arg(long)]
     phase2_epochs: Option<usize>,
+    /// Phase 2 peak learning rate.
+    #[arg(long)]
+    phase2_learning_rate: Option<f64>,
+    /// Adaptive mode (step rule): `<bot>` thresholds evaluated, comma-separated.
+    #[arg(long, value_delimiter = ',')]
+    bot_thresholds: Option<Vec<f32>>,
     /// Share of Phase 2 samples trained as pure CoT.
     #[arg(long)]
     hybrid_cot_only_ratio: Option<f64>,
-    /// Adaptive controller: steps to stay explicit before switching into latent mode.
+    /// Entropy-rule controller: steps to stay explicit before switching into latent mode.
     #[arg(long)]
     window_e_to_l: Option<usize>,
-    /// Adaptive controller: steps to stay latent before switching back.
+    /// Entropy-rule controller: steps to stay latent before switching back.
     #[arg(long)]
     window_l_to_e: Option<usize>,
     /// Hide progress bars.
@@ -60,17 +72,27 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     e.codi_epochs = a.codi_epochs.unwrap_or(e.codi_epochs);
     cfg.phase1.latents_per_step = a.latents_per_step.unwrap_or(cfg.phase1.latents_per_step);
     cfg.phase2_epochs = a.phase2_epochs.unwrap_or(cfg.phase2_epochs);
+    cfg.phase2_learning_rate = a.phase2_learning_rate.unwrap_or(cfg.phase2_learning_rate);
+    cfg.seeds = a.seeds.unwrap_or(cfg.seeds);
+    cfg.reuse_models = a.reuse_models;
+    cfg.bot_thresholds = a.bot_thresholds.unwrap_or(cfg.bot_thresholds);
     cfg.hybrid_cot_only_ratio = a.hybrid_cot_only_ratio.unwrap_or(cfg.hybrid_cot_only_ratio);
     cfg.controller.window_e_to_l = a.window_e_to_l.unwrap_or(cfg.controller.window_e_to_l);
     cfg.controller.window_l_to_e = a.window_l_to_e.unwrap_or(cfg.controller.window_l_to_e);
-    let report = run_pipeline::<Autodiff<CpuBackend>>(&cfg, &Default::default(), !a.quiet)?;
+    let report =
+        run_pipeline::<Autodiff<CpuBackend>>(&cfg, &Default::default(), !a.quiet, |seed| {
+            println!(
+            "seed {} (phase times (s): CoT-SFT {:.0}, CODI {:.0}, Phase 1 {:.0}, Phase 2 {:.0})",
+            seed.seed,
+            seed.phase_seconds[0],
+            seed.phase_seconds[1],
+            seed.phase_seconds[2],
+            seed.phase_seconds[3]
+        );
+        })?;
     println!("{}", report.markdown());
     println!(
-        "phase times (s): CoT-SFT {:.0}, CODI {:.0}, Phase 1 {:.0}, Phase 2 {:.0}; total wall time {:.0} s; results in {}",
-        report.phase_seconds[0],
-        report.phase_seconds[1],
-        report.phase_seconds[2],
-        report.phase_seconds[3],
+        "total wall time {:.0} s; results in {}",
         report.seconds,
         cfg.experiment.output_dir.join("results.md").display()
     );

@@ -7,12 +7,18 @@
 //! i < k_r]`, right-padded (rows past their last chunk are all padding); then latent run `i` feeds
 //! each row its own number of thoughts (rows with fewer are masked). Padding slots are invalid in
 //! the cache and positions count real entries only, so the padding changes nothing. CE covers
-//! every explicit CoT token, the answer and EOS (not `<bot>`/`<eot>`, which the controller
-//! inserts, nor the question).
+//! every explicit CoT token, the answer and EOS (not the question). Samples whose runs follow
+//! Phase 1's entropy rule also train the switch predictions the step controller reads: `<bot>`
+//! at the position before each run, and inside a run, after every `latents_per_step` thoughts,
+//! `<bot>` (another latent step) or `<eot>` (the run ends).
+//!
+//! Only rows with a latent run go through the student pass: a row without one (an explicit
+//! sample, or one drawn for `hybrid_cot_only_ratio`) would repeat the teacher sequence, whose CE
+//! the teacher pass already has.
 
 use latent_datasets::rng::SplitMix64;
 
-use super::schema::{HybridSample, Segment};
+use super::schema::{HybridFile, Segment, Strategy};
 use crate::batch::{collate, Grid, SeqBatch};
 use crate::data::{encode, prepare, PrepConfig, Problem, Tokenized};
 use crate::tokens::SpecialTokens;
@@ -27,6 +33,11 @@ pub struct HybridExample {
     pub chunks: Vec<Vec<u32>>,
     /// Thoughts of each latent run (`k` entries).
     pub runs: Vec<usize>,
+    /// Whether the runs were placed by Phase 1's entropy rule: the sample then trains the switch
+    /// predictions (`<bot>` before a run and between its steps, `<eot>` at its end).
+    pub switch_labels: bool,
+    /// Thoughts per replaced step (Phase 1's `latents_per_step`).
+    pub latents_per_step: usize,
 }
 
 impl HybridExample {
@@ -36,19 +47,39 @@ impl HybridExample {
             teacher: self.teacher.clone(),
             chunks: vec![self.teacher.cot.clone()],
             runs: Vec::new(),
+            switch_labels: false,
+            latents_per_step: self.latents_per_step,
         }
+    }
+
+    /// Per thought of run `i` that trains a switch prediction: (thought index, target id). After
+    /// every `latents_per_step` thoughts but the last, `<bot>` (another step); after the last,
+    /// `<eot>`. Empty without switch labels.
+    pub fn thought_targets(&self, i: usize, tokens: &SpecialTokens) -> Vec<(usize, u32)> {
+        let n = self.runs[i];
+        if !self.switch_labels || n == 0 {
+            return Vec::new();
+        }
+        let k = self.latents_per_step.max(1);
+        (1..=n)
+            .filter(|j| j % k == 0 || *j == n)
+            .map(|j| (j - 1, if j == n { tokens.eot } else { tokens.bot }))
+            .collect()
     }
 }
 
-/// Tokenizes hybrid samples: the teacher with [`prepare`] (steps as given, none dropped: Phase 1
-/// already dropped the last), each explicit segment on its own.
+/// Tokenizes the samples of a hybrid file: the teacher with [`prepare`] (steps as given, none
+/// dropped: Phase 1 already dropped the last; joined by the file's step separator), each
+/// explicit segment on its own.
 pub fn prepare_hybrid(
-    samples: &[HybridSample],
+    file: &HybridFile,
     tokenizer: &tokenizers::Tokenizer,
     prep: &PrepConfig,
 ) -> Result<Vec<HybridExample>> {
+    let samples = &file.samples;
     let prep = PrepConfig {
         keep_last_step: true,
+        step_separator: file.generator.step_separator.clone(),
         ..prep.clone()
     };
     let mut out = Vec::with_capacity(samples.len());
@@ -79,6 +110,8 @@ pub fn prepare_hybrid(
             teacher,
             chunks,
             runs,
+            switch_labels: s.strategy == Strategy::Entropy,
+            latents_per_step: file.generator.latents_per_step,
         });
     }
     if out.is_empty() {
@@ -87,52 +120,61 @@ pub fn prepare_hybrid(
     Ok(out)
 }
 
-/// One Phase 2 micro-batch.
+/// One Phase 2 micro-batch. The teacher covers every row; the student fields cover the rows
+/// `student_rows` (those with a latent run), indexed `r` in that order.
 #[derive(Debug, Clone, PartialEq)]
 pub struct HybridBatch {
-    /// The explicit sequences `Q ‖ CoT ‖ A` (reference CE and distillation targets).
+    /// The explicit sequences `Q ‖ CoT ‖ A` of every row (reference CE and distillation targets).
     pub teacher: SeqBatch,
-    /// Student chunk `i` of every row, `[b, s_i]` (ids, mask, targets, weights).
+    /// The teacher rows that have a student pass, in student-row order.
+    pub student_rows: Vec<usize>,
+    /// Student chunk `i` of every student row, `[b, s_i]` (ids, mask, targets, weights).
     pub chunks: Vec<SeqBatch>,
     /// `runs[i][r]`: thoughts of row `r` after chunk `i` (0: none).
     pub runs: Vec<Vec<usize>>,
+    /// `thought_targets[i][r]`: (thought index, target id) of run `i` of row `r` trained as
+    /// switch predictions.
+    pub thought_targets: Vec<Vec<Vec<(usize, u32)>>>,
     /// `bot[i][r]`: position of `<bot>` in chunk `i` of row `r` (0 where the row has no run).
     pub bot: Vec<Vec<usize>>,
     /// Per row, the chunk holding the answer.
     pub final_chunk: Vec<usize>,
     /// Per row, the pre-answer position inside its final chunk.
     pub distill: Vec<usize>,
-    /// Rows.
+    /// Student rows.
     pub size: usize,
 }
 
-/// Collates hybrid examples; `cot_only[r]` trains row `r` as pure explicit CoT.
+/// Collates hybrid examples; `cot_only[r]` trains row `r` as pure explicit CoT (teacher only).
 pub fn collate_hybrid(
     examples: &[&HybridExample],
     cot_only: &[bool],
     tokens: &SpecialTokens,
 ) -> HybridBatch {
-    let b = examples.len();
-    let owned: Vec<HybridExample> = examples
-        .iter()
-        .zip(cot_only)
-        .map(|(e, &c)| if c { e.cot_only() } else { (*e).clone() })
-        .collect();
-    let teachers: Vec<&Tokenized> = owned.iter().map(|e| &e.teacher).collect();
+    let teachers: Vec<&Tokenized> = examples.iter().map(|e| &e.teacher).collect();
     let teacher = collate(&teachers, tokens, true).teacher;
+    let student_rows: Vec<usize> = (0..examples.len())
+        .filter(|&r| !cot_only[r] && !examples[r].runs.is_empty())
+        .collect();
+    let owned: Vec<&HybridExample> = student_rows.iter().map(|&r| examples[r]).collect();
+    let b = owned.len();
     let k_max = owned.iter().map(|e| e.runs.len()).max().unwrap_or(0);
     let mut chunks = Vec::with_capacity(k_max + 1);
     let mut runs = vec![vec![0; b]; k_max];
+    let mut thought_targets = vec![vec![Vec::new(); b]; k_max];
     let mut bot = vec![vec![0; b]; k_max];
     let mut final_chunk = vec![0; b];
     let mut distill = vec![0; b];
     for i in 0..=k_max {
+        if b == 0 {
+            break;
+        }
         // Per row: the chunk's ids and, per position, whether its target counts.
         let mut rows: Vec<(Vec<u32>, Vec<bool>)> = Vec::with_capacity(b);
         for (r, e) in owned.iter().enumerate() {
             let k = e.runs.len();
             // Inputs, each with whether its prediction is trained (position c - 1 predicts input
-            // c); the question and the controller's tokens are not.
+            // c); the question and `<eot>` are not, `<bot>` only with switch labels.
             let mut row: Vec<(u32, bool)> = Vec::new();
             if i > k {
                 rows.push((Vec::new(), Vec::new()));
@@ -150,8 +192,9 @@ pub fn collate_hybrid(
                 row.extend(e.teacher.answer.iter().map(|&id| (id, true)));
             } else {
                 runs[i][r] = e.runs[i];
+                thought_targets[i][r] = e.thought_targets(i, tokens);
                 bot[i][r] = row.len();
-                row.push((tokens.bot, false));
+                row.push((tokens.bot, e.switch_labels));
             }
             let (ids, counted) = row.into_iter().unzip();
             rows.push((ids, counted));
@@ -160,8 +203,10 @@ pub fn collate_hybrid(
     }
     HybridBatch {
         teacher,
+        student_rows,
         chunks,
         runs,
+        thought_targets,
         bot,
         final_chunk,
         distill,
@@ -174,7 +219,7 @@ pub fn collate_hybrid(
 fn chunk_grid(
     rows: &[(Vec<u32>, Vec<bool>)],
     i: usize,
-    owned: &[HybridExample],
+    owned: &[&HybridExample],
     tokens: &SpecialTokens,
 ) -> SeqBatch {
     let b = rows.len();
@@ -240,47 +285,54 @@ mod tests {
             pre_answer: 1,
             gold: GoldAnswer::parse("1").unwrap(),
         };
-        // Row 0: Q=[10,11], E0=[20], 2 thoughts, E1=[21]. Row 1: Q=[12], E0=[22,23], no run.
-        let a = HybridExample {
-            teacher: teacher(&[10, 11], &[20, 40, 21]),
-            chunks: vec![vec![20], vec![21]],
-            runs: vec![2],
+        let example = |q: &[u32], cot: &[u32], chunks: Vec<Vec<u32>>, runs, labels| HybridExample {
+            teacher: teacher(q, cot),
+            chunks,
+            runs,
+            switch_labels: labels,
+            latents_per_step: 2,
         };
-        let b = HybridExample {
-            teacher: teacher(&[12], &[22, 23]),
-            chunks: vec![vec![22, 23]],
-            runs: vec![],
-        };
-        let batch = collate_hybrid(&[&a, &b], &[false, false], &t);
+        // Row 0: Q=[10,11], E0=[20], 2 thoughts, E1=[21]. Row 1: no run (teacher only). Row 2:
+        // Q=[12], E0 empty, 4 thoughts (two steps), E1=[22], with switch labels.
+        let a = example(
+            &[10, 11],
+            &[20, 40, 21],
+            vec![vec![20], vec![21]],
+            vec![2],
+            false,
+        );
+        let b = example(&[12], &[22, 23], vec![vec![22, 23]], vec![], false);
+        let c = example(&[12], &[41, 22], vec![vec![], vec![22]], vec![4], true);
+        let batch = collate_hybrid(&[&a, &b, &c], &[false; 3], &t);
         let (bot, eot, pad) = (101, 102, 100);
+        assert_eq!((batch.student_rows.clone(), batch.size), (vec![0, 2], 2));
+        assert_eq!(batch.teacher.ids.rows, 3);
         let c0 = &batch.chunks[0];
-        assert_eq!(
-            c0.ids.data,
-            vec![10, 11, 20, bot, pad, pad, 12, 22, 23, 30, 31, 32]
-        );
-        // Row 0: 11 predicts 20; 20 predicts <bot>: not trained. Row 1: predicts 22 23 30 31 32 EOS.
-        assert_eq!(c0.weights.data, vec![0, 1, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1]);
-        assert_eq!(&c0.targets.data[6..], &[22, 23, 30, 31, 32, 3]);
+        assert_eq!(c0.ids.data, vec![10, 11, 20, bot, 12, bot, pad, pad]);
+        // Row 0: 11 predicts 20; 20 predicts <bot>: not trained without labels. Row 2: the
+        // question's last token predicts <bot>.
+        assert_eq!(c0.weights.data, vec![0, 1, 0, 0, 1, 0, 0, 0]);
+        assert_eq!((c0.targets.data[1], c0.targets.data[4]), (20, bot));
         let c1 = &batch.chunks[1];
-        assert_eq!(
-            c1.ids.data,
-            vec![eot, 21, 30, 31, 32, pad, pad, pad, pad, pad]
-        );
+        assert_eq!(c1.ids.data, vec![eot, 21, 30, 31, 32, eot, 22, 30, 31, 32]);
         assert_eq!(c1.targets.data[..5], [21, 30, 31, 32, 3]);
-        assert_eq!(c1.weights.data, vec![1, 1, 1, 1, 1, 0, 0, 0, 0, 0]);
+        assert_eq!(c1.weights.data, vec![1; 10]);
         assert_eq!(
             (batch.runs.clone(), batch.bot.clone()),
-            (vec![vec![2, 0]], vec![vec![3, 0]])
+            (vec![vec![2, 4]], vec![vec![3, 1]])
+        );
+        // Row 2's run: after thought 2 another step (<bot>), after thought 4 the end (<eot>).
+        assert_eq!(
+            batch.thought_targets,
+            vec![vec![vec![], vec![(1, t.bot), (3, t.eot)]]]
         );
         assert_eq!(
             (batch.final_chunk.clone(), batch.distill.clone()),
-            (vec![1, 0], vec![3, 4])
+            (vec![1, 1], vec![3, 3])
         );
-        // Pure CoT: one chunk, the whole CoT explicit.
+        // Pure CoT: teacher only.
         let cot = collate_hybrid(&[&a], &[true], &t);
-        assert_eq!(cot.chunks.len(), 1);
-        assert_eq!(cot.chunks[0].ids.data, vec![10, 11, 20, 40, 21, 30, 31, 32]);
-        assert_eq!(cot.distill, vec![6]);
-        assert_eq!(cot.teacher.ids, cot.chunks[0].ids);
+        assert_eq!((cot.size, cot.chunks.len()), (0, 0));
+        assert_eq!(cot.teacher.ids.data, vec![10, 11, 20, 40, 21, 30, 31, 32]);
     }
 }

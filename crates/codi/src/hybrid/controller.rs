@@ -1,24 +1,37 @@
-//! The mode controller of hybrid decoding (spec §7, after SwiReasoning as adapted by HybridLatent):
-//! one per sequence, no tensors. Each decoding step the caller passes the entropy of the current
-//! next-token distribution and feeds what [`Controller::decide`] returns.
+//! The mode controller of hybrid decoding: one per sequence, no tensors. Each decoding step the
+//! caller passes the [`Signals`] of the current next-token distribution and feeds what
+//! [`Controller::decide`] returns. Two rules ([`SwitchRule`]):
 //!
-//! Adaptive rules (mode 1 = explicit, 0 = latent):
+//! **Step rule** (the default, consistent with Phase 1): decisions happen only at CoT step
+//! boundaries, where Phase 1 places latent runs: right after the question, after a written step
+//! ends (see [`STEP_ENDS`]), and inside a run after every `latents_per_step` thoughts (one replaced
+//! step, the count Phase 1 used). At a boundary the next step is latent when the model's
+//! probability of `<bot>` reaches `bot_threshold`: Phase 2 trains that prediction where Phase 1's
+//! entropy rule made a step latent (and `<eot>` where its run ended), so the controller follows
+//! the entropy labels the model learned. A run feeds whole steps of thoughts, at most
+//! `max_latent_steps` in all; after `<eot>` at least one step is written.
+//!
+//! **Entropy rule** (spec §7, after SwiReasoning as adapted by HybridLatent; mode 1 = explicit,
+//! 0 = latent):
 //! - start explicit; at t = 0 set `ref_H = H_0` (and write a token);
 //! - for t ≥ 1: `stay += 1`; explicit → latent when `H_t > ref_H` and `stay ≥ window_e_to_l`;
 //!   latent → explicit when `H_t < ref_H` and `stay ≥ window_l_to_e`; on a switch `stay = 0`,
 //!   `ref_H = H_t`, `switch_count += 1`;
-//! - entering latent mode feeds `<bot>` (the thoughts then start from its hidden state), leaving it
-//!   feeds `<eot>`;
+//! - entering latent mode feeds `<bot>`, leaving it feeds `<eot>`; the step after `<bot>` is always
+//!   a thought and the step after `<eot>` always a token (markers are not decisions, so a run has
+//!   at least one thought and text at least one token);
 //! - after `max_latent_steps` consecutive thoughts the sequence is forced out (a switch like the
-//!   others: `stay = 0`, `ref_H = H_t`, `switch_count += 1`);
-//! - once `switch_count ≥ max_switch_count` no switch into latent mode happens again: explicit mode
-//!   is locked as soon as the sequence is explicit (a sequence still latent finishes its run by the
-//!   rules above);
-//! - an answer trigger (`"The answer is"`, `"####"`) in the written text locks explicit mode.
+//!   others);
+//! - with `switch_at_step_end`, latent mode is entered only right after a written step ends.
+//!
+//! Both rules: once `switch_count ≥ max_switch_count` no switch into latent mode happens again
+//! (a sequence still latent finishes its run), and an answer trigger (`"The answer is"`,
+//! `"####"`) in the written text locks explicit mode.
 //!
 //! Baselines through the same interface: all-explicit, all-latent (plain CODI: `<bot>`,
-//! `num_latent` thoughts, `<eot>`, then text) and random (each step explicit with probability `p`,
-//! under the same `max_latent_steps`, switch budget and answer lock).
+//! `num_latent` thoughts, `<eot>`, then text), random (each decision latent with probability
+//! `1 − p`, under the same rule, caps and locks) and planned (the oracle: given per-step latent
+//! flags, e.g. Phase 1's entropy rule applied to the gold CoT, under the step rule).
 
 use latent_datasets::rng::SplitMix64;
 use serde::{Deserialize, Serialize};
@@ -26,8 +39,7 @@ use serde::{Deserialize, Serialize};
 /// Texts that lock explicit mode once written.
 pub const ANSWER_TRIGGERS: [&str; 2] = ["The answer is", "####"];
 
-/// Texts that end a CoT step (GSM8k-Aug equations, GSM8k-Aug-NL sentences), for
-/// [`ControllerConfig::switch_at_step_end`].
+/// Texts that end a CoT step (GSM8k-Aug equations, GSM8k-Aug-NL sentences).
 pub const STEP_ENDS: [&str; 2] = [">>", "."];
 
 /// Reasoning mode of a sequence.
@@ -64,28 +76,41 @@ impl Action {
     }
 }
 
+/// What the controller reads from the current next-token distribution.
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub struct Signals {
+    /// Entropy (nats) over the base vocabulary.
+    pub entropy: f32,
+    /// Probability of `<bot>` over the whole vocabulary.
+    pub p_bot: f32,
+}
+
 /// The decoding policies compared (`codi_eval --baseline_mode`).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum BaselineMode {
-    /// The entropy controller.
+    /// The adaptive controller ([`SwitchRule`]).
     #[default]
     Adaptive,
     /// Explicit CoT throughout.
     Explicit,
     /// Plain CODI: `<bot>`, `num_latent` thoughts, `<eot>`, then text.
     Latent,
-    /// Each step explicit with probability `p`.
+    /// Each decision latent with probability `1 − p`.
     Random,
+    /// The oracle: per-step latent flags given with [`Controller::with_plan`], under the step
+    /// rule.
+    Planned,
 }
 
 impl BaselineMode {
     /// Every mode, in table order.
-    pub const ALL: [BaselineMode; 4] = [
+    pub const ALL: [BaselineMode; 5] = [
         BaselineMode::Adaptive,
         BaselineMode::Explicit,
         BaselineMode::Latent,
         BaselineMode::Random,
+        BaselineMode::Planned,
     ];
 
     /// The name used on the command line and in tables.
@@ -95,6 +120,7 @@ impl BaselineMode {
             BaselineMode::Explicit => "explicit",
             BaselineMode::Latent => "latent",
             BaselineMode::Random => "random",
+            BaselineMode::Planned => "planned",
         }
     }
 }
@@ -106,40 +132,83 @@ impl std::str::FromStr for BaselineMode {
         Self::ALL
             .into_iter()
             .find(|m| m.name() == s)
-            .ok_or_else(|| format!("unknown mode {s:?} (adaptive, explicit, latent, random)"))
+            .ok_or_else(|| {
+                format!("unknown mode {s:?} (adaptive, explicit, latent, random, planned)")
+            })
     }
 }
 
-/// Controller settings (defaults of the spec).
+/// When the adaptive and random modes switch (see the module docs).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SwitchRule {
+    /// Decisions at step boundaries on the model's `<bot>` probability; whole steps of thoughts.
+    #[default]
+    Step,
+    /// The spec's rule: switch on entropy rising or falling against a reference, any step.
+    Entropy,
+}
+
+impl std::str::FromStr for SwitchRule {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "step" => Ok(Self::Step),
+            "entropy" => Ok(Self::Entropy),
+            _ => Err(format!("unknown switch rule {s:?} (step, entropy)")),
+        }
+    }
+}
+
+/// Controller settings.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct ControllerConfig {
     /// The policy.
     pub mode: BaselineMode,
-    /// Steps to stay explicit before a switch into latent mode (5).
+    /// When the adaptive and random modes switch.
+    #[serde(default)]
+    pub rule: SwitchRule,
+    /// Step rule: thoughts per latent step (Phase 1's `latents_per_step`).
+    #[serde(default = "default_latents_per_step")]
+    pub latents_per_step: usize,
+    /// Step rule: `<bot>` probability at a boundary from which the next step is latent.
+    #[serde(default = "default_bot_threshold")]
+    pub bot_threshold: f32,
+    /// Entropy rule: steps to stay explicit before a switch into latent mode (5).
     pub window_e_to_l: usize,
-    /// Steps to stay latent before a switch back (0).
+    /// Entropy rule: steps to stay latent before a switch back (0).
     pub window_l_to_e: usize,
     /// Switches after which explicit mode is locked (5).
     pub max_switch_count: usize,
-    /// Consecutive thoughts after which latent mode is left (6).
+    /// Most consecutive thoughts (6).
     pub max_latent_steps: usize,
     /// Thoughts of the all-latent baseline.
     pub num_latent: usize,
-    /// Random baseline: probability that a step is explicit.
+    /// Random baseline: probability that a decision is explicit.
     pub explicit_probability: f64,
     /// Random baseline: seed (each sequence draws from its own stream).
     pub seed: u64,
-    /// An extension, off by default (the spec has no such rule): switch into latent mode only
-    /// right after the written text ends a CoT step (see [`STEP_ENDS`]), where Phase 1 places
-    /// latent runs. Applies to the adaptive and random modes.
+    /// Entropy rule: switch into latent mode only right after the written text ends a CoT step.
     #[serde(default)]
     pub switch_at_step_end: bool,
+}
+
+fn default_latents_per_step() -> usize {
+    3
+}
+
+fn default_bot_threshold() -> f32 {
+    0.5
 }
 
 impl Default for ControllerConfig {
     fn default() -> Self {
         Self {
             mode: BaselineMode::Adaptive,
+            rule: SwitchRule::Step,
+            latents_per_step: default_latents_per_step(),
+            bot_threshold: default_bot_threshold(),
             window_e_to_l: 5,
             window_l_to_e: 0,
             max_switch_count: 5,
@@ -163,7 +232,15 @@ pub struct Controller {
     switch_count: usize,
     latent_run: usize,
     answer_locked: bool,
+    /// The text written so far ends a CoT step (as last observed).
     at_step_end: bool,
+    /// A token that ends a step was written and no decision has been taken since.
+    fresh_step_end: bool,
+    /// The last action was `<bot>` or `<eot>`: this step is forced.
+    after_marker: Option<Action>,
+    /// Steps decided so far (step rule): the index of the next step.
+    step_index: usize,
+    plan: Vec<bool>,
     rng: SplitMix64,
     trace: String,
 }
@@ -181,8 +258,21 @@ impl Controller {
             latent_run: 0,
             answer_locked: false,
             at_step_end: false,
+            fresh_step_end: false,
+            after_marker: None,
+            step_index: 0,
+            plan: Vec::new(),
             rng: SplitMix64::with_stream(config.seed, index),
             trace: String::new(),
+        }
+    }
+
+    /// A planned-mode controller: step `k` of the CoT is latent when `plan[k]` (steps past the
+    /// plan are explicit).
+    pub fn with_plan(config: ControllerConfig, index: u64, plan: Vec<bool>) -> Self {
+        Self {
+            plan,
+            ..Self::new(config, index)
         }
     }
 
@@ -196,12 +286,12 @@ impl Controller {
         self.switch_count
     }
 
-    /// The reference entropy.
+    /// The reference entropy (entropy rule).
     pub fn ref_entropy(&self) -> f32 {
         self.ref_h
     }
 
-    /// Steps since the last switch.
+    /// Steps since the last switch (entropy rule).
     pub fn stay(&self) -> usize {
         self.stay
     }
@@ -217,27 +307,42 @@ impl Controller {
         &self.trace
     }
 
-    /// Reports the text written so far; an answer trigger locks explicit mode.
+    /// Reports the text written so far (after each written token); an answer trigger locks
+    /// explicit mode.
     pub fn observe_text(&mut self, text: &str) {
         let end = text.trim_end();
         self.at_step_end = STEP_ENDS.iter().any(|t| end.ends_with(t));
+        self.fresh_step_end = self.at_step_end;
         if ANSWER_TRIGGERS.iter().any(|t| text.contains(t)) {
             self.answer_locked = true;
         }
     }
 
-    /// The next action, given the entropy `H_t` of the current next-token distribution.
-    pub fn decide(&mut self, entropy: f32) -> Action {
+    /// The next action, given the signals of the current next-token distribution.
+    pub fn decide(&mut self, signals: Signals) -> Action {
         let action = match self.config.mode {
             BaselineMode::Explicit => Action::Token,
             BaselineMode::Latent => self.all_latent(),
-            BaselineMode::Adaptive => self.adaptive(entropy),
-            BaselineMode::Random => self.random(entropy),
+            BaselineMode::Planned => self.step_rule(signals),
+            BaselineMode::Adaptive | BaselineMode::Random => match self.config.rule {
+                SwitchRule::Step => self.step_rule(signals),
+                SwitchRule::Entropy => match self.after_marker {
+                    // A marker is not a decision: a run has a thought, text has a token.
+                    Some(Action::Bot) => Action::Thought,
+                    Some(_) => Action::Token,
+                    None if self.config.mode == BaselineMode::Adaptive => {
+                        self.adaptive(signals.entropy)
+                    }
+                    None => self.random(signals.entropy),
+                },
+            },
         };
         self.t += 1;
         if action == Action::Thought {
             self.latent_run += 1;
         }
+        self.fresh_step_end = false;
+        self.after_marker = matches!(action, Action::Bot | Action::Eot).then_some(action);
         self.trace.push(action.symbol());
         action
     }
@@ -257,6 +362,58 @@ impl Controller {
                 Action::Eot
             }
             (Mode::Explicit, _) => Action::Token,
+        }
+    }
+
+    /// Whether the next step should be latent (step rule): the `<bot>` probability, the random
+    /// draw or the plan. Consumes the step's index.
+    fn wants_latent_step(&mut self, signals: Signals) -> bool {
+        let k = self.step_index;
+        self.step_index += 1;
+        match self.config.mode {
+            BaselineMode::Planned => self.plan.get(k).copied().unwrap_or(false),
+            BaselineMode::Random => {
+                let draw = (self.rng.next_u64() >> 11) as f64 / (1u64 << 53) as f64;
+                draw >= self.config.explicit_probability
+            }
+            _ => signals.p_bot >= self.config.bot_threshold,
+        }
+    }
+
+    fn step_rule(&mut self, signals: Signals) -> Action {
+        let per_step = self.config.latents_per_step.max(1);
+        match self.mode {
+            Mode::Explicit => {
+                let boundary = self.t == 0 || self.fresh_step_end;
+                if !boundary || self.locked() {
+                    return Action::Token;
+                }
+                if self.wants_latent_step(signals) {
+                    self.mode = Mode::Latent;
+                    self.latent_run = 0;
+                    self.switch_count += 1;
+                    Action::Bot
+                } else {
+                    Action::Token
+                }
+            }
+            Mode::Latent => {
+                if self.latent_run == 0 || !self.latent_run.is_multiple_of(per_step) {
+                    return Action::Thought;
+                }
+                // One latent step done: another, or back to text (whose first step is explicit).
+                let room = self.latent_run + per_step <= self.config.max_latent_steps;
+                if room && self.wants_latent_step(signals) {
+                    Action::Thought
+                } else {
+                    if !room {
+                        self.step_index += 1;
+                    }
+                    self.mode = Mode::Explicit;
+                    self.switch_count += 1;
+                    Action::Eot
+                }
+            }
         }
     }
 
@@ -346,27 +503,50 @@ impl Controller {
 mod tests {
     use super::*;
 
+    fn entropy_rule(window_e_to_l: usize, window_l_to_e: usize) -> ControllerConfig {
+        ControllerConfig {
+            rule: SwitchRule::Entropy,
+            window_e_to_l,
+            window_l_to_e,
+            ..ControllerConfig::default()
+        }
+    }
+
     fn adaptive(window_e_to_l: usize, window_l_to_e: usize) -> Controller {
-        Controller::new(
-            ControllerConfig {
-                window_e_to_l,
-                window_l_to_e,
-                ..ControllerConfig::default()
-            },
-            0,
-        )
+        Controller::new(entropy_rule(window_e_to_l, window_l_to_e), 0)
+    }
+
+    fn h(entropy: f32) -> Signals {
+        Signals {
+            entropy,
+            p_bot: 0.0,
+        }
     }
 
     /// Feeds `entropies` and returns the actions as a trace string.
     fn run(c: &mut Controller, entropies: &[f32]) -> String {
-        entropies.iter().map(|&h| c.decide(h).symbol()).collect()
+        entropies.iter().map(|&e| c.decide(h(e)).symbol()).collect()
+    }
+
+    /// Feeds `<bot>` probabilities and returns the actions as a trace string.
+    fn run_p(c: &mut Controller, p_bot: &[f32]) -> String {
+        p_bot
+            .iter()
+            .map(|&p| {
+                c.decide(Signals {
+                    entropy: 1.0,
+                    p_bot: p,
+                })
+                .symbol()
+            })
+            .collect()
     }
 
     #[test]
     fn starts_explicit_and_sets_the_reference_at_t0() {
         let mut c = adaptive(0, 0);
         assert_eq!(c.mode(), Mode::Explicit);
-        assert_eq!(c.decide(2.0), Action::Token);
+        assert_eq!(c.decide(h(2.0)), Action::Token);
         assert_eq!(c.ref_entropy(), 2.0);
         assert_eq!((c.stay(), c.switch_count()), (0, 0));
         // Equal entropy never switches (strict comparisons).
@@ -390,46 +570,46 @@ mod tests {
     fn latent_to_explicit_needs_lower_entropy_and_its_window() {
         let mut c = adaptive(1, 2);
         assert_eq!(run(&mut c, &[1.0, 3.0]), "e[");
-        // ref = 3.0. t: stay 1 (lower, but window 2 not reached) → thought; stay 2 → higher → thought;
-        // stay 3, lower → switch out.
+        // ref = 3.0. The step after <bot> is a thought whatever the entropy (not a decision);
+        // then stay 1 (higher) → thought; stay 2, lower → switch out.
         assert_eq!(run(&mut c, &[2.0, 4.0, 2.5]), "zz]");
         assert_eq!(c.mode(), Mode::Explicit);
         assert_eq!((c.switch_count(), c.ref_entropy(), c.stay()), (2, 2.5, 0));
-        // With window 0 the first lower entropy leaves at once.
+        // With window 0 the first lower entropy after the first thought leaves: no empty run.
         let mut c = adaptive(1, 0);
-        assert_eq!(run(&mut c, &[1.0, 3.0, 2.9]), "e[]");
+        assert_eq!(run(&mut c, &[1.0, 3.0, 2.9, 2.8]), "e[z]");
+        // And the step after <eot> is a token even when the entropy would switch again.
+        assert_eq!(run(&mut c, &[9.0, 9.5]), "e[");
     }
 
     #[test]
     fn forced_exit_after_max_latent_steps() {
         let mut c = Controller::new(
             ControllerConfig {
-                window_e_to_l: 1,
                 max_latent_steps: 3,
-                ..ControllerConfig::default()
+                ..entropy_rule(1, 0)
             },
             0,
         );
         // Entropy keeps rising, so only the cap ends the run: 3 thoughts, then <eot>.
         assert_eq!(run(&mut c, &[1.0, 2.0, 3.0, 4.0, 5.0, 6.0]), "e[zzz]");
         assert_eq!((c.switch_count(), c.ref_entropy()), (2, 6.0));
-        // The next run gets a fresh budget.
-        assert_eq!(run(&mut c, &[7.0, 8.0, 9.0]), "[zz");
+        // A token, then the next run with a fresh budget.
+        assert_eq!(run(&mut c, &[7.0, 8.0, 9.0, 10.0]), "e[zz");
     }
 
     #[test]
     fn max_switch_count_locks_explicit_mode() {
         let mut c = Controller::new(
             ControllerConfig {
-                window_e_to_l: 1,
                 max_switch_count: 3,
-                ..ControllerConfig::default()
+                ..entropy_rule(1, 0)
             },
             0,
         );
         // Switches: [ (1), ] (2), [ (3): the budget is spent while latent, so the run ends by the
         // rules (entropy falls) and explicit mode is then locked whatever the entropy does.
-        assert_eq!(run(&mut c, &[1.0, 2.0, 1.0, 3.0, 4.0]), "e[][z");
+        assert_eq!(run(&mut c, &[1.0, 2.0, 9.0, 1.0, 5.0, 6.0, 7.0]), "e[z]e[z");
         assert!(!c.locked());
         assert_eq!(run(&mut c, &[2.0]), "]");
         assert!(c.locked());
@@ -440,18 +620,20 @@ mod tests {
     #[test]
     fn answer_trigger_locks_explicit_mode() {
         for trigger in ANSWER_TRIGGERS {
-            let mut c = adaptive(1, 0);
-            assert_eq!(run(&mut c, &[1.0]), "e");
-            c.observe_text(&format!("3 + 4 = 7 {trigger}"));
-            assert!(c.locked());
-            assert_eq!(run(&mut c, &[5.0, 9.0, 20.0]), "eee");
-            assert_eq!(c.switch_count(), 0);
+            for config in [entropy_rule(1, 0), ControllerConfig::default()] {
+                let mut c = Controller::new(config, 0);
+                assert_eq!(run(&mut c, &[1.0]), "e");
+                c.observe_text(&format!("<<3+4=7>> {trigger} 7."));
+                assert!(c.locked());
+                assert_eq!(run_p(&mut c, &[1.0, 1.0, 1.0]), "eee");
+                assert_eq!(c.switch_count(), 0);
+            }
         }
         // Other text does not lock.
         let mut c = adaptive(1, 0);
-        c.decide(1.0);
+        c.decide(h(1.0));
         c.observe_text("the answer");
-        assert_eq!(c.decide(2.0), Action::Bot);
+        assert_eq!(c.decide(h(2.0)), Action::Bot);
     }
 
     #[test]
@@ -463,7 +645,7 @@ mod tests {
             },
             0,
         );
-        assert_eq!(run(&mut explicit, &[1.0, 9.0, 0.0, 9.0]), "eeee");
+        assert_eq!(run_p(&mut explicit, &[1.0; 4]), "eeee");
         let mut latent = Controller::new(
             ControllerConfig {
                 mode: BaselineMode::Latent,
@@ -474,8 +656,9 @@ mod tests {
         );
         assert_eq!(run(&mut latent, &[1.0; 8]), "[zzz]eee");
         assert!(latent.locked());
-        // Random: p = 1 never leaves explicit mode, p = 0 alternates between <bot> + thoughts up to
-        // the cap and <eot>, until the switch budget locks explicit mode.
+        // Random under the entropy rule: p = 1 never leaves explicit mode, p = 0 alternates
+        // between <bot> + thoughts up to the cap and <eot> + a token, until the switch budget
+        // locks explicit mode.
         let random = |p: f64| {
             Controller::new(
                 ControllerConfig {
@@ -483,20 +666,20 @@ mod tests {
                     explicit_probability: p,
                     max_latent_steps: 2,
                     max_switch_count: 4,
-                    ..ControllerConfig::default()
+                    ..entropy_rule(5, 0)
                 },
                 3,
             )
         };
         assert_eq!(run(&mut random(1.0), &[1.0; 6]), "eeeeee");
-        assert_eq!(run(&mut random(0.0), &[1.0; 12]), "e[zz][zz]eee");
+        assert_eq!(run(&mut random(0.0), &[1.0; 12]), "e[zz]e[zz]ee");
         // The same seed and stream give the same trace; a mix of both modes at p = 0.5.
         let mixed = || {
             Controller::new(
                 ControllerConfig {
                     mode: BaselineMode::Random,
                     max_switch_count: 100,
-                    ..ControllerConfig::default()
+                    ..entropy_rule(5, 0)
                 },
                 3,
             )
@@ -507,27 +690,131 @@ mod tests {
     }
 
     #[test]
-    fn step_end_gating_delays_the_switch_into_latent_mode() {
-        let gated = |mode| {
-            Controller::new(
+    fn entropy_rule_step_end_gating_delays_the_switch_into_latent_mode() {
+        for mode in [BaselineMode::Adaptive, BaselineMode::Random] {
+            let mut c = Controller::new(
                 ControllerConfig {
                     mode,
-                    window_e_to_l: 1,
                     explicit_probability: 0.0,
                     switch_at_step_end: true,
-                    ..ControllerConfig::default()
+                    ..entropy_rule(1, 0)
                 },
                 0,
-            )
-        };
-        for mode in [BaselineMode::Adaptive, BaselineMode::Random] {
-            let mut c = gated(mode);
-            assert_eq!(c.decide(1.0), Action::Token);
+            );
+            assert_eq!(c.decide(h(1.0)), Action::Token);
             c.observe_text("<< 3 + 4 =");
             // Higher entropy, window reached, but mid-step: stays explicit.
-            assert_eq!(c.decide(2.0), Action::Token, "{mode:?}");
+            assert_eq!(c.decide(h(2.0)), Action::Token, "{mode:?}");
             c.observe_text("<< 3 + 4 = 7 >>");
-            assert_eq!(c.decide(2.0), Action::Bot, "{mode:?}");
+            assert_eq!(c.decide(h(2.0)), Action::Bot, "{mode:?}");
+        }
+    }
+
+    fn step_rule(mode: BaselineMode, latents_per_step: usize, max: usize) -> ControllerConfig {
+        ControllerConfig {
+            mode,
+            latents_per_step,
+            max_latent_steps: max,
+            ..ControllerConfig::default()
+        }
+    }
+
+    #[test]
+    fn step_rule_decides_at_boundaries_in_whole_steps() {
+        let config = step_rule(BaselineMode::Adaptive, 2, 4);
+        // Right after the question with p(<bot>) ≥ 0.5: a run; after each 2 thoughts a decision;
+        // the cap (4) ends it.
+        let mut c = Controller::new(config, 0);
+        assert_eq!(run_p(&mut c, &[0.9; 6]), "[zzzz]");
+        // After <eot> a step is written whatever p(<bot>) says, even if the text still ends a
+        // step; mid-step no decision.
+        assert_eq!(run_p(&mut c, &[0.9]), "e");
+        c.observe_text("<<3+4=7>> <<7-");
+        assert_eq!(run_p(&mut c, &[0.9]), "e");
+        c.observe_text("<<3+4=7>> <<7-2=5>>");
+        assert_eq!(run_p(&mut c, &[0.9]), "[");
+        // Below the threshold at the boundary inside a run: <eot> after one step.
+        assert_eq!(run_p(&mut c, &[0.9, 0.9, 0.2]), "zz]");
+        assert_eq!(c.switch_count(), 4);
+        // Below the threshold right after the question: text.
+        let mut c = Controller::new(config, 0);
+        assert_eq!(run_p(&mut c, &[0.49, 0.9, 0.9]), "eee");
+        c.observe_text("<<3+4=7>>");
+        assert_eq!(run_p(&mut c, &[0.5]), "[");
+        // The threshold is the setting's.
+        let mut c = Controller::new(
+            ControllerConfig {
+                bot_threshold: 0.1,
+                ..config
+            },
+            0,
+        );
+        assert_eq!(run_p(&mut c, &[0.2]), "[");
+    }
+
+    #[test]
+    fn planned_mode_follows_the_plan_step_by_step() {
+        let config = step_rule(BaselineMode::Planned, 2, 6);
+        let written = |c: &mut Controller, text: &str| {
+            let a = c.decide(Signals::default()).symbol();
+            c.observe_text(text);
+            a
+        };
+        // Steps 0 latent, 1 explicit, 2 latent.
+        let mut c = Controller::with_plan(config, 0, vec![true, false, true]);
+        assert_eq!(run_p(&mut c, &[0.0; 4]), "[zz]");
+        assert_eq!(written(&mut c, "<<"), 'e');
+        assert_eq!(written(&mut c, "<<5-2=3>>"), 'e');
+        assert_eq!(run_p(&mut c, &[0.0; 4]), "[zz]");
+        // Consecutive latent steps form one run; steps past the plan are explicit.
+        let mut c = Controller::with_plan(config, 0, vec![true, true]);
+        assert_eq!(run_p(&mut c, &[1.0; 6]), "[zzzz]");
+        // Step 0 explicit, 1 latent.
+        let mut c = Controller::with_plan(config, 0, vec![false, true]);
+        assert_eq!(written(&mut c, "<<4+1=5>>"), 'e');
+        assert_eq!(run_p(&mut c, &[0.0; 4]), "[zz]");
+        // The cap ends a run early; the step after it is explicit and the plan stays aligned.
+        let capped = step_rule(BaselineMode::Planned, 2, 2);
+        let mut c = Controller::with_plan(capped, 0, vec![true, true, false, true]);
+        assert_eq!(run_p(&mut c, &[0.0; 4]), "[zz]");
+        assert_eq!(written(&mut c, "<<9-2=7>>"), 'e');
+        // That was step 1; step 2 is explicit, step 3 latent.
+        assert_eq!(written(&mut c, "<<9-2=7>> <<7+1=8>>"), 'e');
+        assert_eq!(run_p(&mut c, &[0.0]), "[");
+    }
+
+    #[test]
+    fn step_rule_random_draws_per_step() {
+        let random = |p: f64| {
+            Controller::new(
+                ControllerConfig {
+                    explicit_probability: p,
+                    ..step_rule(BaselineMode::Random, 3, 6)
+                },
+                5,
+            )
+        };
+        assert_eq!(run_p(&mut random(1.0), &[1.0; 4]), "eeee");
+        assert_eq!(run_p(&mut random(0.0), &[0.0; 8]), "[zzzzzz]");
+        // Runs are whole steps: every run of thoughts has a multiple of 3.
+        for seed in 0..20 {
+            let mut c = Controller::new(
+                ControllerConfig {
+                    explicit_probability: 0.5,
+                    ..step_rule(BaselineMode::Random, 3, 6)
+                },
+                seed,
+            );
+            let mut trace = String::new();
+            for k in 0..6 {
+                trace.push_str(&run_p(&mut c, &[0.0; 7]));
+                c.observe_text(&"<<1+1=2>> ".repeat(k + 1));
+            }
+            // A run started at the last boundary ends within 8 more steps.
+            trace.push_str(&run_p(&mut c, &[0.0; 9]));
+            for run in trace.split(|ch| ch != 'z').filter(|r| !r.is_empty()) {
+                assert_eq!(run.len() % 3, 0, "{trace}");
+            }
         }
     }
 
@@ -537,5 +824,7 @@ mod tests {
             assert_eq!(m.name().parse::<BaselineMode>(), Ok(m));
         }
         assert!("coconut".parse::<BaselineMode>().is_err());
+        assert_eq!("entropy".parse::<SwitchRule>(), Ok(SwitchRule::Entropy));
+        assert!("soft".parse::<SwitchRule>().is_err());
     }
 }

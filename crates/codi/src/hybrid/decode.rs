@@ -11,7 +11,7 @@ use latent_core::infer::{decode, DecodeConfig, DecodePolicy, Next, NextInputs, S
 use serde::Serialize;
 use tokenizers::Tokenizer;
 
-use super::controller::{Action, BaselineMode, Controller, ControllerConfig};
+use super::controller::{Action, BaselineMode, Controller, ControllerConfig, Signals};
 use crate::data::Tokenized;
 use crate::eval::{AnswerRecord, EvalConfig};
 use crate::model::CodiModel;
@@ -52,24 +52,41 @@ pub struct HybridSummary {
     pub records: Vec<HybridRecord>,
 }
 
-/// Decodes `examples` with one controller per question.
+/// Decodes `examples` with one controller per question; `plans` (one per example) are the
+/// per-step latent flags of the planned mode (required by it, ignored by the others).
 pub fn evaluate_hybrid<B: Backend>(
     model: &CodiModel<B>,
     tokenizer: &Tokenizer,
     examples: &[Tokenized],
     eval: &EvalConfig,
     controller: &ControllerConfig,
+    plans: Option<&[Vec<bool>]>,
     mut progress: impl FnMut(usize),
 ) -> Result<HybridSummary> {
     if examples.is_empty() {
         return Err(CodiError::Empty("the evaluation set".into()));
+    }
+    if controller.mode == BaselineMode::Planned && plans.map(<[_]>::len) != Some(examples.len()) {
+        return Err(CodiError::Empty(format!(
+            "the plans of the planned mode (one per question: {} questions, {} plans)",
+            examples.len(),
+            plans.map_or(0, <[_]>::len)
+        )));
     }
     let start = Instant::now();
     let per_batch = eval.batch_size.max(1);
     let mut records = Vec::with_capacity(examples.len());
     for (i, chunk) in examples.chunks(per_batch).enumerate() {
         let controllers = (0..chunk.len())
-            .map(|r| Controller::new(*controller, (i * per_batch + r) as u64))
+            .map(|r| {
+                let index = i * per_batch + r;
+                match plans {
+                    Some(p) if controller.mode == BaselineMode::Planned => {
+                        Controller::with_plan(*controller, index as u64, p[index].clone())
+                    }
+                    _ => Controller::new(*controller, index as u64),
+                }
+            })
             .collect();
         records.extend(decode_batch(
             model,
@@ -163,10 +180,14 @@ impl<B: Backend> DecodePolicy<B> for HybridDecode<'_, B> {
                 let text = view.text(i)?.to_string();
                 self.controllers[row].observe_text(&text);
             }
-            let base = &view.logits_row(i)[..t.base_vocab];
-            let entropy = entropy(&softmax(base));
+            let logits = view.logits_row(i);
+            let base = &logits[..t.base_vocab];
+            let signals = Signals {
+                entropy: entropy(&softmax(base)),
+                p_bot: softmax(logits)[t.bot as usize],
+            };
             let token = argmax(base) as u32;
-            actions.push(match self.controllers[row].decide(entropy) {
+            actions.push(match self.controllers[row].decide(signals) {
                 Action::Token if token != t.eos && view.written(i).len() >= self.max_new_tokens => {
                     Next::Stop
                 }
@@ -194,6 +215,7 @@ impl<B: Backend> DecodePolicy<B> for HybridDecode<'_, B> {
 mod tests {
     use super::*;
     use crate::eval::evaluate;
+    use crate::hybrid::controller::SwitchRule;
     use crate::Task;
 
     /// The all-latent mode is plain CODI decoding and the all-explicit mode is CoT decoding: both
@@ -217,22 +239,60 @@ mod tests {
                 num_latent: 3,
                 ..ControllerConfig::default()
             };
-            let hybrid =
-                evaluate_hybrid(&model, &tokenizer, &examples, &eval, &controller, |_| {}).unwrap();
+            let hybrid = evaluate_hybrid(
+                &model,
+                &tokenizer,
+                &examples,
+                &eval,
+                &controller,
+                None,
+                |_| {},
+            )
+            .unwrap();
             for (p, h) in plain.records.iter().zip(&hybrid.records) {
                 assert_eq!(p.answer.output, h.answer.output, "{mode:?}");
                 assert_eq!(p.answer.latent_steps, h.answer.latent_steps, "{mode:?}");
             }
         }
-        // Adaptive and random decode too, and their traces account for every step.
-        for mode in [BaselineMode::Adaptive, BaselineMode::Random] {
+        // Adaptive, random and planned decode too (both rules), and their traces account for
+        // every step.
+        let plans = vec![vec![true, false, true]; examples.len()];
+        let rules = [
+            (BaselineMode::Adaptive, SwitchRule::Entropy),
+            (BaselineMode::Random, SwitchRule::Entropy),
+            (BaselineMode::Adaptive, SwitchRule::Step),
+            (BaselineMode::Random, SwitchRule::Step),
+            (BaselineMode::Planned, SwitchRule::Step),
+        ];
+        for (mode, rule) in rules {
             let controller = ControllerConfig {
                 mode,
+                rule,
                 window_e_to_l: 1,
+                latents_per_step: 2,
+                bot_threshold: 0.0,
                 ..ControllerConfig::default()
             };
-            let s =
-                evaluate_hybrid(&model, &tokenizer, &examples, &eval, &controller, |_| {}).unwrap();
+            let s = evaluate_hybrid(
+                &model,
+                &tokenizer,
+                &examples,
+                &eval,
+                &controller,
+                Some(&plans),
+                |_| {},
+            )
+            .unwrap();
+            if mode == BaselineMode::Planned
+                || mode == BaselineMode::Adaptive && rule == SwitchRule::Step
+            {
+                // Step 0 latent (the plan, or p(<bot>) ≥ 0): the run starts right after the
+                // question with one step of thoughts.
+                assert!(
+                    s.records.iter().all(|r| r.trace.starts_with("[zz")),
+                    "{mode:?}"
+                );
+            }
             for r in &s.records {
                 let count = |c: char| r.trace.chars().filter(|&x| x == c).count();
                 assert_eq!(count('z'), r.answer.latent_steps);

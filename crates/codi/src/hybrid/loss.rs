@@ -1,17 +1,22 @@
-//! The Phase 2 loss: `L = CE(student explicit outputs) + β·KD + γ·CE(teacher)`, with the same
-//! model, special ids, projection and forward as plain CODI.
+//! The Phase 2 loss: `L = CE(student) + β·KD + γ·CE(teacher)`, with the same model, special ids,
+//! projection and forward as plain CODI.
 //!
-//! The student pass runs a [`HybridBatch`] chunk by chunk through one KV cache (see
-//! [`crate::hybrid::batch`]); each latent run starts from the hidden state at its `<bot>` and
-//! feeds projected hidden states back, gradients flowing through the whole chain. KD compares
-//! every hidden-state layer at the token before the answer with the teacher's (the explicit
-//! sequence) exactly as in [`crate::loss`].
+//! The student pass runs the rows of a [`HybridBatch`] that have a latent run chunk by chunk
+//! through one KV cache (see [`crate::hybrid::batch`]); each latent run starts from the hidden
+//! state at its `<bot>` and feeds projected hidden states back, gradients flowing through the
+//! whole chain. Student CE is the token mean over those rows (explicit CoT after and between
+//! runs, the answer, EOS and the switch predictions); KD compares every hidden-state layer at the
+//! token before the answer with the teacher's (the explicit sequence) over the same rows, exactly
+//! as in [`crate::loss`]. Rows without a run add only their teacher CE. On a batch whose rows are
+//! all a single run of `num_latent` thoughts after the question, without switch labels, this is
+//! the CODI loss ([`crate::loss::codi_loss`]; checked by a test).
 
 use burn::prelude::*;
 use latent_core::infer::KvCache;
 use latent_core::LmInput;
 
 use super::batch::HybridBatch;
+use crate::batch::{Grid, SeqBatch};
 use crate::loss::{
     combine_terms, int_tensor, masked_ce, masked_ce_sum, select_positions, teacher_forward,
     CodiTerms, LossConfig,
@@ -36,7 +41,29 @@ fn flags<B: Backend>(values: &[bool], device: &B::Device) -> Tensor<B, 2, Int> {
     Tensor::from_data(TensorData::new(data, [values.len(), 1]), device)
 }
 
-/// The batched student pass of `batch`.
+/// The switch targets of thought `j` of one run (`[b, 1]` targets and weights), if any row has
+/// one.
+fn thought_grid(targets: &[Vec<(usize, u32)>], j: usize) -> Option<SeqBatch> {
+    let b = targets.len();
+    let mut grid = SeqBatch {
+        ids: Grid::filled(b, 1, 0),
+        mask: Grid::filled(b, 1, 1),
+        targets: Grid::filled(b, 1, 0),
+        weights: Grid::filled(b, 1, 0),
+        distill: Vec::new(),
+    };
+    let mut any = false;
+    for (r, row) in targets.iter().enumerate() {
+        if let Some(&(_, id)) = row.iter().find(|(at, _)| *at == j) {
+            grid.targets.set(r, 0, i64::from(id));
+            grid.weights.set(r, 0, 1);
+            any = true;
+        }
+    }
+    any.then_some(grid)
+}
+
+/// The batched student pass of the student rows of `batch` (at least one).
 pub fn student_pass<B: Backend>(
     model: &CodiModel<B>,
     batch: &HybridBatch,
@@ -96,7 +123,13 @@ pub fn student_pass<B: Backend>(
             let active: Vec<bool> = runs.iter().map(|&n| j < n).collect();
             let input =
                 LmInput::embeds(model.thought(last)).attention_mask(flags(&active, &device));
-            last = model.lm.forward_cached(input, &mut cache)?.last_hidden;
+            let out = model.lm.forward_cached(input, &mut cache)?;
+            if let Some(targets) = thought_grid(&batch.thought_targets[i], j) {
+                let (sum, count) = masked_ce_sum(out.logits, &targets);
+                ce_sum = Some(ce_sum.expect("a chunk before a run") + sum);
+                ce_count += count;
+            }
+            last = out.last_hidden;
         }
     }
     // Back to row order.
@@ -117,19 +150,42 @@ pub fn student_pass<B: Backend>(
 }
 
 /// The Phase 2 loss of one micro-batch (`config.num_latent` is unused: the runs say how many
-/// thoughts each row feeds).
+/// thoughts each row feeds). A batch without student rows is its teacher CE alone.
 pub fn hybrid_loss<B: Backend>(
     model: &CodiModel<B>,
     batch: &HybridBatch,
     config: &LossConfig,
 ) -> Result<CodiTerms<B>> {
     let teacher = teacher_forward(model, &batch.teacher, true)?;
-    let student = student_pass(model, batch)?;
     let teacher_ce = masked_ce(teacher.logits, &batch.teacher);
+    if batch.size == 0 {
+        let zero = teacher_ce.zeros_like();
+        return Ok(CodiTerms {
+            total: teacher_ce.clone() * config.ref_loss_factor,
+            student_ce: zero.clone(),
+            teacher_ce,
+            kd: zero,
+            kd_layers: Vec::new(),
+        });
+    }
+    let student = student_pass(model, batch)?;
     let student_ce = student.ce_sum / student.ce_count.max(1) as f64;
+    let device = model.lm.device();
+    let rows: Vec<i64> = batch.student_rows.iter().map(|&r| r as i64).collect();
+    let rows = Tensor::<B, 1, Int>::from_data(TensorData::new(rows, [batch.size]), &device);
+    let teacher_states = teacher
+        .hidden_states
+        .into_iter()
+        .map(|h| h.select(0, rows.clone()))
+        .collect();
+    let teacher_distill: Vec<usize> = batch
+        .student_rows
+        .iter()
+        .map(|&r| batch.teacher.distill[r])
+        .collect();
     Ok(combine_terms(
-        teacher.hidden_states,
-        &batch.teacher.distill,
+        teacher_states,
+        &teacher_distill,
         student.distill,
         student_ce,
         teacher_ce,
@@ -142,13 +198,16 @@ mod tests {
     use burn::tensor::activation::log_softmax;
 
     use super::*;
+    use crate::batch::collate;
     use crate::hybrid::batch::{collate_hybrid, HybridExample};
     use crate::hybrid::testing::tiny_setup;
+    use crate::loss::{codi_loss, DistillLoss};
+    use latent_core::CpuBackend;
 
-    /// One element of a student sequence: a token (and whether predicting it is trained) or a
-    /// thought.
+    /// One element of a student sequence: a token or a thought, with the id the prediction made
+    /// at its position is trained on (if any).
     enum Elem {
-        Tok(u32, bool),
+        Tok(u32),
         Thought,
     }
 
@@ -159,27 +218,46 @@ mod tests {
         e: &HybridExample,
     ) -> (f64, usize, Vec<Tensor<B, 1>>) {
         let t = model.tokens;
-        let mut seq: Vec<Elem> = e
-            .teacher
-            .question
-            .iter()
-            .map(|&id| Elem::Tok(id, false))
-            .collect();
+        let mut seq: Vec<Elem> = Vec::new();
+        // targets[c]: what position c is trained to predict.
+        let mut targets: Vec<Option<u32>> = Vec::new();
+        let push = |seq: &mut Vec<Elem>, targets: &mut Vec<Option<u32>>, el, trained| {
+            // The previous position predicts this element when it is a trained token.
+            if let (Elem::Tok(id), true) = (&el, trained) {
+                *targets.last_mut().expect("a previous position") = Some(*id);
+            }
+            seq.push(el);
+            targets.push(None);
+        };
+        for &id in &e.teacher.question {
+            push(&mut seq, &mut targets, Elem::Tok(id), false);
+        }
         for (i, chunk) in e.chunks.iter().enumerate() {
-            seq.extend(chunk.iter().map(|&id| Elem::Tok(id, true)));
+            for &id in chunk {
+                push(&mut seq, &mut targets, Elem::Tok(id), true);
+            }
             if let Some(&n) = e.runs.get(i) {
-                seq.push(Elem::Tok(t.bot, false));
-                seq.extend((0..n).map(|_| Elem::Thought));
-                seq.push(Elem::Tok(t.eot, false));
+                push(&mut seq, &mut targets, Elem::Tok(t.bot), e.switch_labels);
+                for _ in 0..n {
+                    push(&mut seq, &mut targets, Elem::Thought, false);
+                }
+                for (j, id) in e.thought_targets(i, &t) {
+                    let at = seq.len() - n + j;
+                    targets[at] = Some(id);
+                }
+                push(&mut seq, &mut targets, Elem::Tok(t.eot), false);
             }
         }
         let distill = seq.len() + e.teacher.pre_answer;
-        seq.extend(e.teacher.answer.iter().map(|&id| Elem::Tok(id, true)));
+        for &id in &e.teacher.answer {
+            push(&mut seq, &mut targets, Elem::Tok(id), true);
+        }
+        *targets.last_mut().expect("an answer") = Some(t.eos);
         let device = model.lm.device();
         let mut embeds: Vec<Tensor<B, 3>> = Vec::new();
         for el in &seq {
             let x = match el {
-                Elem::Tok(id, _) => model.lm.embed(Tensor::from_data(
+                Elem::Tok(id) => model.lm.embed(Tensor::from_data(
                     TensorData::new(vec![i64::from(*id)], [1, 1]),
                     &device,
                 )),
@@ -205,14 +283,9 @@ mod tests {
         let v = logp.dims()[2];
         let logp: Vec<f32> = logp.into_data().convert::<f32>().into_vec().unwrap();
         let (mut sum, mut count) = (0.0f64, 0);
-        for c in 0..seq.len() {
-            let target = match seq.get(c + 1) {
-                Some(Elem::Tok(id, true)) => Some(*id),
-                None => Some(t.eos),
-                _ => None,
-            };
+        for (c, target) in targets.iter().enumerate() {
             if let Some(id) = target {
-                sum -= f64::from(logp[c * v + id as usize]);
+                sum -= f64::from(logp[c * v + *id as usize]);
                 count += 1;
             }
         }
@@ -230,33 +303,37 @@ mod tests {
     #[test]
     fn batched_student_pass_matches_a_row_by_row_reference() {
         let (model, _, examples) = tiny_setup();
-        // Rows of different shapes: no run, one run, two runs with empty chunks, a run at the end.
+        // Rows of different shapes: no run (teacher only), one run, two runs with empty chunks, a
+        // run at the end; with and without switch labels.
         let shaped: Vec<HybridExample> = examples
             .iter()
-            .take(5)
+            .take(6)
             .enumerate()
             .map(|(n, e)| {
                 let c = &e.cot;
                 let (chunks, runs) = match n % 4 {
                     0 => (vec![c.clone()], vec![]),
                     1 => (vec![c[..3].to_vec(), c[3..].to_vec()], vec![2]),
-                    2 => (vec![vec![], c[..5].to_vec(), vec![]], vec![1, 3]),
+                    2 => (vec![vec![], c[..5].to_vec(), vec![]], vec![1, 4]),
                     _ => (vec![c[..2].to_vec(), vec![]], vec![4]),
                 };
                 HybridExample {
                     teacher: e.clone(),
                     chunks,
                     runs,
+                    switch_labels: n % 2 == 1 || n == 2,
+                    latents_per_step: 2,
                 }
             })
             .collect();
         let refs: Vec<&HybridExample> = shaped.iter().collect();
         let batch = collate_hybrid(&refs, &vec![false; refs.len()], &model.tokens);
+        assert_eq!(batch.student_rows, vec![1, 2, 3, 5]);
         let pass = student_pass(&model, &batch).unwrap();
         let mut total = 0.0;
         let mut count = 0;
-        for (r, e) in shaped.iter().enumerate() {
-            let (sum, n, states) = reference(&model, e);
+        for (r, &row) in batch.student_rows.iter().enumerate() {
+            let (sum, n, states) = reference(&model, &shaped[row]);
             total += sum;
             count += n;
             assert_eq!(states.len(), pass.distill.len());
@@ -274,7 +351,10 @@ mod tests {
                     .zip(&want)
                     .map(|(a, b)| (a - b).abs())
                     .fold(0.0, f32::max);
-                assert!(diff < 1e-4, "row {r} layer {layer}: max difference {diff}");
+                assert!(
+                    diff < 1e-4,
+                    "row {row} layer {layer}: max difference {diff}"
+                );
             }
         }
         assert_eq!(pass.ce_count, count);
@@ -283,5 +363,76 @@ mod tests {
             (got - total).abs() < 1e-4 * count as f64,
             "CE sum {got} vs {total}"
         );
+    }
+
+    /// The code-path control: on all-latent rows (one run of `num_latent` thoughts right after
+    /// the question, no switch labels) the Phase 2 loss is the CODI loss, term by term; rows
+    /// without a run then change only the teacher CE.
+    #[test]
+    fn all_latent_hybrid_loss_is_the_codi_loss() {
+        let (model, _, examples) = tiny_setup();
+        let num_latent = 3;
+        let config = LossConfig {
+            num_latent,
+            distill_loss_factor: 0.7,
+            ref_loss_factor: 1.3,
+            distill_loss_type: DistillLoss::SmoothL1,
+            reference_masking: false,
+        };
+        let latent: Vec<HybridExample> = examples
+            .iter()
+            .map(|e| HybridExample {
+                teacher: e.clone(),
+                chunks: vec![vec![], vec![]],
+                runs: vec![num_latent],
+                switch_labels: false,
+                latents_per_step: num_latent,
+            })
+            .collect();
+        let refs: Vec<&HybridExample> = latent.iter().collect();
+        let hybrid = hybrid_loss(
+            &model,
+            &collate_hybrid(&refs, &vec![false; refs.len()], &model.tokens),
+            &config,
+        )
+        .unwrap();
+        let teachers: Vec<_> = examples.iter().collect();
+        let codi = codi_loss(&model, &collate(&teachers, &model.tokens, true), &config).unwrap();
+        let value = |t: &Tensor<CpuBackend, 1>| t.clone().into_scalar().elem::<f64>();
+        for (name, h, c) in [
+            ("total", &hybrid.total, &codi.total),
+            ("student_ce", &hybrid.student_ce, &codi.student_ce),
+            ("teacher_ce", &hybrid.teacher_ce, &codi.teacher_ce),
+            ("kd", &hybrid.kd, &codi.kd),
+        ] {
+            let (h, c) = (value(h), value(c));
+            assert!((h - c).abs() < 1e-4, "{name}: hybrid {h} vs CODI {c}");
+        }
+        // Switch labels add the <bot> and <eot> predictions to the student CE.
+        let labelled: Vec<HybridExample> = latent
+            .iter()
+            .map(|e| HybridExample {
+                switch_labels: true,
+                ..e.clone()
+            })
+            .collect();
+        let refs: Vec<&HybridExample> = labelled.iter().collect();
+        let batch = collate_hybrid(&refs, &vec![false; refs.len()], &model.tokens);
+        let with_labels = hybrid_loss(&model, &batch, &config).unwrap();
+        assert!((value(&with_labels.student_ce) - value(&codi.student_ce)).abs() > 1e-3);
+        // Teacher-only rows: the student terms are those of the latent rows alone.
+        let mut mixed: Vec<&HybridExample> = latent.iter().collect();
+        let explicit: Vec<HybridExample> = latent.iter().map(HybridExample::cot_only).collect();
+        mixed.extend(explicit.iter().take(3));
+        let batch = collate_hybrid(&mixed, &vec![false; mixed.len()], &model.tokens);
+        assert_eq!(batch.size, latent.len());
+        let with_explicit = hybrid_loss(&model, &batch, &config).unwrap();
+        assert!((value(&with_explicit.student_ce) - value(&codi.student_ce)).abs() < 1e-4);
+        assert!((value(&with_explicit.kd) - value(&codi.kd)).abs() < 1e-4);
+        // A batch of teacher-only rows is γ · teacher CE.
+        let only: Vec<&HybridExample> = explicit.iter().collect();
+        let batch = collate_hybrid(&only, &vec![false; only.len()], &model.tokens);
+        let terms = hybrid_loss(&model, &batch, &config).unwrap();
+        assert!((value(&terms.total) - 1.3 * value(&terms.teacher_ce)).abs() < 1e-5);
     }
 }

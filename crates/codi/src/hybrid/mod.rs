@@ -9,6 +9,7 @@
 //! - [`batch`]: Phase 2 samples tokenized and collated for the batched student pass;
 //! - [`loss`]: the Phase 2 loss (hybrid student pass, teacher-aligned distillation, reference CE);
 //! - [`phase2`]: the Phase 2 training step and driver;
+//! - [`settings`]: the Phase 1 settings saved with a Phase 2 model (`hybrid.json`);
 //! - [`pipeline`]: CoT-SFT → CODI → Phase 1 → Phase 2 → every decoding mode, at CPU size.
 //!
 //! See `docs/codi-hybrid.md`.
@@ -21,8 +22,10 @@ pub mod phase1;
 pub mod phase2;
 pub mod pipeline;
 pub mod schema;
+pub mod settings;
 #[cfg(test)]
 pub(crate) mod testing;
 
-pub use controller::{BaselineMode, Controller, ControllerConfig};
+pub use controller::{BaselineMode, Controller, ControllerConfig, Signals, SwitchRule};
 pub use decode::{evaluate_hybrid, HybridRecord, HybridSummary};
+pub use settings::HybridSettings;

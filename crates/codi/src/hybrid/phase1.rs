@@ -116,6 +116,7 @@ fn position_entropies<B: Backend>(
 }
 
 /// One problem ready for Phase 1.
+#[derive(Clone)]
 struct Item {
     problem: Problem,
     steps: Vec<String>,
@@ -215,6 +216,65 @@ pub struct Phase1Summary {
     pub mean_entropy_by_step: Vec<f32>,
 }
 
+/// Each problem ready for Phase 1 (`None`: dropped by preprocessing or without a CoT step).
+fn prepare_items(
+    tokenizer: &Tokenizer,
+    problems: &[Problem],
+    prep: &PrepConfig,
+) -> Result<Vec<Option<Item>>> {
+    let mut items = Vec::with_capacity(problems.len());
+    for p in problems {
+        let steps = kept_steps(&p.steps, prep.keep_last_step).to_vec();
+        if steps.is_empty() {
+            items.push(None);
+            continue;
+        }
+        let (mut prepared, _) = prepare(std::slice::from_ref(p), tokenizer, prep)?;
+        let Some(example) = prepared.pop() else {
+            items.push(None);
+            continue;
+        };
+        let (ids, spans) = step_spans(tokenizer, &steps, &prep.step_separator)?;
+        debug_assert_eq!(ids, example.cot);
+        items.push(Some(Item {
+            problem: p.clone(),
+            steps,
+            example,
+            spans,
+        }));
+    }
+    Ok(items)
+}
+
+/// Phase 1's entropy rule on each problem's gold CoT: per kept step, whether its entropy under
+/// `model` is below `threshold` (one plan per problem, empty for a dropped one). With the
+/// threshold of a training file, these are the runs an oracle controller would follow
+/// ([`crate::hybrid::BaselineMode::Planned`]).
+pub fn entropy_plans<B: Backend>(
+    model: &CodiModel<B>,
+    tokenizer: &Tokenizer,
+    problems: &[Problem],
+    prep: &PrepConfig,
+    threshold: f32,
+    batch_size: usize,
+) -> Result<Vec<Vec<bool>>> {
+    let items = prepare_items(tokenizer, problems, prep)?;
+    let kept: Vec<Item> = items.iter().flatten().cloned().collect();
+    let mut entropies = step_entropies(model, &kept, batch_size)?.into_iter();
+    Ok(items
+        .iter()
+        .map(|item| match item {
+            Some(_) => entropies
+                .next()
+                .expect("one per item")
+                .iter()
+                .map(|&h| h < threshold)
+                .collect(),
+            None => Vec::new(),
+        })
+        .collect())
+}
+
 /// Builds the hybrid samples of `problems`.
 pub fn generate<B: Backend>(
     model: &CodiModel<B>,
@@ -225,25 +285,10 @@ pub fn generate<B: Backend>(
     model_name: &str,
     data_name: &str,
 ) -> Result<(HybridFile, Phase1Summary)> {
-    let mut items = Vec::new();
-    for p in problems {
-        let steps = kept_steps(&p.steps, prep.keep_last_step).to_vec();
-        if steps.is_empty() {
-            continue;
-        }
-        let (mut prepared, _) = prepare(std::slice::from_ref(p), tokenizer, prep)?;
-        let Some(example) = prepared.pop() else {
-            continue;
-        };
-        let (ids, spans) = step_spans(tokenizer, &steps, &prep.step_separator)?;
-        debug_assert_eq!(ids, example.cot);
-        items.push(Item {
-            problem: p.clone(),
-            steps,
-            example,
-            spans,
-        });
-    }
+    let items: Vec<Item> = prepare_items(tokenizer, problems, prep)?
+        .into_iter()
+        .flatten()
+        .collect();
     if items.is_empty() {
         return Err(CodiError::Empty("the Phase 1 problems".into()));
     }
@@ -460,17 +505,87 @@ mod tests {
         .unwrap();
         assert_eq!(file.samples.len(), problems.len());
         assert_eq!(summary.per_strategy.values().sum::<usize>(), problems.len());
-        // Entropy-guided samples make exactly the steps below the threshold latent.
-        for s in &file.samples {
+        // The step entropies are those of an unbatched forward of each sample: the mean, over
+        // the step's tokens, of the entropy of the base-vocabulary distribution that predicts
+        // each token.
+        let prepared = prepare(&problems, &tok, &PrepConfig::default()).unwrap().0;
+        let v = model.tokens.base_vocab;
+        for (s, e) in file.samples.iter().zip(&prepared) {
+            let ids: Vec<i64> = e
+                .question
+                .iter()
+                .chain(&e.cot)
+                .chain(&e.answer)
+                .map(|&id| i64::from(id))
+                .collect();
+            let n = ids.len();
+            let logits = model
+                .lm
+                .forward(latent_core::LmInput::ids(Tensor::from_data(
+                    TensorData::new(ids, [1, n]),
+                    &Default::default(),
+                )))
+                .unwrap()
+                .logits;
+            let rows: Vec<f32> = logits.into_data().to_vec().unwrap();
+            let vocab = rows.len() / n;
+            let entropy_at = |c: usize| {
+                let row = &rows[c * vocab..c * vocab + v];
+                let max = row.iter().copied().fold(f32::MIN, f32::max);
+                let z: f32 = row.iter().map(|x| (x - max).exp()).sum();
+                row.iter()
+                    .map(|x| {
+                        let lp = x - max - z.ln();
+                        -lp.exp() * lp
+                    })
+                    .sum::<f32>()
+            };
+            let (_, spans) = step_spans(&tok, &s.steps, " ").unwrap();
+            let q = e.question.len();
+            for (k, span) in spans.iter().enumerate() {
+                let want =
+                    span.clone().map(|j| entropy_at(q + j - 1)).sum::<f32>() / span.len() as f32;
+                let got = s.step_entropies[k];
+                assert!((want - got).abs() < 1e-4, "step {k}: {got} vs {want}");
+            }
+        }
+        // The threshold is the nearest-rank median of all step entropies, and the oracle plans
+        // of the problems are the entropy-guided samples' latent steps.
+        let mut all: Vec<f32> = file
+            .samples
+            .iter()
+            .flat_map(|s| s.step_entropies.clone())
+            .collect();
+        all.sort_by(f32::total_cmp);
+        assert_eq!(
+            file.generator.entropy_threshold,
+            all[all.len().div_ceil(2) - 1]
+        );
+        let plans = entropy_plans(
+            &model,
+            &tok,
+            &problems,
+            &PrepConfig::default(),
+            file.generator.entropy_threshold,
+            config.batch_size,
+        )
+        .unwrap();
+        for (s, plan) in file.samples.iter().zip(&plans) {
+            let below: Vec<bool> = s
+                .step_entropies
+                .iter()
+                .map(|&h| h < file.generator.entropy_threshold)
+                .collect();
+            assert_eq!(plan, &below);
             if s.strategy == Strategy::Entropy {
-                for g in &s.segments {
-                    for &k in g.steps() {
-                        assert_eq!(
-                            g.is_latent(),
-                            s.step_entropies[k] < file.generator.entropy_threshold
-                        );
-                    }
-                }
+                let latent: Vec<bool> = (0..s.steps.len())
+                    .map(|k| {
+                        s.segments
+                            .iter()
+                            .any(|g| g.is_latent() && g.steps().contains(&k))
+                    })
+                    .collect();
+                assert_eq!(plan, &latent);
             }
         }
         let dir = std::env::temp_dir().join(format!("codi-phase1-{}", std::process::id()));

@@ -2,7 +2,8 @@
 //! the output `final_model/` evaluates in plain `codi_eval` (as CODI: `<bot>`, `num_latent`
 //! thoughts, `<eot>`) and in hybrid mode (`--baseline_mode`); a plain CODI `final_model/` can be
 //! the starting point (`method.restore_from`). Each epoch, a `hybrid_cot_only_ratio` share of the
-//! samples (drawn per epoch) trains as pure explicit CoT.
+//! samples (drawn per epoch) trains as pure explicit CoT. The Phase 1 settings the step
+//! controller follows are saved as `final_model/hybrid.json` ([`HybridSettings`]).
 
 use std::path::{Path, PathBuf};
 
@@ -14,6 +15,7 @@ use serde::Serialize;
 use super::batch::{collate_hybrid, cot_only_flags, prepare_hybrid, HybridBatch, HybridExample};
 use super::loss::hybrid_loss;
 use super::schema::read_hybrid_file;
+use super::settings::HybridSettings;
 use crate::config::CodiRunConfig;
 use crate::loss::LossConfig;
 use crate::model::CodiModel;
@@ -184,7 +186,7 @@ pub fn run_phase2<B: AutodiffBackend>(
     built.meta.num_latent = config.method.num_latent;
     let prep = prep_config(config, &built.meta, built.model.lm.config());
     let file = read_hybrid_file(hybrid_data)?;
-    let mut examples = prepare_hybrid(&file.samples, &built.tokenizer, &prep)?;
+    let mut examples = prepare_hybrid(&file, &built.tokenizer, &prep)?;
     if let Some(limit) = config.data.max_train_samples {
         examples.truncate(limit);
     }
@@ -205,7 +207,7 @@ pub fn run_phase2<B: AutodiffBackend>(
             collate_hybrid(&rows, &flags, &tokens)
         })
     };
-    train_with(
+    let (model, report) = train_with(
         config,
         built,
         examples.len(),
@@ -213,7 +215,9 @@ pub fn run_phase2<B: AutodiffBackend>(
         batches,
         batch_tokens,
         options,
-    )
+    )?;
+    HybridSettings::from(&file.generator).write(&report.saved)?;
+    Ok((model, report))
 }
 
 #[cfg(test)]

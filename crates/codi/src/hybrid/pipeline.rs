@@ -1,34 +1,44 @@
 //! The CPU-sized hybrid pipeline (README main job): on the synthetic arithmetic of
 //! [`crate::experiment`], train a tiny model with CoT-SFT, then CODI from it, generate Phase 1
 //! hybrid data with the CoT-SFT model, train Phase 2 from the CODI model, and evaluate the Phase 2
-//! model in every decoding mode (and the CoT-SFT and CODI models as references). Writes
-//! `results.md`, `results.json` and `accuracy_vs_tokens.png` (accuracy against mean written
-//! tokens, one marker per mode, the random modes joined by a line).
+//! model in every decoding mode (and the CoT-SFT and CODI models as references), once per seed.
+//! Writes `results.md` (every row as mean ± standard deviation over the seeds, the comparisons
+//! of the adaptive modes with the straight line between the pure modes and with random switching
+//! at an equal token budget, and each seed's table), `results.json` and `accuracy_vs_tokens.png`
+//! (accuracy against mean written tokens, one marker per mode, the random modes joined by a
+//! line); each seed's models and evaluations go to `seed-<s>/`.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use burn::module::AutodiffModule;
 use burn::tensor::backend::AutodiffBackend;
 use plotters::prelude::*;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
-use super::controller::{BaselineMode, ControllerConfig};
+use super::controller::{BaselineMode, ControllerConfig, SwitchRule};
 use super::decode::{evaluate_hybrid, HybridSummary};
-use super::phase1::{run_phase1, Phase1Config, Phase1Summary};
+use super::phase1::{entropy_plans, run_phase1, Phase1Config, Phase1Summary};
 use super::phase2::run_phase2;
-use crate::config::DataFormat;
-use crate::data::prepare;
-use crate::eval::{EvalConfig, EvalSummary};
+use super::schema::read_hybrid_file;
+use crate::config::{CodiRunConfig, DataFormat};
+use crate::data::{prepare, Problem};
+use crate::eval::EvalConfig;
 use crate::experiment::{beside, codi_run, phase, setup, write, write_results, ExperimentConfig};
+use crate::model::CodiModel;
 use crate::run::{load_problems, prep_config, TrainOptions};
 use crate::{CodiError, Result};
 
 /// Settings of the pipeline (the defaults are the documented run).
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct PipelineConfig {
-    /// Data, model and the CoT-SFT / CODI phases (the No-CoT baseline is not run).
+    /// Data, model and the CoT-SFT / CODI phases (the No-CoT baseline is not run); its seed and
+    /// output directory are replaced per seed.
     pub experiment: ExperimentConfig,
+    /// Seeds (data, initialisation, shuffling, random modes): one full run each.
+    pub seeds: Vec<u64>,
+    /// Reuse a seed's CoT-SFT and CODI models when its directory has them (same settings assumed).
+    pub reuse_models: bool,
     /// Phase 1.
     pub phase1: Phase1Config,
     /// Phase 2 epochs (from the CODI model).
@@ -37,9 +47,13 @@ pub struct PipelineConfig {
     pub phase2_learning_rate: f64,
     /// Share of Phase 2 samples trained as pure CoT each epoch.
     pub hybrid_cot_only_ratio: f64,
-    /// The adaptive controller (its mode is set per evaluation).
+    /// The controller (its mode, rule and parameters are set per evaluation).
     pub controller: ControllerConfig,
-    /// Random mode: the probabilities of an explicit step evaluated.
+    /// Adaptive mode (step rule): the `<bot>` thresholds evaluated.
+    pub bot_thresholds: Vec<f32>,
+    /// Also evaluate the spec's entropy rule.
+    pub entropy_rule: bool,
+    /// Random mode (step rule): the probabilities of an explicit step evaluated.
     pub random_probabilities: Vec<f64>,
 }
 
@@ -51,27 +65,31 @@ impl Default for PipelineConfig {
                 output_dir: "runs/codi-hybrid".into(),
                 ..ExperimentConfig::default()
             },
+            seeds: vec![11, 12, 13],
+            reuse_models: false,
             // Three thoughts per replaced step: the task keeps two CoT steps, so an all-latent
             // sample has CODI's 6 thoughts, as the latent decoding mode feeds.
             phase1: Phase1Config {
                 latents_per_step: 3,
                 ..Phase1Config::default()
             },
-            phase2_epochs: 2,
-            phase2_learning_rate: 1e-3,
+            phase2_epochs: 1,
+            phase2_learning_rate: 3e-4,
             hybrid_cot_only_ratio: 0.2,
             controller: ControllerConfig::default(),
-            random_probabilities: vec![0.25, 0.5, 0.75, 0.9],
+            bot_thresholds: vec![0.5, 0.3, 0.1],
+            entropy_rule: true,
+            random_probabilities: vec![0.25, 0.5, 0.75],
         }
     }
 }
 
-/// One row of the result table.
+/// One row of a seed's table.
 #[derive(Debug, Clone, Serialize)]
 pub struct PipelineRow {
     /// Which model.
     pub model: String,
-    /// Decoding mode (with its parameter for random).
+    /// Decoding mode (with its parameter).
     pub mode: String,
     /// Test accuracy (%).
     pub accuracy: f64,
@@ -85,69 +103,380 @@ pub struct PipelineRow {
     pub seconds: f64,
 }
 
+/// A row over the seeds: mean and standard deviation (n − 1) of each column.
+#[derive(Debug, Clone, Serialize)]
+pub struct AggregateRow {
+    /// Which model.
+    pub model: String,
+    /// Decoding mode.
+    pub mode: String,
+    /// Seeds.
+    pub seeds: usize,
+    /// Accuracy (%): mean, sd.
+    pub accuracy: [f64; 2],
+    /// Written tokens: mean, sd.
+    pub tokens: [f64; 2],
+    /// Thoughts: mean, sd.
+    pub latent_steps: [f64; 2],
+    /// Switches: mean, sd.
+    pub switches: [f64; 2],
+}
+
+/// An adaptive mode against the pure modes' straight line and random switching at its token
+/// budget (accuracy points, per seed, then mean and standard error over the seeds).
+#[derive(Debug, Clone, Serialize)]
+pub struct Comparison {
+    /// The adaptive mode.
+    pub mode: String,
+    /// Per seed: accuracy minus the line from (latent tokens, latent accuracy) to (explicit
+    /// tokens, explicit accuracy) at the mode's tokens.
+    pub above_line: Vec<f64>,
+    /// Per seed: accuracy minus random switching's, linearly interpolated between the random
+    /// modes (and the pure modes as its ends) at the mode's tokens.
+    pub above_random: Vec<f64>,
+    /// Mean and standard error of `above_line`.
+    pub above_line_mean_se: [f64; 2],
+    /// Mean and standard error of `above_random`.
+    pub above_random_mean_se: [f64; 2],
+}
+
+/// One seed's outcome.
+#[derive(Debug, Clone, Serialize)]
+pub struct SeedReport {
+    /// The seed.
+    pub seed: u64,
+    /// Phase 1 statistics.
+    pub phase1: Phase1Summary,
+    /// Training wall time per phase (s): CoT-SFT, CODI, Phase 1, Phase 2 (0 for a reused model).
+    pub phase_seconds: [f64; 4],
+    /// The table.
+    pub rows: Vec<PipelineRow>,
+}
+
 /// The pipeline's outcome.
 #[derive(Debug, Clone, Serialize)]
 pub struct PipelineReport {
     /// Settings.
     pub config: PipelineConfig,
-    /// Phase 1 statistics.
-    pub phase1: Phase1Summary,
-    /// Training wall time per phase (s): CoT-SFT, CODI, Phase 1, Phase 2.
-    pub phase_seconds: [f64; 4],
-    /// The table.
-    pub rows: Vec<PipelineRow>,
+    /// Every seed.
+    pub seeds: Vec<SeedReport>,
+    /// The table over the seeds.
+    pub rows: Vec<AggregateRow>,
+    /// The adaptive modes against the line and random switching.
+    pub comparisons: Vec<Comparison>,
     /// Total wall time (s).
     pub seconds: f64,
 }
 
+fn seed_table(rows: &[PipelineRow]) -> String {
+    let mut s = String::from(
+        "| model | mode | accuracy (%) | written tokens | latent steps | switches | eval time (s) |\n|---|---|---|---|---|---|---|\n",
+    );
+    for r in rows {
+        s.push_str(&format!(
+            "| {} | {} | {:.1} | {:.2} | {:.2} | {:.2} | {:.1} |\n",
+            r.model, r.mode, r.accuracy, r.tokens, r.latent_steps, r.switches, r.seconds
+        ));
+    }
+    s
+}
+
 impl PipelineReport {
-    /// The table in Markdown.
+    /// The tables in Markdown: over the seeds, the comparisons, then each seed's.
     pub fn markdown(&self) -> String {
-        let mut s = String::from(
-            "| model | mode | accuracy (%) | written tokens | latent steps | switches | eval time (s) |\n|---|---|---|---|---|---|---|\n",
+        let n = self.seeds.len();
+        let mut s = format!(
+            "Mean ± standard deviation over {n} seed(s) ({}).\n\n| model | mode | accuracy (%) | written tokens | latent steps | switches |\n|---|---|---|---|---|---|\n",
+            self.seeds.iter().map(|r| r.seed.to_string()).collect::<Vec<_>>().join(", ")
         );
         for r in &self.rows {
             s.push_str(&format!(
-                "| {} | {} | {:.1} | {:.2} | {:.2} | {:.2} | {:.1} |\n",
-                r.model, r.mode, r.accuracy, r.tokens, r.latent_steps, r.switches, r.seconds
+                "| {} | {} | {:.1} ± {:.1} | {:.2} ± {:.2} | {:.2} ± {:.2} | {:.2} ± {:.2} |\n",
+                r.model,
+                r.mode,
+                r.accuracy[0],
+                r.accuracy[1],
+                r.tokens[0],
+                r.tokens[1],
+                r.latent_steps[0],
+                r.latent_steps[1],
+                r.switches[0],
+                r.switches[1]
             ));
+        }
+        s.push_str(
+            "\nAdaptive modes: accuracy points above the straight line between the pure latent and pure explicit modes, and above random switching at the same written tokens (mean ± standard error over the seeds; per seed in brackets).\n\n| mode | above the line | above random |\n|---|---|---|\n",
+        );
+        let list = |v: &[f64]| {
+            v.iter()
+                .map(|x| format!("{x:+.1}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        for c in &self.comparisons {
+            s.push_str(&format!(
+                "| {} | {:+.1} ± {:.1} [{}] | {:+.1} ± {:.1} [{}] |\n",
+                c.mode,
+                c.above_line_mean_se[0],
+                c.above_line_mean_se[1],
+                list(&c.above_line),
+                c.above_random_mean_se[0],
+                c.above_random_mean_se[1],
+                list(&c.above_random)
+            ));
+        }
+        for seed in &self.seeds {
+            s.push_str(&format!(
+                "\nSeed {} (phase times (s): CoT-SFT {:.0}, CODI {:.0}, Phase 1 {:.0}, Phase 2 {:.0}; Phase 1: {:.2} thoughts and {:.2} runs per sample, threshold {:.4} nats):\n\n",
+                seed.seed,
+                seed.phase_seconds[0],
+                seed.phase_seconds[1],
+                seed.phase_seconds[2],
+                seed.phase_seconds[3],
+                seed.phase1.mean_thoughts,
+                seed.phase1.mean_runs,
+                seed.phase1.threshold
+            ));
+            s.push_str(&seed_table(&seed.rows));
         }
         s
     }
 }
 
-fn plain_row(model: &str, mode: &str, e: &EvalSummary) -> PipelineRow {
-    PipelineRow {
-        model: model.into(),
-        mode: mode.into(),
-        accuracy: 100.0 * e.accuracy,
-        tokens: e.mean_tokens,
-        latent_steps: e.mean_latent_steps,
-        switches: if e.mean_latent_steps > 0.0 { 2.0 } else { 0.0 },
-        seconds: e.seconds,
+/// Mean and standard deviation (n − 1; 0 for one value).
+pub fn mean_sd(values: &[f64]) -> [f64; 2] {
+    let n = values.len() as f64;
+    let mean = values.iter().sum::<f64>() / n.max(1.0);
+    if values.len() < 2 {
+        return [mean, 0.0];
+    }
+    let var = values.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / (n - 1.0);
+    [mean, var.sqrt()]
+}
+
+/// Mean and standard error.
+fn mean_se(values: &[f64]) -> [f64; 2] {
+    let [mean, sd] = mean_sd(values);
+    [mean, sd / (values.len() as f64).sqrt().max(1.0)]
+}
+
+/// Linear interpolation of `points` (tokens, accuracy) at `x` (clamped to the ends).
+pub fn interpolate(points: &[(f64, f64)], x: f64) -> f64 {
+    let mut p = points.to_vec();
+    p.sort_by(|a, b| a.0.total_cmp(&b.0));
+    let (first, last) = (p[0], p[p.len() - 1]);
+    if x <= first.0 {
+        return first.1;
+    }
+    if x >= last.0 {
+        return last.1;
+    }
+    let i = p.iter().position(|q| q.0 >= x).expect("inside the range");
+    let (a, b) = (p[i - 1], p[i]);
+    if b.0 == a.0 {
+        return b.1.max(a.1);
+    }
+    a.1 + (b.1 - a.1) * (x - a.0) / (b.0 - a.0)
+}
+
+const HYBRID: &str = "hybrid (Phase 2)";
+
+/// The rows over the seeds, in the first seed's order.
+fn aggregate(seeds: &[SeedReport]) -> Vec<AggregateRow> {
+    let Some(first) = seeds.first() else {
+        return Vec::new();
+    };
+    first
+        .rows
+        .iter()
+        .map(|r| {
+            let same: Vec<&PipelineRow> = seeds
+                .iter()
+                .filter_map(|s| {
+                    s.rows
+                        .iter()
+                        .find(|x| x.model == r.model && x.mode == r.mode)
+                })
+                .collect();
+            let col = |f: fn(&PipelineRow) -> f64| {
+                mean_sd(&same.iter().map(|x| f(x)).collect::<Vec<_>>())
+            };
+            AggregateRow {
+                model: r.model.clone(),
+                mode: r.mode.clone(),
+                seeds: same.len(),
+                accuracy: col(|x| x.accuracy),
+                tokens: col(|x| x.tokens),
+                latent_steps: col(|x| x.latent_steps),
+                switches: col(|x| x.switches),
+            }
+        })
+        .collect()
+}
+
+/// Each adaptive mode of the hybrid model against the line and the random curve, per seed.
+fn compare(seeds: &[SeedReport]) -> Vec<Comparison> {
+    let Some(first) = seeds.first() else {
+        return Vec::new();
+    };
+    let adaptive: Vec<String> = first
+        .rows
+        .iter()
+        .filter(|r| {
+            r.model == HYBRID && (r.mode.starts_with("adaptive") || r.mode.starts_with("planned"))
+        })
+        .map(|r| r.mode.clone())
+        .collect();
+    adaptive
+        .into_iter()
+        .map(|mode| {
+            let mut above_line = Vec::new();
+            let mut above_random = Vec::new();
+            for s in seeds {
+                let get = |m: &str| s.rows.iter().find(|r| r.model == HYBRID && r.mode == m);
+                let (Some(a), Some(e), Some(l)) = (get(&mode), get("explicit"), get("latent"))
+                else {
+                    continue;
+                };
+                let point = |r: &PipelineRow| (r.tokens, r.accuracy);
+                above_line.push(a.accuracy - interpolate(&[point(l), point(e)], a.tokens));
+                let mut random: Vec<(f64, f64)> = s
+                    .rows
+                    .iter()
+                    .filter(|r| r.model == HYBRID && r.mode.starts_with("random"))
+                    .map(point)
+                    .collect();
+                random.extend([point(l), point(e)]);
+                above_random.push(a.accuracy - interpolate(&random, a.tokens));
+            }
+            Comparison {
+                above_line_mean_se: mean_se(&above_line),
+                above_random_mean_se: mean_se(&above_random),
+                mode,
+                above_line,
+                above_random,
+            }
+        })
+        .collect()
+}
+
+/// What a trained phase left for the table; saved as `phase.json` in its output directory so
+/// that `reuse_models` can skip it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct PhaseRecord {
+    saved: PathBuf,
+    train_seconds: f64,
+    accuracy: f64,
+    tokens: f64,
+    latent_steps: f64,
+    eval_seconds: f64,
+}
+
+impl PhaseRecord {
+    fn row(&self, model: &str, mode: &str) -> PipelineRow {
+        PipelineRow {
+            model: model.into(),
+            mode: mode.into(),
+            accuracy: 100.0 * self.accuracy,
+            tokens: self.tokens,
+            latent_steps: self.latent_steps,
+            switches: if self.latent_steps > 0.0 { 2.0 } else { 0.0 },
+            seconds: self.eval_seconds,
+        }
     }
 }
 
-fn hybrid_row(mode: String, s: &HybridSummary) -> PipelineRow {
-    PipelineRow {
-        model: "hybrid (Phase 2)".into(),
-        mode,
-        accuracy: 100.0 * s.accuracy,
-        tokens: s.mean_tokens,
-        latent_steps: s.mean_latent_steps,
-        switches: s.mean_switches,
-        seconds: s.seconds,
-    }
-}
-
-/// Runs the pipeline on `device`, printing each stage's result as it lands.
-pub fn run_pipeline<B: AutodiffBackend>(
-    cfg: &PipelineConfig,
+/// Trains and evaluates one phase, or reads what a previous run left (with `reuse`).
+fn phase_or_reuse<B: AutodiffBackend>(
+    run: &CodiRunConfig,
+    test: &[Problem],
     device: &B::Device,
     progress: bool,
-) -> Result<PipelineReport> {
-    let start = Instant::now();
-    let e = &cfg.experiment;
+    reuse: bool,
+) -> Result<PhaseRecord> {
+    let path = run.training.output_dir.join("phase.json");
+    if reuse && path.exists() {
+        let text = std::fs::read_to_string(&path).map_err(|e| CodiError::io(&path, e))?;
+        let record: PhaseRecord =
+            serde_json::from_str(&text).map_err(|e| CodiError::Checkpoint {
+                path: path.clone(),
+                reason: e.to_string(),
+            })?;
+        if record.saved.join("codi.json").exists() {
+            return Ok(PhaseRecord {
+                train_seconds: 0.0,
+                ..record
+            });
+        }
+    }
+    let (report, eval) = phase::<B>(run, test, device, progress)?;
+    let record = PhaseRecord {
+        saved: report.saved,
+        train_seconds: report.seconds,
+        accuracy: eval.accuracy,
+        tokens: eval.mean_tokens,
+        latent_steps: eval.mean_latent_steps,
+        eval_seconds: eval.seconds,
+    };
+    write(&path, &serde_json::to_string_pretty(&record).expect("json"))?;
+    Ok(record)
+}
+
+/// The evaluations of the Phase 2 model: name and controller of each.
+fn modes(
+    cfg: &PipelineConfig,
+    num_latent: usize,
+    latents_per_step: usize,
+) -> Vec<(String, ControllerConfig)> {
+    let base = ControllerConfig {
+        num_latent,
+        latents_per_step,
+        rule: SwitchRule::Step,
+        ..cfg.controller
+    };
+    let with = |mode| ControllerConfig { mode, ..base };
+    let mut out = vec![
+        ("explicit".to_string(), with(BaselineMode::Explicit)),
+        ("latent".to_string(), with(BaselineMode::Latent)),
+        ("planned (oracle)".to_string(), with(BaselineMode::Planned)),
+    ];
+    for &t in &cfg.bot_thresholds {
+        out.push((
+            format!("adaptive τ={t}"),
+            ControllerConfig {
+                bot_threshold: t,
+                ..with(BaselineMode::Adaptive)
+            },
+        ));
+    }
+    if cfg.entropy_rule {
+        out.push((
+            "adaptive (spec entropy rule)".to_string(),
+            ControllerConfig {
+                rule: SwitchRule::Entropy,
+                ..with(BaselineMode::Adaptive)
+            },
+        ));
+    }
+    for &p in &cfg.random_probabilities {
+        out.push((
+            format!("random p={p}"),
+            ControllerConfig {
+                explicit_probability: p,
+                ..with(BaselineMode::Random)
+            },
+        ));
+    }
+    out
+}
+
+/// One seed: CoT-SFT → CODI ‖ Phase 1 → Phase 2 → every mode.
+fn run_seed<B: AutodiffBackend>(
+    cfg: &PipelineConfig,
+    e: &ExperimentConfig,
+    device: &B::Device,
+    progress: bool,
+) -> Result<SeedReport> {
     let base = setup(e)?;
     let test = load_problems(
         base.data.eval.as_ref().expect("set"),
@@ -155,26 +484,25 @@ pub fn run_pipeline<B: AutodiffBackend>(
         None,
     )?;
     let mut rows = Vec::new();
-
-    let (cot_report, cot_eval) = phase::<B>(&base, &test, device, progress)?;
-    rows.push(plain_row("CoT-SFT", "explicit", &cot_eval));
+    let cot = phase_or_reuse::<B>(&base, &test, device, progress, cfg.reuse_models)?;
+    rows.push(cot.row("CoT-SFT", "explicit"));
 
     // CODI and Phase 1 both start from the CoT-SFT model and not from each other: Phase 1 (entropy
     // scoring, inference only) runs on a second thread while CODI trains.
-    let codi = codi_run(&base, e, &cot_report.saved);
+    let codi = codi_run(&base, e, &cot.saved);
     let train_path = base.data.train.clone().expect("set");
     let hybrid_path = e
         .output_dir
         .join("hybrid")
         .join("hybrid_training_data.json");
     let (codi_result, phase1_result) = beside(
-        || phase::<B>(&codi, &test, device, progress),
+        || phase_or_reuse::<B>(&codi, &test, device, progress, cfg.reuse_models),
         || -> Result<(Phase1Summary, f64)> {
             let phase1_start = Instant::now();
             let train = load_problems(&train_path, DataFormat::Icot, None)?;
             // Inference only: the inner backend, so that no autodiff graph is recorded.
             let summary = run_phase1::<B::InnerBackend>(
-                &cot_report.saved,
+                &cot.saved,
                 &train,
                 " ",
                 &cfg.phase1,
@@ -185,12 +513,12 @@ pub fn run_pipeline<B: AutodiffBackend>(
             Ok((summary, phase1_start.elapsed().as_secs_f64()))
         },
     );
-    let (codi_report, codi_eval) = codi_result?;
-    rows.push(plain_row("CODI", "latent", &codi_eval));
+    let codi_record = codi_result?;
+    rows.push(codi_record.row("CODI", "latent"));
     let (phase1, phase1_seconds) = phase1_result?;
 
     let mut hybrid = codi.clone();
-    hybrid.method.restore_from = Some(codi_report.saved.clone());
+    hybrid.method.restore_from = Some(codi_record.saved.clone());
     hybrid.training.epochs = cfg.phase2_epochs;
     hybrid.training.learning_rate = cfg.phase2_learning_rate;
     hybrid.training.output_dir = e.output_dir.join("hybrid_codi");
@@ -214,43 +542,43 @@ pub fn run_pipeline<B: AutodiffBackend>(
         model.lm.config(),
     );
     let (examples, _) = prepare(&test, &tokenizer, &prep)?;
+    if examples.len() != test.len() {
+        return Err(CodiError::Empty(format!(
+            "preprocessing kept {} of {} test problems; the planned mode needs all",
+            examples.len(),
+            test.len()
+        )));
+    }
+    // The oracle's plans: Phase 1's entropy rule (the CoT-SFT model, the training file's
+    // threshold) on each test problem's gold CoT.
+    let threshold = read_hybrid_file(&hybrid_path)?.generator.entropy_threshold;
+    let (cot_model, _, _) =
+        CodiModel::<B::InnerBackend>::load(&cot.saved, device, burn::tensor::DType::F32)?;
+    let plans = entropy_plans(
+        &cot_model,
+        &tokenizer,
+        &test,
+        &prep,
+        threshold,
+        cfg.phase1.batch_size,
+    )?;
     let eval = EvalConfig {
         batch_size: hybrid.eval.batch_size,
         max_new_tokens: hybrid.eval.max_new_tokens,
         num_latent: e.num_latent,
         ..EvalConfig::default()
     };
-    let mut modes: Vec<(String, ControllerConfig)> = [
-        BaselineMode::Explicit,
-        BaselineMode::Latent,
-        BaselineMode::Adaptive,
-    ]
-    .into_iter()
-    .map(|mode| {
-        (
-            mode.name().to_string(),
-            ControllerConfig {
-                mode,
-                num_latent: e.num_latent,
-                ..cfg.controller
-            },
-        )
-    })
-    .collect();
-    for &p in &cfg.random_probabilities {
-        modes.push((
-            format!("random p={p}"),
-            ControllerConfig {
-                mode: BaselineMode::Random,
-                explicit_probability: p,
-                num_latent: e.num_latent,
-                ..cfg.controller
-            },
-        ));
-    }
     let mut summaries = Vec::new();
-    for (name, controller) in modes {
-        let s = evaluate_hybrid(&model, &tokenizer, &examples, &eval, &controller, |_| {})?;
+    for (name, controller) in modes(cfg, e.num_latent, cfg.phase1.latents_per_step) {
+        let s = evaluate_hybrid(
+            &model,
+            &tokenizer,
+            &examples,
+            &eval,
+            &controller,
+            Some(&plans),
+            |_| {},
+        )?;
         rows.push(hybrid_row(name, &s));
         summaries.push(s);
     }
@@ -258,20 +586,75 @@ pub fn run_pipeline<B: AutodiffBackend>(
         &report.saved.join("eval_hybrid.json"),
         &serde_json::to_string_pretty(&summaries).expect("json"),
     )?;
-    let out = PipelineReport {
-        config: cfg.clone(),
+    let out = SeedReport {
+        seed: e.seed,
         phase1,
         phase_seconds: [
-            cot_report.seconds,
-            codi_report.seconds,
+            cot.train_seconds,
+            codi_record.train_seconds,
             phase1_seconds,
             report.seconds,
         ],
         rows,
+    };
+    write_results(&e.output_dir, &out, &seed_table(&out.rows))?;
+    Ok(out)
+}
+
+fn hybrid_row(mode: String, s: &HybridSummary) -> PipelineRow {
+    PipelineRow {
+        model: HYBRID.into(),
+        mode,
+        accuracy: 100.0 * s.accuracy,
+        tokens: s.mean_tokens,
+        latent_steps: s.mean_latent_steps,
+        switches: s.mean_switches,
+        seconds: s.seconds,
+    }
+}
+
+/// Runs the pipeline on `device` for every seed; `each` sees each seed's report as it lands.
+pub fn run_pipeline<B: AutodiffBackend>(
+    cfg: &PipelineConfig,
+    device: &B::Device,
+    progress: bool,
+    mut each: impl FnMut(&SeedReport),
+) -> Result<PipelineReport> {
+    let start = Instant::now();
+    let mut seeds = Vec::with_capacity(cfg.seeds.len());
+    for &seed in &cfg.seeds {
+        let e = ExperimentConfig {
+            seed,
+            output_dir: cfg.experiment.output_dir.join(format!("seed-{seed}")),
+            ..cfg.experiment.clone()
+        };
+        let report = run_seed::<B>(cfg, &e, device, progress)?;
+        each(&report);
+        seeds.push(report);
+    }
+    let out = PipelineReport {
+        config: cfg.clone(),
+        rows: aggregate(&seeds),
+        comparisons: compare(&seeds),
+        seeds,
         seconds: start.elapsed().as_secs_f64(),
     };
-    write_results(&e.output_dir, &out, &out.markdown())?;
-    plot(&e.output_dir.join("accuracy_vs_tokens.png"), &out.rows)?;
+    let dir = &cfg.experiment.output_dir;
+    write_results(dir, &out, &out.markdown())?;
+    let means: Vec<PipelineRow> = out
+        .rows
+        .iter()
+        .map(|r| PipelineRow {
+            model: r.model.clone(),
+            mode: r.mode.clone(),
+            accuracy: r.accuracy[0],
+            tokens: r.tokens[0],
+            latent_steps: r.latent_steps[0],
+            switches: r.switches[0],
+            seconds: 0.0,
+        })
+        .collect();
+    plot(&dir.join("accuracy_vs_tokens.png"), &means)?;
     Ok(out)
 }
 
@@ -302,7 +685,8 @@ pub fn plot(path: &Path, rows: &[PipelineRow]) -> Result<()> {
         ("CoT-SFT", _) | ("CODI", _) => RGBColor(127, 127, 127),
         (_, "explicit") => RGBColor(31, 119, 180),
         (_, "latent") => RGBColor(44, 160, 44),
-        (_, "adaptive") => RGBColor(214, 39, 40),
+        (_, m) if m.starts_with("adaptive") => RGBColor(214, 39, 40),
+        (_, m) if m.starts_with("planned") => RGBColor(148, 103, 189),
         _ => RGBColor(255, 127, 14),
     };
     let random: Vec<(f64, f64)> = rows
