@@ -7,7 +7,7 @@
 //!   predicting `A ‖ EOS`. Gradients flow through the cache and the whole chain of thoughts.
 //! - KD: for every hidden-state index `l = 0..=L` (embeddings, each block, final norm),
 //!   `SmoothL1_{β=1}(h_s^l[p_s], sg(h_t^l[p_t])) / std(h_t^l[p_t])` (std: unbiased, over the batch
-//!   and width), averaged over the `L + 1` layers.
+//!   and width; the L2 option divides the MSE by `std²`), averaged over the `L + 1` layers.
 
 use burn::prelude::*;
 use burn::tensor::activation::log_softmax;
@@ -100,7 +100,8 @@ pub(crate) fn select_positions<B: Backend>(x: Tensor<B, 3>, positions: &[usize])
     x.reshape([b * s, d]).select(0, index)
 }
 
-/// One layer's distillation distance: `D(student, teacher) / std(teacher)`, `[1]`.
+/// One layer's distillation distance, `[1]`: `SmoothL1(student, teacher) / std(teacher)`, or
+/// `MSE(student, teacher) / std(teacher)²` (the reference's normalisation of each).
 pub(crate) fn layer_distance<B: Backend>(
     student: Tensor<B, 2>,
     teacher: Tensor<B, 2>,
@@ -119,7 +120,9 @@ pub(crate) fn layer_distance<B: Backend>(
             let m = a.clone().clamp_max(1.0);
             (m.clone() * (a - m / 2.0)).mean()
         }
-        DistillLoss::L2 => diff.powi_scalar(2).mean(),
+        // The reference divides the squared distance by the variance, so that both losses
+        // scale with the teacher's spread the same way.
+        DistillLoss::L2 => return diff.powi_scalar(2).mean() / std.powi_scalar(2),
     };
     distance / std
 }
@@ -314,4 +317,30 @@ pub(crate) fn combine_terms<B: Backend>(
 pub fn sft_loss<B: Backend>(model: &CodiModel<B>, batch: &CodiBatch) -> Result<Tensor<B, 1>> {
     let out = teacher_forward(model, &batch.teacher, false)?;
     Ok(masked_ce(out.logits, &batch.teacher))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use latent_core::CpuBackend;
+
+    /// Both distances by hand: teacher [0, 0, 2, 2] has variance 4/3 (unbiased); the differences
+    /// [1, 2, 1, 2] give MSE 2.5 and SmoothL1 1.0.
+    #[test]
+    fn distances_are_normalised_as_the_reference() {
+        let device = Default::default();
+        let t = |v: [f32; 4]| {
+            Tensor::<CpuBackend, 2>::from_data(TensorData::new(v.to_vec(), [2, 2]), &device)
+        };
+        let student = t([1.0, 2.0, 3.0, 4.0]);
+        let teacher = t([0.0, 0.0, 2.0, 2.0]);
+        let value = |kind| {
+            layer_distance(student.clone(), teacher.clone(), kind)
+                .into_scalar()
+                .elem::<f64>()
+        };
+        let var = 4.0 / 3.0;
+        assert!((value(DistillLoss::L2) - 2.5 / var).abs() < 1e-5);
+        assert!((value(DistillLoss::SmoothL1) - 1.0 / f64::sqrt(var)).abs() < 1e-5);
+    }
 }

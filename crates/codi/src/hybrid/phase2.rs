@@ -223,6 +223,7 @@ pub fn run_phase2<B: AutodiffBackend>(
 #[cfg(test)]
 mod tests {
     use burn::backend::Autodiff;
+    use burn::module::AutodiffModule;
     use latent_core::CpuBackend;
 
     use super::*;
@@ -271,22 +272,49 @@ mod tests {
         assert!(file.samples.iter().any(|s| s.latent_runs() > 0));
         let data = dir.join("hybrid.json");
         write_hybrid_file(&data, &file).unwrap();
+        let epochs = 12;
         let config = Phase2Overrides {
             restore_from: Some(plain.clone()),
             output_dir: Some(dir.join("hybrid_codi")),
-            num_train_epochs: Some(1),
+            num_train_epochs: Some(epochs),
             per_device_train_batch_size: Some(4),
-            learning_rate: Some(1e-3),
+            learning_rate: Some(1e-2),
             num_latent: Some(2),
             ..Phase2Overrides::default()
         }
         .apply(default_phase2_config());
+        // The restored model is the saved one, projection included.
+        let restored = crate::run::build::<CpuBackend>(&config, &Default::default()).unwrap();
+        let weights = |m: &CodiModel<CpuBackend>| -> Vec<f32> {
+            let p = m.prj.as_ref().expect("a projection");
+            let mut v: Vec<f32> = p.fc1.weight.val().into_data().to_vec().unwrap();
+            v.extend(p.fc2.weight.val().into_data().to_vec::<f32>().unwrap());
+            v
+        };
+        assert_eq!(weights(&restored.model), weights(&model));
         let options = TrainOptions::default();
-        let (_, report) =
-            run_phase2::<Autodiff<CpuBackend>>(&config, &data, 0.5, &options, &Default::default())
+        let (trained, report) =
+            run_phase2::<Autodiff<CpuBackend>>(&config, &data, 0.0, &options, &Default::default())
                 .unwrap();
-        assert_eq!(report.updates, 2);
-        assert!(report.final_loss.is_finite());
+        assert_eq!(report.updates, 2 * epochs);
+        assert_ne!(weights(&trained.valid()), weights(&model));
+        // The loss falls: the last epoch's mean against the first's.
+        let log = std::fs::read_to_string(dir.join("hybrid_codi").join("metrics.jsonl")).unwrap();
+        let first: Vec<f64> = log
+            .lines()
+            .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+            .filter(|v| v["epoch"] == 0)
+            .map(|v| v["loss"].as_f64().unwrap())
+            .collect();
+        let first = first.iter().sum::<f64>() / first.len() as f64;
+        assert!(
+            report.final_loss < 0.95 * first,
+            "loss {first} -> {}",
+            report.final_loss
+        );
+        // The Phase 1 settings travel with the model.
+        let settings = HybridSettings::read(&report.saved).unwrap().unwrap();
+        assert_eq!(settings, HybridSettings::from(&file.generator));
         let saved = dir.join("hybrid_codi").join(FINAL_MODEL);
         let meta = crate::model::read_meta(&saved).unwrap();
         assert_eq!(
