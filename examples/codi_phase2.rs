@@ -15,7 +15,9 @@ use burn::backend::Autodiff;
 use burn::prelude::*;
 use clap::Parser;
 use latent_codi::config::CodiRunConfig;
-use latent_codi::hybrid::phase2::{default_phase2_config, run_phase2, Phase2Overrides};
+use latent_codi::hybrid::phase2::{
+    default_phase2_config, run_phase2, HybridTraining, Phase2Overrides,
+};
 use latent_codi::run::TrainOptions;
 use latent_core::train::StopFlag;
 use latent_core::{BackendJob, DeviceSpec};
@@ -60,6 +62,9 @@ struct Args {
     /// Share of samples trained as pure explicit CoT (drawn per epoch).
     #[arg(long = "hybrid_cot_only_ratio", default_value_t = 0.2)]
     hybrid_cot_only_ratio: f64,
+    /// Also distil each `<eot>` towards the teacher's state at the end of the replaced steps.
+    #[arg(long = "eot_distill")]
+    eot_distill: bool,
     /// β: weight of the distillation term.
     #[arg(long = "distill_loss_factor")]
     distill_loss_factor: Option<f64>,
@@ -93,7 +98,10 @@ impl BackendJob for Job {
         let (_, report) = run_phase2::<Autodiff<B>>(
             &self.config,
             &self.args.hybrid_data_path,
-            self.args.hybrid_cot_only_ratio,
+            &HybridTraining {
+                cot_only_ratio: self.args.hybrid_cot_only_ratio,
+                eot_distill: self.args.eot_distill,
+            },
             &options,
             &device,
         )?;

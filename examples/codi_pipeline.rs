@@ -47,6 +47,10 @@ struct Args {
     /// Adaptive mode (step rule): `<bot>` thresholds evaluated, comma-separated.
     #[arg(long, value_delimiter = ',')]
     bot_thresholds: Option<Vec<f32>>,
+    /// Phase 2: also distil each `<eot>` towards the teacher's state at the end of the replaced
+    /// steps.
+    #[arg(long)]
+    eot_distill: bool,
     /// Share of Phase 2 samples trained as pure CoT.
     #[arg(long)]
     hybrid_cot_only_ratio: Option<f64>,
@@ -76,7 +80,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     cfg.seeds = a.seeds.unwrap_or(cfg.seeds);
     cfg.reuse_models = a.reuse_models;
     cfg.bot_thresholds = a.bot_thresholds.unwrap_or(cfg.bot_thresholds);
-    cfg.hybrid_cot_only_ratio = a.hybrid_cot_only_ratio.unwrap_or(cfg.hybrid_cot_only_ratio);
+    cfg.hybrid.cot_only_ratio = a.hybrid_cot_only_ratio.unwrap_or(cfg.hybrid.cot_only_ratio);
+    cfg.hybrid.eot_distill = a.eot_distill;
     cfg.controller.window_e_to_l = a.window_e_to_l.unwrap_or(cfg.controller.window_e_to_l);
     cfg.controller.window_l_to_e = a.window_l_to_e.unwrap_or(cfg.controller.window_l_to_e);
     let report =

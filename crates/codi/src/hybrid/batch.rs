@@ -18,6 +18,7 @@
 
 use latent_datasets::rng::SplitMix64;
 
+use super::phase1::step_spans;
 use super::schema::{HybridFile, Segment, Strategy};
 use crate::batch::{collate, Grid, SeqBatch};
 use crate::data::{encode, prepare, PrepConfig, Problem, Tokenized};
@@ -38,6 +39,9 @@ pub struct HybridExample {
     pub switch_labels: bool,
     /// Thoughts per replaced step (Phase 1's `latents_per_step`).
     pub latents_per_step: usize,
+    /// Per run, the teacher position (in `Q ‖ CoT ‖ A`) of the last token of its last replaced
+    /// step: the state the `<eot>` after the run is aligned with (`eot_distill`).
+    pub run_ends: Vec<usize>,
 }
 
 impl HybridExample {
@@ -49,6 +53,7 @@ impl HybridExample {
             runs: Vec::new(),
             switch_labels: false,
             latents_per_step: self.latents_per_step,
+            run_ends: Vec::new(),
         }
     }
 
@@ -92,16 +97,26 @@ pub fn prepare_hybrid(
         let Some(teacher) = prepare(&[problem], tokenizer, &prep)?.0.pop() else {
             continue;
         };
+        let (cot, spans) = step_spans(tokenizer, &s.steps, &prep.step_separator)?;
+        if cot != teacher.cot {
+            return Err(CodiError::Tokenizer(format!(
+                "the steps of {:?} do not tokenize to its CoT when joined",
+                s.question
+            )));
+        }
         let mut chunks = vec![Vec::new()];
         let mut runs = Vec::new();
+        let mut run_ends = Vec::new();
         for seg in &s.segments {
             match seg {
                 Segment::Explicit { text, .. } => chunks
                     .last_mut()
                     .expect("a chunk")
                     .extend(encode(tokenizer, text)?),
-                Segment::Latent { count, .. } => {
+                Segment::Latent { count, replaces } => {
                     runs.push(*count);
+                    let last = *replaces.last().expect("a latent segment replaces a step");
+                    run_ends.push(teacher.question.len() + spans[last].end - 1);
                     chunks.push(Vec::new());
                 }
             }
@@ -110,6 +125,7 @@ pub fn prepare_hybrid(
             teacher,
             chunks,
             runs,
+            run_ends,
             switch_labels: s.strategy == Strategy::Entropy,
             latents_per_step: file.generator.latents_per_step,
         });
@@ -141,6 +157,9 @@ pub struct HybridBatch {
     pub final_chunk: Vec<usize>,
     /// Per row, the pre-answer position inside its final chunk.
     pub distill: Vec<usize>,
+    /// `eot_teacher[i][r]`: for a row whose run `i - 1` ends with the `<eot>` opening chunk `i`,
+    /// the teacher position (in its own row) it is aligned with.
+    pub eot_teacher: Vec<Vec<Option<usize>>>,
     /// Student rows.
     pub size: usize,
 }
@@ -165,6 +184,7 @@ pub fn collate_hybrid(
     let mut bot = vec![vec![0; b]; k_max];
     let mut final_chunk = vec![0; b];
     let mut distill = vec![0; b];
+    let mut eot_teacher = vec![vec![None; b]; k_max + 1];
     for i in 0..=k_max {
         if b == 0 {
             break;
@@ -184,6 +204,7 @@ pub fn collate_hybrid(
                 row.extend(e.teacher.question.iter().map(|&id| (id, false)));
             } else {
                 row.push((tokens.eot, false));
+                eot_teacher[i][r] = e.run_ends.get(i - 1).copied();
             }
             row.extend(e.chunks[i].iter().map(|&id| (id, true)));
             if i == k {
@@ -210,6 +231,7 @@ pub fn collate_hybrid(
         bot,
         final_chunk,
         distill,
+        eot_teacher,
         size: b,
     }
 }
@@ -291,6 +313,7 @@ mod tests {
             runs,
             switch_labels: labels,
             latents_per_step: 2,
+            run_ends: vec![2; 1],
         };
         // Row 0: Q=[10,11], E0=[20], 2 thoughts, E1=[21]. Row 1: no run (teacher only). Row 2:
         // Q=[12], E0 empty, 4 thoughts (two steps), E1=[22], with switch labels.
@@ -329,6 +352,11 @@ mod tests {
         assert_eq!(
             (batch.final_chunk.clone(), batch.distill.clone()),
             (vec![1, 1], vec![3, 3])
+        );
+        // Both runs' <eot> (opening chunk 1) align with teacher position 2.
+        assert_eq!(
+            batch.eot_teacher,
+            vec![vec![None, None], vec![Some(2), Some(2)]]
         );
         // Pure CoT: teacher only.
         let cot = collate_hybrid(&[&a], &[true], &t);

@@ -18,8 +18,8 @@ use latent_core::LmInput;
 use super::batch::HybridBatch;
 use crate::batch::{Grid, SeqBatch};
 use crate::loss::{
-    combine_terms, int_tensor, masked_ce, masked_ce_sum, select_positions, teacher_forward,
-    CodiTerms, LossConfig,
+    combine_terms, int_tensor, layer_distance, masked_ce, masked_ce_sum, select_positions,
+    teacher_forward, CodiTerms, LossConfig,
 };
 use crate::model::CodiModel;
 use crate::Result;
@@ -33,6 +33,9 @@ pub struct StudentPass<B: Backend> {
     pub ce_count: usize,
     /// Per hidden-state layer, the states at each row's pre-answer position, `[b, D]` in row order.
     pub distill: Vec<Tensor<B, 2>>,
+    /// Per hidden-state layer, the states at each `<eot>` after a run, `[n, D]` (empty unless
+    /// asked for), and the (teacher row, teacher position) each is aligned with.
+    pub eot: (Vec<Tensor<B, 2>>, Vec<(usize, usize)>),
 }
 
 /// `[b, n]` Int tensor of 0/1 from host flags.
@@ -67,6 +70,7 @@ fn thought_grid(targets: &[Vec<(usize, u32)>], j: usize) -> Option<SeqBatch> {
 pub fn student_pass<B: Backend>(
     model: &CodiModel<B>,
     batch: &HybridBatch,
+    eot_states: bool,
 ) -> Result<StudentPass<B>> {
     let device = model.lm.device();
     let b = batch.size;
@@ -83,12 +87,37 @@ pub fn student_pass<B: Backend>(
     // Per layer, the pre-answer states gathered chunk by chunk, and the rows they belong to.
     let mut gathered: Vec<Vec<Tensor<B, 2>>> = Vec::new();
     let mut order: Vec<usize> = Vec::with_capacity(b);
+    let mut eot_layers: Vec<Vec<Tensor<B, 2>>> = Vec::new();
+    let mut eot_pairs: Vec<(usize, usize)> = Vec::new();
     for (i, chunk) in batch.chunks.iter().enumerate() {
         let finals: Vec<usize> = (0..b).filter(|&r| batch.final_chunk[r] == i).collect();
+        let eots: Vec<(usize, usize)> = if eot_states {
+            (0..b)
+                .filter_map(|r| batch.eot_teacher[i][r].map(|p| (r, p)))
+                .collect()
+        } else {
+            Vec::new()
+        };
         let input = LmInput::ids(int_tensor(&chunk.ids, &device))
             .attention_mask(int_tensor(&chunk.mask, &device))
-            .output_hidden_states(!finals.is_empty());
+            .output_hidden_states(!finals.is_empty() || !eots.is_empty());
         let out = model.lm.forward_cached(input, &mut cache)?;
+        if !eots.is_empty() {
+            // `<eot>` opens the chunk: position 0 of each such row.
+            let index = Tensor::<B, 1, Int>::from_data(
+                TensorData::new(
+                    eots.iter().map(|&(r, _)| r as i64).collect::<Vec<_>>(),
+                    [eots.len()],
+                ),
+                &device,
+            );
+            eot_layers.resize_with(out.hidden_states.len(), Vec::new);
+            for (layer, h) in out.hidden_states.iter().enumerate() {
+                let rows = h.clone().select(0, index.clone());
+                eot_layers[layer].push(select_positions(rows, &vec![0; eots.len()]));
+            }
+            eot_pairs.extend(eots.iter().map(|&(r, p)| (batch.student_rows[r], p)));
+        }
         let (sum, count) = masked_ce_sum(out.logits, chunk);
         ce_sum = Some(match ce_sum {
             Some(acc) => acc + sum,
@@ -142,35 +171,81 @@ pub fn student_pass<B: Backend>(
         .into_iter()
         .map(|parts| Tensor::cat(parts, 0).select(0, inverse.clone()))
         .collect();
+    let eot = eot_layers
+        .into_iter()
+        .map(|parts| Tensor::cat(parts, 0))
+        .collect();
     Ok(StudentPass {
         ce_sum: ce_sum.expect("at least one chunk"),
         ce_count,
         distill,
+        eot: (eot, eot_pairs),
     })
 }
 
+/// The Phase 2 loss terms of one micro-batch.
+#[derive(Debug, Clone)]
+pub struct HybridTerms<B: Backend> {
+    /// The CODI terms; `total` includes `β · kd_eot`.
+    pub codi: CodiTerms<B>,
+    /// The `<eot>` alignment term (mean over layers; 0 when off or without runs), `[1]`.
+    pub kd_eot: Tensor<B, 1>,
+}
+
 /// The Phase 2 loss of one micro-batch (`config.num_latent` is unused: the runs say how many
-/// thoughts each row feeds). A batch without student rows is its teacher CE alone.
+/// thoughts each row feeds). A batch without student rows is its teacher CE alone. With
+/// `eot_distill`, each `<eot>` after a run is also distilled, as the pre-answer token, towards the
+/// teacher's state at the last token of the step(s) the run replaced ("teacher-aligned positions"
+/// of the design), weighted by β like the pre-answer term.
 pub fn hybrid_loss<B: Backend>(
     model: &CodiModel<B>,
     batch: &HybridBatch,
     config: &LossConfig,
-) -> Result<CodiTerms<B>> {
+    eot_distill: bool,
+) -> Result<HybridTerms<B>> {
     let teacher = teacher_forward(model, &batch.teacher, true)?;
     let teacher_ce = masked_ce(teacher.logits, &batch.teacher);
+    let zero = teacher_ce.zeros_like();
     if batch.size == 0 {
-        let zero = teacher_ce.zeros_like();
-        return Ok(CodiTerms {
-            total: teacher_ce.clone() * config.ref_loss_factor,
-            student_ce: zero.clone(),
-            teacher_ce,
-            kd: zero,
-            kd_layers: Vec::new(),
+        return Ok(HybridTerms {
+            codi: CodiTerms {
+                total: teacher_ce.clone() * config.ref_loss_factor,
+                student_ce: zero.clone(),
+                teacher_ce,
+                kd: zero.clone(),
+                kd_layers: Vec::new(),
+            },
+            kd_eot: zero,
         });
     }
-    let student = student_pass(model, batch)?;
+    let student = student_pass(model, batch, eot_distill)?;
     let student_ce = student.ce_sum / student.ce_count.max(1) as f64;
     let device = model.lm.device();
+    let (eot_states, eot_pairs) = student.eot;
+    let kd_eot = if eot_pairs.is_empty() {
+        zero
+    } else {
+        let layers = eot_states.len() as f64;
+        let distances: Vec<Tensor<B, 1>> = teacher
+            .hidden_states
+            .iter()
+            .zip(eot_states)
+            .map(|(t, s)| {
+                let [rows, len, d] = t.dims();
+                let flat: Vec<i64> = eot_pairs
+                    .iter()
+                    .map(|&(r, p)| (r * len + p) as i64)
+                    .collect();
+                let index = Tensor::<B, 1, Int>::from_data(
+                    TensorData::new(flat, [eot_pairs.len()]),
+                    &device,
+                );
+                let t = t.clone().reshape([rows * len, d]).select(0, index).detach();
+                layer_distance(s, t, config.distill_loss_type)
+            })
+            .collect();
+        Tensor::cat(distances, 0).sum() / layers
+    };
     let rows: Vec<i64> = batch.student_rows.iter().map(|&r| r as i64).collect();
     let rows = Tensor::<B, 1, Int>::from_data(TensorData::new(rows, [batch.size]), &device);
     let teacher_states = teacher
@@ -183,14 +258,16 @@ pub fn hybrid_loss<B: Backend>(
         .iter()
         .map(|&r| batch.teacher.distill[r])
         .collect();
-    Ok(combine_terms(
+    let mut codi = combine_terms(
         teacher_states,
         &teacher_distill,
         student.distill,
         student_ce,
         teacher_ce,
         config,
-    ))
+    );
+    codi.total = codi.total + kd_eot.clone() * config.distill_loss_factor;
+    Ok(HybridTerms { codi, kd_eot })
 }
 
 #[cfg(test)]
@@ -216,8 +293,9 @@ mod tests {
     fn reference<B: Backend>(
         model: &CodiModel<B>,
         e: &HybridExample,
-    ) -> (f64, usize, Vec<Tensor<B, 1>>) {
+    ) -> (f64, usize, Vec<Tensor<B, 1>>, Vec<Vec<Tensor<B, 1>>>) {
         let t = model.tokens;
+        let mut eot_at: Vec<usize> = Vec::new();
         let mut seq: Vec<Elem> = Vec::new();
         // targets[c]: what position c is trained to predict.
         let mut targets: Vec<Option<u32>> = Vec::new();
@@ -245,6 +323,7 @@ mod tests {
                     let at = seq.len() - n + j;
                     targets[at] = Some(id);
                 }
+                eot_at.push(seq.len());
                 push(&mut seq, &mut targets, Elem::Tok(t.eot), false);
             }
         }
@@ -289,15 +368,26 @@ mod tests {
                 count += 1;
             }
         }
-        let states = out
-            .hidden_states
-            .into_iter()
-            .map(|h| {
-                let d = h.dims()[2];
-                h.slice([0..1, distill..distill + 1, 0..d]).reshape([d])
-            })
-            .collect();
-        (sum, count, states)
+        let at = |p: usize| -> Vec<Tensor<B, 1>> {
+            out.hidden_states
+                .iter()
+                .map(|h| {
+                    let d = h.dims()[2];
+                    h.clone().slice([0..1, p..p + 1, 0..d]).reshape([d])
+                })
+                .collect()
+        };
+        let eots = eot_at.iter().map(|&p| at(p)).collect();
+        (sum, count, at(distill), eots)
+    }
+
+    fn max_diff<B: Backend>(got: Tensor<B, 1>, want: Tensor<B, 1>) -> f32 {
+        let got: Vec<f32> = got.into_data().to_vec().unwrap();
+        let want: Vec<f32> = want.into_data().to_vec().unwrap();
+        got.iter()
+            .zip(&want)
+            .map(|(a, b)| (a - b).abs())
+            .fold(0.0, f32::max)
     }
 
     #[test]
@@ -319,6 +409,7 @@ mod tests {
                 };
                 HybridExample {
                     teacher: e.clone(),
+                    run_ends: vec![e.question.len() + n; runs.len()],
                     chunks,
                     runs,
                     switch_labels: n % 2 == 1 || n == 2,
@@ -329,34 +420,51 @@ mod tests {
         let refs: Vec<&HybridExample> = shaped.iter().collect();
         let batch = collate_hybrid(&refs, &vec![false; refs.len()], &model.tokens);
         assert_eq!(batch.student_rows, vec![1, 2, 3, 5]);
-        let pass = student_pass(&model, &batch).unwrap();
+        let pass = student_pass(&model, &batch, true).unwrap();
         let mut total = 0.0;
         let mut count = 0;
+        let mut eots = Vec::new();
         for (r, &row) in batch.student_rows.iter().enumerate() {
-            let (sum, n, states) = reference(&model, &shaped[row]);
+            let (sum, n, states, row_eots) = reference(&model, &shaped[row]);
             total += sum;
             count += n;
+            eots.push(row_eots);
             assert_eq!(states.len(), pass.distill.len());
             for (layer, (want, got)) in states.into_iter().zip(&pass.distill).enumerate() {
                 let d = want.dims()[0];
-                let got: Vec<f32> = got
-                    .clone()
-                    .slice([r..r + 1, 0..d])
-                    .into_data()
-                    .to_vec()
-                    .unwrap();
-                let want: Vec<f32> = want.into_data().to_vec().unwrap();
-                let diff = got
-                    .iter()
-                    .zip(&want)
-                    .map(|(a, b)| (a - b).abs())
-                    .fold(0.0, f32::max);
+                let got = got.clone().slice([r..r + 1, 0..d]).reshape([d]);
+                let diff = max_diff(got, want);
                 assert!(
                     diff < 1e-4,
                     "row {row} layer {layer}: max difference {diff}"
                 );
             }
         }
+        // The <eot> states, chunk by chunk, row by row, each with its teacher row and position.
+        let (eot_states, pairs) = &pass.eot;
+        let mut k = 0;
+        for i in 1..batch.chunks.len() {
+            for (r, &row) in batch.student_rows.iter().enumerate() {
+                if batch.eot_teacher[i][r].is_none() {
+                    continue;
+                }
+                assert_eq!(pairs[k], (row, shaped[row].run_ends[i - 1]));
+                for (layer, want) in eots[r][i - 1].iter().enumerate() {
+                    let d = want.dims()[0];
+                    let got = eot_states[layer]
+                        .clone()
+                        .slice([k..k + 1, 0..d])
+                        .reshape([d]);
+                    let diff = max_diff(got, want.clone());
+                    assert!(
+                        diff < 1e-4,
+                        "<eot> {k} layer {layer}: max difference {diff}"
+                    );
+                }
+                k += 1;
+            }
+        }
+        assert_eq!(k, 5);
         assert_eq!(pass.ce_count, count);
         let got = pass.ce_sum.into_scalar().elem::<f64>();
         assert!(
@@ -387,15 +495,14 @@ mod tests {
                 runs: vec![num_latent],
                 switch_labels: false,
                 latents_per_step: num_latent,
+                run_ends: vec![e.question.len() + e.cot.len() - 1],
             })
             .collect();
         let refs: Vec<&HybridExample> = latent.iter().collect();
-        let hybrid = hybrid_loss(
-            &model,
-            &collate_hybrid(&refs, &vec![false; refs.len()], &model.tokens),
-            &config,
-        )
-        .unwrap();
+        let batch = collate_hybrid(&refs, &vec![false; refs.len()], &model.tokens);
+        let hybrid = hybrid_loss(&model, &batch, &config, false).unwrap();
+        let aligned = hybrid_loss(&model, &batch, &config, true).unwrap();
+        let hybrid = hybrid.codi;
         let teachers: Vec<_> = examples.iter().collect();
         let codi = codi_loss(&model, &collate(&teachers, &model.tokens, true), &config).unwrap();
         let value = |t: &Tensor<CpuBackend, 1>| t.clone().into_scalar().elem::<f64>();
@@ -408,6 +515,10 @@ mod tests {
             let (h, c) = (value(h), value(c));
             assert!((h - c).abs() < 1e-4, "{name}: hybrid {h} vs CODI {c}");
         }
+        // The <eot> alignment adds β · its distance (positive on a random model).
+        let kd_eot = value(&aligned.kd_eot);
+        assert!(kd_eot > 1e-3);
+        assert!((value(&aligned.codi.total) - value(&codi.total) - 0.7 * kd_eot).abs() < 1e-4);
         // Switch labels add the <bot> and <eot> predictions to the student CE.
         let labelled: Vec<HybridExample> = latent
             .iter()
@@ -418,7 +529,7 @@ mod tests {
             .collect();
         let refs: Vec<&HybridExample> = labelled.iter().collect();
         let batch = collate_hybrid(&refs, &vec![false; refs.len()], &model.tokens);
-        let with_labels = hybrid_loss(&model, &batch, &config).unwrap();
+        let with_labels = hybrid_loss(&model, &batch, &config, false).unwrap().codi;
         assert!((value(&with_labels.student_ce) - value(&codi.student_ce)).abs() > 1e-3);
         // Teacher-only rows: the student terms are those of the latent rows alone.
         let mut mixed: Vec<&HybridExample> = latent.iter().collect();
@@ -426,13 +537,13 @@ mod tests {
         mixed.extend(explicit.iter().take(3));
         let batch = collate_hybrid(&mixed, &vec![false; mixed.len()], &model.tokens);
         assert_eq!(batch.size, latent.len());
-        let with_explicit = hybrid_loss(&model, &batch, &config).unwrap();
+        let with_explicit = hybrid_loss(&model, &batch, &config, false).unwrap().codi;
         assert!((value(&with_explicit.student_ce) - value(&codi.student_ce)).abs() < 1e-4);
         assert!((value(&with_explicit.kd) - value(&codi.kd)).abs() < 1e-4);
         // A batch of teacher-only rows is γ · teacher CE.
         let only: Vec<&HybridExample> = explicit.iter().collect();
         let batch = collate_hybrid(&only, &vec![false; only.len()], &model.tokens);
-        let terms = hybrid_loss(&model, &batch, &config).unwrap();
+        let terms = hybrid_loss(&model, &batch, &config, true).unwrap().codi;
         assert!((value(&terms.total) - 1.3 * value(&terms.teacher_ce)).abs() < 1e-5);
     }
 }

@@ -30,6 +30,8 @@ pub struct HybridStep {
     pub loss: LossConfig,
     /// When set, only embedding rows from this index on receive gradient.
     pub train_rows_from: Option<usize>,
+    /// Also align each `<eot>` with the teacher's state at the end of the replaced steps.
+    pub eot_distill: bool,
 }
 
 impl<B: AutodiffBackend> TrainStep<B, CodiModel<B>> for HybridStep {
@@ -41,13 +43,16 @@ impl<B: AutodiffBackend> TrainStep<B, CodiModel<B>> for HybridStep {
         batch: &HybridBatch,
         _at: latent_core::train::StepIndex,
     ) -> latent_core::Result<StepLoss<B>> {
-        let terms = hybrid_loss(model, batch, &self.loss)
+        let terms = hybrid_loss(model, batch, &self.loss, self.eot_distill)
             .map_err(|e| latent_core::CoreError::Method(Box::new(e)))?;
+        let kd_eot = host(&terms.kd_eot);
+        let terms = terms.codi;
         Ok(StepLoss {
             terms: vec![
                 ("student_ce".to_string(), host(&terms.student_ce)),
                 ("teacher_ce".to_string(), host(&terms.teacher_ce)),
                 ("kd".to_string(), host(&terms.kd)),
+                ("kd_eot".to_string(), kd_eot),
             ],
             loss: terms.total,
         })
@@ -159,15 +164,35 @@ pub fn default_phase2_config() -> CodiRunConfig {
     .expect("the default Phase 2 config deserialises")
 }
 
+/// Phase 2's own settings, beside the run config.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct HybridTraining {
+    /// Share of the samples trained as pure explicit CoT each epoch (0.2).
+    pub cot_only_ratio: f64,
+    /// Also align each `<eot>` with the teacher's state at the last token of the steps its run
+    /// replaced.
+    pub eot_distill: bool,
+}
+
+impl Default for HybridTraining {
+    fn default() -> Self {
+        Self {
+            cot_only_ratio: 0.2,
+            eot_distill: false,
+        }
+    }
+}
+
 /// Trains on the hybrid samples of `hybrid_data` as `config` says (its `method.task` must be
 /// CODI); saves `output_dir/final_model`.
 pub fn run_phase2<B: AutodiffBackend>(
     config: &CodiRunConfig,
     hybrid_data: &Path,
-    hybrid_cot_only_ratio: f64,
+    hybrid: &HybridTraining,
     options: &TrainOptions,
     device: &B::Device,
 ) -> Result<(CodiModel<B>, TrainReport)> {
+    let hybrid_cot_only_ratio = hybrid.cot_only_ratio;
     if config.method.task != Task::Codi {
         return Err(CodiError::Config {
             path: PathBuf::from("<phase 2>"),
@@ -195,6 +220,7 @@ pub fn run_phase2<B: AutodiffBackend>(
         loss: config.loss(),
         train_rows_from: (config.method.embeddings == crate::config::EmbeddingTraining::NewTokens)
             .then_some(tokens.base_vocab),
+        eot_distill: hybrid.eot_distill,
     };
     let per_batch = config.training.per_device_batch_size;
     let seed = config.training.seed;
@@ -293,9 +319,17 @@ mod tests {
         };
         assert_eq!(weights(&restored.model), weights(&model));
         let options = TrainOptions::default();
-        let (trained, report) =
-            run_phase2::<Autodiff<CpuBackend>>(&config, &data, 0.0, &options, &Default::default())
-                .unwrap();
+        let (trained, report) = run_phase2::<Autodiff<CpuBackend>>(
+            &config,
+            &data,
+            &HybridTraining {
+                cot_only_ratio: 0.0,
+                eot_distill: true,
+            },
+            &options,
+            &Default::default(),
+        )
+        .unwrap();
         assert_eq!(report.updates, 2 * epochs);
         assert_ne!(weights(&trained.valid()), weights(&model));
         // The loss falls: the last epoch's mean against the first's.

@@ -19,7 +19,7 @@ use serde::{Deserialize, Serialize};
 use super::controller::{BaselineMode, ControllerConfig, SwitchRule};
 use super::decode::{evaluate_hybrid, HybridSummary};
 use super::phase1::{entropy_plans, run_phase1, Phase1Config, Phase1Summary};
-use super::phase2::run_phase2;
+use super::phase2::{run_phase2, HybridTraining};
 use super::schema::read_hybrid_file;
 use crate::config::{CodiRunConfig, DataFormat};
 use crate::data::{prepare, Problem};
@@ -45,8 +45,8 @@ pub struct PipelineConfig {
     pub phase2_epochs: usize,
     /// Phase 2 peak learning rate.
     pub phase2_learning_rate: f64,
-    /// Share of Phase 2 samples trained as pure CoT each epoch.
-    pub hybrid_cot_only_ratio: f64,
+    /// Phase 2's cot-only share and `<eot>` alignment.
+    pub hybrid: HybridTraining,
     /// The controller (its mode, rule and parameters are set per evaluation).
     pub controller: ControllerConfig,
     /// Adaptive mode (step rule): the `<bot>` thresholds evaluated.
@@ -75,7 +75,7 @@ impl Default for PipelineConfig {
             },
             phase2_epochs: 1,
             phase2_learning_rate: 3e-4,
-            hybrid_cot_only_ratio: 0.2,
+            hybrid: HybridTraining::default(),
             controller: ControllerConfig::default(),
             bot_thresholds: vec![0.5, 0.3, 0.1],
             entropy_rule: true,
@@ -527,13 +527,7 @@ fn run_seed<B: AutodiffBackend>(
         progress,
         stop: None,
     };
-    let (model, report) = run_phase2::<B>(
-        &hybrid,
-        &hybrid_path,
-        cfg.hybrid_cot_only_ratio,
-        &options,
-        device,
-    )?;
+    let (model, report) = run_phase2::<B>(&hybrid, &hybrid_path, &cfg.hybrid, &options, device)?;
     let model = model.valid();
     let tokenizer = tokenizer_of(&report.saved)?;
     let prep = prep_config(
