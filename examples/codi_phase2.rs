@@ -15,6 +15,7 @@ use burn::backend::Autodiff;
 use burn::prelude::*;
 use clap::Parser;
 use latent_codi::config::CodiRunConfig;
+use latent_codi::hybrid::batch::SwitchLabels;
 use latent_codi::hybrid::phase2::{
     default_phase2_config, run_phase2, HybridTraining, Phase2Overrides,
 };
@@ -65,6 +66,9 @@ struct Args {
     /// Also distil each `<eot>` towards the teacher's state at the end of the replaced steps.
     #[arg(long = "eot_distill")]
     eot_distill: bool,
+    /// Switch predictions trained on entropy-rule samples: all, boundaries, off.
+    #[arg(long = "switch_labels", default_value = "all")]
+    switch_labels: SwitchLabels,
     /// β: weight of the distillation term.
     #[arg(long = "distill_loss_factor")]
     distill_loss_factor: Option<f64>,
@@ -101,6 +105,7 @@ impl BackendJob for Job {
             &HybridTraining {
                 cot_only_ratio: self.args.hybrid_cot_only_ratio,
                 eot_distill: self.args.eot_distill,
+                switch_labels: self.args.switch_labels,
             },
             &options,
             &device,

@@ -35,6 +35,9 @@ struct Args {
     /// Reuse each seed's CoT-SFT and CODI models when its directory has them.
     #[arg(long)]
     reuse_models: bool,
+    /// Seeds run at the same time (default: the CPU cores).
+    #[arg(long)]
+    parallel_seeds: Option<usize>,
     /// Phase 1: thoughts that replace one CoT step.
     #[arg(long)]
     latents_per_step: Option<usize>,
@@ -51,6 +54,9 @@ struct Args {
     /// steps.
     #[arg(long)]
     eot_distill: bool,
+    /// Phase 2: switch predictions trained on entropy-rule samples (all, boundaries, off).
+    #[arg(long)]
+    switch_labels: Option<latent_codi::hybrid::batch::SwitchLabels>,
     /// Share of Phase 2 samples trained as pure CoT.
     #[arg(long)]
     hybrid_cot_only_ratio: Option<f64>,
@@ -79,9 +85,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     cfg.phase2_learning_rate = a.phase2_learning_rate.unwrap_or(cfg.phase2_learning_rate);
     cfg.seeds = a.seeds.unwrap_or(cfg.seeds);
     cfg.reuse_models = a.reuse_models;
+    cfg.parallel_seeds = a.parallel_seeds.unwrap_or(cfg.parallel_seeds);
     cfg.bot_thresholds = a.bot_thresholds.unwrap_or(cfg.bot_thresholds);
     cfg.hybrid.cot_only_ratio = a.hybrid_cot_only_ratio.unwrap_or(cfg.hybrid.cot_only_ratio);
     cfg.hybrid.eot_distill = a.eot_distill;
+    cfg.hybrid.switch_labels = a.switch_labels.unwrap_or(cfg.hybrid.switch_labels);
     cfg.controller.window_e_to_l = a.window_e_to_l.unwrap_or(cfg.controller.window_e_to_l);
     cfg.controller.window_l_to_e = a.window_l_to_e.unwrap_or(cfg.controller.window_l_to_e);
     let report =

@@ -17,6 +17,7 @@
 //! the teacher pass already has.
 
 use latent_datasets::rng::SplitMix64;
+use serde::{Deserialize, Serialize};
 
 use super::phase1::step_spans;
 use super::schema::{HybridFile, Segment, Strategy};
@@ -37,6 +38,9 @@ pub struct HybridExample {
     /// Whether the runs were placed by Phase 1's entropy rule: the sample then trains the switch
     /// predictions (`<bot>` before a run and between its steps, `<eot>` at its end).
     pub switch_labels: bool,
+    /// Whether the in-run switch predictions (`<bot>` between steps, `<eot>` at the end) are
+    /// trained too (with `switch_labels`).
+    pub thought_labels: bool,
     /// Thoughts per replaced step (Phase 1's `latents_per_step`).
     pub latents_per_step: usize,
     /// Per run, the teacher position (in `Q ‖ CoT ‖ A`) of the last token of its last replaced
@@ -52,6 +56,7 @@ impl HybridExample {
             chunks: vec![self.teacher.cot.clone()],
             runs: Vec::new(),
             switch_labels: false,
+            thought_labels: false,
             latents_per_step: self.latents_per_step,
             run_ends: Vec::new(),
         }
@@ -62,7 +67,7 @@ impl HybridExample {
     /// `<eot>`. Empty without switch labels.
     pub fn thought_targets(&self, i: usize, tokens: &SpecialTokens) -> Vec<(usize, u32)> {
         let n = self.runs[i];
-        if !self.switch_labels || n == 0 {
+        if !self.switch_labels || !self.thought_labels || n == 0 {
             return Vec::new();
         }
         let k = self.latents_per_step.max(1);
@@ -73,6 +78,34 @@ impl HybridExample {
     }
 }
 
+/// Which switch predictions entropy-rule samples train.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SwitchLabels {
+    /// `<bot>` before each run and, inside a run, `<bot>` / `<eot>` after each step of thoughts.
+    #[default]
+    All,
+    /// `<bot>` before each run only (thought outputs stay free, as in CODI).
+    Boundaries,
+    /// None (no sample teaches the step controller).
+    Off,
+}
+
+impl std::str::FromStr for SwitchLabels {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "all" => Ok(Self::All),
+            "boundaries" => Ok(Self::Boundaries),
+            "off" => Ok(Self::Off),
+            _ => Err(format!(
+                "unknown switch labels {s:?} (all, boundaries, off)"
+            )),
+        }
+    }
+}
+
 /// Tokenizes the samples of a hybrid file: the teacher with [`prepare`] (steps as given, none
 /// dropped: Phase 1 already dropped the last; joined by the file's step separator), each
 /// explicit segment on its own.
@@ -80,6 +113,7 @@ pub fn prepare_hybrid(
     file: &HybridFile,
     tokenizer: &tokenizers::Tokenizer,
     prep: &PrepConfig,
+    labels: SwitchLabels,
 ) -> Result<Vec<HybridExample>> {
     let samples = &file.samples;
     let prep = PrepConfig {
@@ -126,7 +160,8 @@ pub fn prepare_hybrid(
             chunks,
             runs,
             run_ends,
-            switch_labels: s.strategy == Strategy::Entropy,
+            switch_labels: s.strategy == Strategy::Entropy && labels != SwitchLabels::Off,
+            thought_labels: labels == SwitchLabels::All,
             latents_per_step: file.generator.latents_per_step,
         });
     }
@@ -312,6 +347,7 @@ mod tests {
             chunks,
             runs,
             switch_labels: labels,
+            thought_labels: labels,
             latents_per_step: 2,
             run_ends: vec![2; 1],
         };

@@ -288,12 +288,12 @@ mod tests {
         Thought,
     }
 
+    /// The reference's CE sum and count, per-layer pre-answer states and per-`<eot>` states.
+    type Reference<B> = (f64, usize, Vec<Tensor<B, 1>>, Vec<Vec<Tensor<B, 1>>>);
+
     /// Row-by-row reference without a cache: every thought recomputes the whole prefix, then one
     /// forward over the finished sequence gives the CE sum, its count and the pre-answer states.
-    fn reference<B: Backend>(
-        model: &CodiModel<B>,
-        e: &HybridExample,
-    ) -> (f64, usize, Vec<Tensor<B, 1>>, Vec<Vec<Tensor<B, 1>>>) {
+    fn reference<B: Backend>(model: &CodiModel<B>, e: &HybridExample) -> Reference<B> {
         let t = model.tokens;
         let mut eot_at: Vec<usize> = Vec::new();
         let mut seq: Vec<Elem> = Vec::new();
@@ -413,6 +413,7 @@ mod tests {
                     chunks,
                     runs,
                     switch_labels: n % 2 == 1 || n == 2,
+                    thought_labels: true,
                     latents_per_step: 2,
                 }
             })
@@ -494,6 +495,7 @@ mod tests {
                 chunks: vec![vec![], vec![]],
                 runs: vec![num_latent],
                 switch_labels: false,
+                thought_labels: true,
                 latents_per_step: num_latent,
                 run_ends: vec![e.question.len() + e.cot.len() - 1],
             })

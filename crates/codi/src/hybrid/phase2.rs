@@ -12,7 +12,9 @@ use burn::tensor::backend::AutodiffBackend;
 use latent_core::train::{StepLoss, TrainStep};
 use serde::Serialize;
 
-use super::batch::{collate_hybrid, cot_only_flags, prepare_hybrid, HybridBatch, HybridExample};
+use super::batch::{
+    collate_hybrid, cot_only_flags, prepare_hybrid, HybridBatch, HybridExample, SwitchLabels,
+};
 use super::loss::hybrid_loss;
 use super::schema::read_hybrid_file;
 use super::settings::HybridSettings;
@@ -172,6 +174,8 @@ pub struct HybridTraining {
     /// Also align each `<eot>` with the teacher's state at the last token of the steps its run
     /// replaced.
     pub eot_distill: bool,
+    /// Which switch predictions entropy-rule samples train.
+    pub switch_labels: SwitchLabels,
 }
 
 impl Default for HybridTraining {
@@ -179,6 +183,7 @@ impl Default for HybridTraining {
         Self {
             cot_only_ratio: 0.2,
             eot_distill: false,
+            switch_labels: SwitchLabels::All,
         }
     }
 }
@@ -211,7 +216,7 @@ pub fn run_phase2<B: AutodiffBackend>(
     built.meta.num_latent = config.method.num_latent;
     let prep = prep_config(config, &built.meta, built.model.lm.config());
     let file = read_hybrid_file(hybrid_data)?;
-    let mut examples = prepare_hybrid(&file, &built.tokenizer, &prep)?;
+    let mut examples = prepare_hybrid(&file, &built.tokenizer, &prep, hybrid.switch_labels)?;
     if let Some(limit) = config.data.max_train_samples {
         examples.truncate(limit);
     }

@@ -39,6 +39,8 @@ pub struct PipelineConfig {
     pub seeds: Vec<u64>,
     /// Reuse a seed's CoT-SFT and CODI models when its directory has them (same settings assumed).
     pub reuse_models: bool,
+    /// Seeds run at the same time (the models are small: one core each, mostly).
+    pub parallel_seeds: usize,
     /// Phase 1.
     pub phase1: Phase1Config,
     /// Phase 2 epochs (from the CODI model).
@@ -67,6 +69,7 @@ impl Default for PipelineConfig {
             },
             seeds: vec![11, 12, 13],
             reuse_models: false,
+            parallel_seeds: std::thread::available_parallelism().map_or(1, |n| n.get()),
             // Three thoughts per replaced step: the task keeps two CoT steps, so an all-latent
             // sample has CODI's 6 thoughts, as the latent decoding mode feeds.
             phase1: Phase1Config {
@@ -607,24 +610,45 @@ fn hybrid_row(mode: String, s: &HybridSummary) -> PipelineRow {
     }
 }
 
-/// Runs the pipeline on `device` for every seed; `each` sees each seed's report as it lands.
+/// Runs the pipeline on `device` for every seed, `cfg.parallel_seeds` at a time (each on its own
+/// threads; progress bars only when one runs at a time); `each` sees each seed's report as it
+/// lands.
 pub fn run_pipeline<B: AutodiffBackend>(
     cfg: &PipelineConfig,
     device: &B::Device,
     progress: bool,
     mut each: impl FnMut(&SeedReport),
-) -> Result<PipelineReport> {
+) -> Result<PipelineReport>
+where
+    B::Device: Sync,
+{
     let start = Instant::now();
     let mut seeds = Vec::with_capacity(cfg.seeds.len());
-    for &seed in &cfg.seeds {
-        let e = ExperimentConfig {
-            seed,
-            output_dir: cfg.experiment.output_dir.join(format!("seed-{seed}")),
-            ..cfg.experiment.clone()
-        };
-        let report = run_seed::<B>(cfg, &e, device, progress)?;
-        each(&report);
-        seeds.push(report);
+    let workers = cfg.parallel_seeds.max(1);
+    for group in cfg.seeds.chunks(workers) {
+        let progress = progress && group.len() == 1;
+        let reports: Vec<Result<SeedReport>> = std::thread::scope(|scope| {
+            let handles: Vec<_> = group
+                .iter()
+                .map(|&seed| {
+                    let e = ExperimentConfig {
+                        seed,
+                        output_dir: cfg.experiment.output_dir.join(format!("seed-{seed}")),
+                        ..cfg.experiment.clone()
+                    };
+                    scope.spawn(move || run_seed::<B>(cfg, &e, device, progress))
+                })
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
+                .collect()
+        });
+        for report in reports {
+            let report = report?;
+            each(&report);
+            seeds.push(report);
+        }
     }
     let out = PipelineReport {
         config: cfg.clone(),
