@@ -330,6 +330,7 @@ mod tests {
             &HybridTraining {
                 cot_only_ratio: 0.0,
                 eot_distill: true,
+                switch_labels: SwitchLabels::All,
             },
             &options,
             &Default::default(),
