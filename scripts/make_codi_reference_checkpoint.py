@@ -55,7 +55,7 @@ QUESTIONS = [[5, 17, 42, 8, 91, 33], [11, 3, 57, 120, 7, 64]]
 FAMILIES = {
     "gpt2": dict(
         config=GPT2Config(
-            vocab_size=V0, n_positions=256, n_embd=16, n_layer=2, n_head=2, n_inner=32,
+            vocab_size=V0, n_positions=1024, n_embd=16, n_layer=2, n_head=2, n_inner=32,
             bos_token_id=1, eos_token_id=EOS, tie_word_embeddings=True,
         ),
         targets=["c_attn", "c_proj", "c_fc"],
@@ -66,7 +66,7 @@ FAMILIES = {
     "llama": dict(
         config=LlamaConfig(
             vocab_size=V0, hidden_size=16, intermediate_size=32, num_hidden_layers=2,
-            num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=256,
+            num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=1024,
             rms_norm_eps=1e-6, bos_token_id=1, eos_token_id=EOS, tie_word_embeddings=False,
         ),
         targets=["q_proj", "k_proj", "v_proj", "o_proj", "up_proj", "down_proj", "gate_proj"],
