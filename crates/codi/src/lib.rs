@@ -10,7 +10,7 @@
 //! - [`tokens`]: the `pad`/`<bot>`/`<eot>` ids; [`projection`]: the thought projection;
 //!   [`model`]: [`CodiModel`] and its saved layout (HF directory + `projection.safetensors` +
 //!   `codi.json`); [`reference`]: checkpoints of the reference PyTorch implementation (LoRA
-//!   unmerged, `pytorch_model.bin` read by [`torch_file`]);
+//!   unmerged, `pytorch_model.bin` read by `burn-store`'s `PytorchReader`);
 //! - [`data`]: the reference preprocessing; [`batch`]: teacher/student micro-batches;
 //! - [`loss`]: teacher and student passes, the three-term loss; [`step`]: the [`TrainStep`] of CODI
 //!   and of the CoT-SFT / No-CoT-SFT baselines;
@@ -40,7 +40,6 @@ pub mod reference;
 pub mod run;
 pub mod step;
 pub mod tokens;
-pub mod torch_file;
 
 use serde::{Deserialize, Serialize};
 

@@ -29,6 +29,7 @@ use std::path::{Path, PathBuf};
 
 use burn::prelude::*;
 use burn::tensor::DType;
+use burn_store::pytorch::PytorchReader;
 use latent_core::hf::families::hf_ref;
 use latent_core::hf::safetensors::{Checkpoint, HostTensor};
 use latent_core::model::cast_module;
@@ -61,7 +62,12 @@ pub fn is_reference_dir(dir: &Path) -> bool {
     !dir.join("codi.json").exists() && reference_weights(dir).is_some()
 }
 
-/// Reads every tensor of a `.safetensors` file or a `torch.save` file (anything else), as f32.
+/// Reads every tensor of a `.safetensors` file or a `torch.save` file (anything else), as f32,
+/// sorted by key. `torch.save` files are read by `burn-store`'s [`PytorchReader`] (no PyTorch):
+/// f32, f64, f16, bf16, integer and boolean tensors are converted to f32. burn-store 0.21.0 reads
+/// each tensor's storage linearly from its offset (it ignores strides, tracel-ai/burn#5383, and
+/// zero-fills a storage shorter than the shape), so the file must hold contiguous tensors, as
+/// `state_dict()` of the reference's modules gives (tied weights share one storage, read alike).
 pub fn read_state_dict(path: &Path) -> Result<Vec<(String, HostTensor)>> {
     if path.extension().is_some_and(|e| e == "safetensors") {
         let checkpoint = Checkpoint::open(&[path.to_path_buf()])?;
@@ -74,8 +80,34 @@ pub fn read_state_dict(path: &Path) -> Result<Vec<(String, HostTensor)>> {
             })
             .collect()
     } else {
-        crate::torch_file::read_state_dict(path)
+        read_torch_file(path)
     }
+}
+
+/// The tensors of a `torch.save` state dict (`pytorch_model.bin`), sorted by key, as f32.
+fn read_torch_file(path: &Path) -> Result<Vec<(String, HostTensor)>> {
+    let bad = |reason: String| CodiError::Checkpoint {
+        path: path.to_path_buf(),
+        reason,
+    };
+    let reader = PytorchReader::new(path)
+        .map_err(|e| bad(format!("not a readable PyTorch state dict: {e}")))?;
+    let mut tensors: Vec<_> = reader.into_tensors().into_iter().collect();
+    tensors.sort_by(|a, b| a.0.cmp(&b.0));
+    tensors
+        .into_iter()
+        .map(|(key, snapshot)| {
+            let data = snapshot
+                .to_data()
+                .map_err(|e| bad(format!("`{key}`: {e}")))?;
+            let shape = data.shape.to_vec();
+            let data = data
+                .convert::<f32>()
+                .into_vec::<f32>()
+                .map_err(|e| bad(format!("`{key}`: {e:?}")))?;
+            Ok((key, HostTensor { shape, data }))
+        })
+        .collect()
 }
 
 /// What a reference checkpoint does not record.
@@ -517,6 +549,17 @@ mod tests {
         let split = split_reference_state(state, Family::Gpt2, Some(2.0), Path::new("f")).unwrap();
         assert_eq!(split.lm[1].0, "transformer.h.0.attn.c_attn.weight");
         assert_eq!(split.lm[1].1.data, vec![2.0, 0.0, -2.0, 4.0, 0.0, -4.0]);
+    }
+
+    #[test]
+    fn a_file_that_is_no_state_dict_is_an_error_naming_it() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("Cargo.toml");
+        let err = read_state_dict(&path).unwrap_err();
+        assert!(
+            matches!(&err, CodiError::Checkpoint { path: p, .. } if *p == path),
+            "{err}"
+        );
+        assert!(err.to_string().contains("Cargo.toml"), "{err}");
     }
 
     #[test]
