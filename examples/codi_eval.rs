@@ -8,6 +8,16 @@
 //! ```
 //! By default the model is `training.output_dir/final_model` and the data `data.eval` of the config.
 //!
+//! `--model` may also be a checkpoint directory of the reference PyTorch implementation
+//! (`pytorch_model.bin` or `model.safetensors` with the whole CODI state dict, LoRA unmerged, no
+//! `codi.json`): the config then supplies what it does not record (`model.config` or
+//! `model.name_or_path` for the base architecture, `model.tokenizer` or the base model's tokenizer,
+//! `lora.alpha`, `method.num_latent`, `model.add_bos`, `model.eos_token_id`; see docs/codi.md).
+//!
+//! ```text
+//! cargo run --release --features cuda --example codi_eval -- --config configs/codi/gpt2-gsm8k-aug.yaml --model path/to/CODI-gpt2
+//! ```
+//!
 //! Hybrid decoding (`docs/codi-hybrid.md`): `--baseline_mode adaptive,explicit,latent,random`
 //! decodes with the entropy controller or a baseline (one comma-separated list, one table row each);
 //! `--window_e_to_l`, `--window_l_to_e`, `--max_switch_count`, `--max_latent_steps`,
@@ -30,7 +40,9 @@ use latent_codi::hybrid::{
     evaluate_hybrid, BaselineMode, ControllerConfig, HybridSettings, SwitchRule,
 };
 use latent_codi::model::CodiModel;
-use latent_codi::run::{evaluate_saved, load_problems, load_saved, prep_config, FINAL_MODEL};
+use latent_codi::run::{
+    evaluate_saved_for, load_problems, load_saved_for, prep_config, FINAL_MODEL,
+};
 use latent_core::{BackendJob, DeviceSpec};
 
 #[derive(Parser, Debug)]
@@ -42,7 +54,8 @@ struct Args {
     /// Overrides `dotted.key=value` (repeatable).
     #[arg(long = "set")]
     overrides: Vec<String>,
-    /// The saved model directory (default: `training.output_dir/final_model`).
+    /// The saved model directory (default: `training.output_dir/final_model`), or a reference
+    /// checkpoint directory.
     #[arg(long)]
     model: Option<PathBuf>,
     /// Probe the thoughts of the first N questions.
@@ -117,7 +130,8 @@ impl BackendJob for Job {
             return hybrid::<B>(&args, &config, &dir, &problems, &eval, &device);
         }
         let bar = ProgressBar::new(problems.len() as u64);
-        let (summary, report) = evaluate_saved::<B>(
+        let (summary, report) = evaluate_saved_for::<B>(
+            &config,
             &dir,
             &problems,
             |meta, lm| prep_config(&config, meta, lm),
@@ -176,7 +190,13 @@ fn hybrid<B: Backend>(
     eval: &EvalConfig,
     device: &B::Device,
 ) -> Out {
-    let loaded = load_saved::<B>(dir, problems, |m, lm| prep_config(config, m, lm), device)?;
+    let loaded = load_saved_for::<B>(
+        config,
+        dir,
+        problems,
+        |m, lm| prep_config(config, m, lm),
+        device,
+    )?;
     let settings = HybridSettings::read(dir)?;
     let plans = if args.baseline_mode.contains(&BaselineMode::Planned) {
         let threshold = settings

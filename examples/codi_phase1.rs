@@ -66,7 +66,7 @@ impl BackendJob for Args {
 
     fn run<B: Backend>(self, device: B::Device) -> Self::Output {
         let format: DataFormat = serde_json::from_value(serde_json::json!(self.data_format))?;
-        let separator = if format == DataFormat::IcotNl {
+        let separator = if matches!(format, DataFormat::IcotNl | DataFormat::IcotNlHf) {
             ". "
         } else {
             " "

@@ -14,7 +14,7 @@ use burn::backend::Autodiff;
 use burn::module::AutodiffModule;
 use burn::prelude::*;
 use clap::Parser;
-use latent_codi::config::CodiRunConfig;
+use latent_codi::config::{resolve_data_path, CodiRunConfig};
 use latent_codi::data::prepare;
 use latent_codi::eval::evaluate;
 use latent_codi::model::count_parameters;
@@ -33,8 +33,8 @@ struct Args {
     /// Overrides `dotted.key=value` (repeatable), e.g. `training.epochs=3`.
     #[arg(long = "set")]
     overrides: Vec<String>,
-    /// Print the resolved config and parameter counts, then stop (no weights are loaded: the
-    /// model is built from `model.config`).
+    /// Print the resolved config, parameter counts and the records of the data files, then stop
+    /// (no weights are loaded: the model is built from `model.config`).
     #[arg(long)]
     dry_run: bool,
     /// Resume from the newest checkpoint in the output directory.
@@ -128,6 +128,22 @@ fn dry_run<B: Backend>(config: &CodiRunConfig, device: &B::Device) -> Out {
     let model = make_trainable(model, config)?;
     let all = count_parameters(&model);
     let prj = count_parameters(&model.prj);
+    // The data files are read (not tokenized: no tokenizer is loaded) and their records counted.
+    let count = |path: &Option<PathBuf>, format, limit| match path {
+        None => serde_json::Value::Null,
+        Some(path) => match load_problems(path, format, limit) {
+            Ok(problems) => serde_json::json!({
+                "path": resolve_data_path(path),
+                "records": problems.len(),
+            }),
+            Err(e) => serde_json::json!({ "path": path, "error": e.to_string() }),
+        },
+    };
+    let d = &config.data;
+    let data = serde_json::json!({
+        "train": count(&d.train, d.train_format, d.max_train_samples),
+        "eval": count(&d.eval, d.eval_format, d.max_eval_samples),
+    });
     println!("{}", serde_json::to_string_pretty(config)?);
     println!(
         "{}",
@@ -138,6 +154,7 @@ fn dry_run<B: Backend>(config: &CodiRunConfig, device: &B::Device) -> Out {
             "vocab_size": model.lm.config().vocab_size,
             "special_tokens": meta.tokens,
             "accumulation": config.accumulation(),
+            "data": data,
         })
     );
     Ok(())

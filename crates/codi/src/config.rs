@@ -5,6 +5,7 @@
 use std::path::{Path, PathBuf};
 
 use latent_core::lora::LoraConfig;
+use latent_core::model::NewRowInit;
 use latent_core::train::ScheduleKind;
 use serde::{Deserialize, Serialize};
 
@@ -68,15 +69,18 @@ pub struct MethodSection {
     /// Continuous thoughts (6).
     #[serde(default = "six")]
     pub num_latent: usize,
-    /// Use the projection (the ablation without it feeds hidden states back directly).
-    #[serde(default = "yes")]
-    pub use_prj: bool,
-    /// Inner width of the projection (default: the model width).
+    /// Use the projection (the ablation without it feeds hidden states back directly). Unset: yes
+    /// for a new model; with `restore_from`, whatever the restored model has (set, it must match).
+    #[serde(default)]
+    pub use_prj: Option<bool>,
+    /// Inner width of the projection. Unset: the model width for a new model; with
+    /// `restore_from`, the restored projection's (set, it must match).
     #[serde(default)]
     pub prj_dim: Option<usize>,
-    /// Drop the projection's final LayerNorm.
+    /// Drop the projection's final LayerNorm. Unset: no for a new model; with `restore_from`, as
+    /// the restored projection (set, it must match).
     #[serde(default)]
-    pub prj_no_ln: bool,
+    pub prj_no_ln: Option<bool>,
     /// Dropout on the projection input.
     #[serde(default)]
     pub prj_dropout: f64,
@@ -95,6 +99,11 @@ pub struct MethodSection {
     /// Which embedding rows train.
     #[serde(default)]
     pub embeddings: EmbeddingTraining,
+    /// How the rows added for pad/`<bot>`/`<eot>` (embedding, and an untied head) start: `random`
+    /// (N(0, initializer_range²)) or `mean` (the mean of the existing rows: transformers'
+    /// `resize_token_embeddings` default, which the reference implementation uses).
+    #[serde(default)]
+    pub new_token_init: NewRowInit,
     /// Text before the answer.
     #[serde(default = "answer_prefix")]
     pub answer_prefix: String,
@@ -105,9 +114,6 @@ pub struct MethodSection {
 
 fn six() -> usize {
     6
-}
-fn yes() -> bool {
-    true
 }
 fn one() -> f64 {
     1.0
@@ -150,6 +156,11 @@ pub enum DataFormat {
     Icot,
     /// GSM8k-Aug-NL lines (CoT sentences split on `". "`).
     IcotNl,
+    /// GSM8k-Aug in its Hugging Face form (`zen-E/GSM8k-Aug`): fields `question`, `cot`, `answer`,
+    /// as JSON lines or a `.parquet` file of the dataset.
+    IcotHf,
+    /// GSM8k-Aug-NL in its Hugging Face form (`zen-E/GSM8k-Aug-NL`), as [`DataFormat::IcotHf`].
+    IcotNlHf,
     /// GSM8K JSONL (`question`, `answer` with `#### X`); for evaluation.
     Gsm8k,
 }

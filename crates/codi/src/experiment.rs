@@ -10,6 +10,7 @@ use std::time::Instant;
 
 use burn::module::AutodiffModule;
 use burn::tensor::backend::AutodiffBackend;
+use latent_core::model::NewRowInit;
 use latent_core::train::ScheduleKind;
 use latent_datasets::batch::word_level_tokenizer;
 use latent_datasets::synthetic::arithmetic::{ArithmeticConfig, ArithmeticGenerator, Op};
@@ -237,15 +238,16 @@ pub fn setup(cfg: &ExperimentConfig) -> Result<CodiRunConfig> {
         method: MethodSection {
             task: Task::CotSft,
             num_latent: cfg.num_latent,
-            use_prj: true,
+            use_prj: None,
             prj_dim: None,
-            prj_no_ln: false,
+            prj_no_ln: None,
             prj_dropout: 0.0,
             distill_loss_factor: cfg.distill_loss_factor,
             ref_loss_factor: 1.0,
             distill_loss_type: DistillLoss::SmoothL1,
             reference_masking: false,
             embeddings: EmbeddingTraining::All,
+            new_token_init: NewRowInit::Random,
             answer_prefix: "The answer is: ".into(),
             restore_from: None,
         },

@@ -9,7 +9,8 @@
 //!
 //! - [`tokens`]: the `pad`/`<bot>`/`<eot>` ids; [`projection`]: the thought projection;
 //!   [`model`]: [`CodiModel`] and its saved layout (HF directory + `projection.safetensors` +
-//!   `codi.json`);
+//!   `codi.json`); [`reference`]: checkpoints of the reference PyTorch implementation (LoRA
+//!   unmerged, `pytorch_model.bin` read by `burn-store`'s `PytorchReader`);
 //! - [`data`]: the reference preprocessing; [`batch`]: teacher/student micro-batches;
 //! - [`loss`]: teacher and student passes, the three-term loss; [`step`]: the [`TrainStep`] of CODI
 //!   and of the CoT-SFT / No-CoT-SFT baselines;
@@ -35,6 +36,7 @@ pub mod hybrid;
 pub mod loss;
 pub mod model;
 pub mod projection;
+pub mod reference;
 pub mod run;
 pub mod step;
 pub mod tokens;

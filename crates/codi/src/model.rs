@@ -4,7 +4,8 @@
 //! A saved model is a directory:
 //! - `model/`: the language model in Hugging Face layout (`config.json` with the resized
 //!   `vocab_size`, `model.safetensors`, LoRA merged; `transformers` loads it) and `tokenizer.json`;
-//! - `projection.safetensors`: the projection under the reference code's names `prj.{1,3,4}.*`;
+//! - `projection.safetensors`: the projection under the reference code's names `prj.1.*`, `prj.3.*`,
+//!   `prj.ln.*` (the legacy `prj.4.*` norm keys are still read);
 //! - `codi.json`: [`CodiMeta`] (special ids, number of latents, projection shape, task).
 
 use std::path::{Path, PathBuf};
@@ -13,7 +14,7 @@ use burn::module::{ModuleVisitor, Param};
 use burn::prelude::*;
 use burn::tensor::DType;
 use latent_core::hf::safetensors::{write_safetensors, Checkpoint, SaveDtype};
-use latent_core::model::cast_module;
+use latent_core::model::{cast_module, NewRowInit};
 use latent_core::{CausalLm, Pretrained};
 use serde::{Deserialize, Serialize};
 use tokenizers::Tokenizer;
@@ -63,11 +64,24 @@ pub struct CodiModel<B: Backend> {
 }
 
 impl<B: Backend> CodiModel<B> {
-    /// Wraps a base model: resizes its vocabulary for `tokens` and adds a fresh projection.
+    /// Wraps a base model: resizes its vocabulary for `tokens` (new rows random, see
+    /// [`NewRowInit::Random`]) and adds a fresh projection.
     pub fn from_base(
         lm: CausalLm<B>,
         tokens: SpecialTokens,
         projection: Option<&ProjectionConfig>,
+    ) -> Result<Self> {
+        Self::from_base_with(lm, tokens, projection, NewRowInit::Random)
+    }
+
+    /// [`CodiModel::from_base`] with the added rows of the embedding (and of an untied head)
+    /// initialised as `init` says: [`NewRowInit::Mean`] is transformers' default mean resizing,
+    /// which the reference implementation uses.
+    pub fn from_base_with(
+        lm: CausalLm<B>,
+        tokens: SpecialTokens,
+        projection: Option<&ProjectionConfig>,
+        init: NewRowInit,
     ) -> Result<Self> {
         if lm.config().vocab_size != tokens.base_vocab {
             return Err(CodiError::Checkpoint {
@@ -81,7 +95,7 @@ impl<B: Backend> CodiModel<B> {
         }
         let device = lm.device();
         let dtype = lm.embed_tokens.weight.val().dtype();
-        let lm = lm.resize_vocab(tokens.vocab_size())?;
+        let lm = lm.resize_vocab_with(tokens.vocab_size(), init)?;
         Ok(Self {
             lm,
             prj: projection.map(|p| cast_module(p.init(&device), dtype)),
@@ -202,4 +216,95 @@ pub fn count_parameters<B: Backend, M: Module<B>>(module: &M) -> ParamCounts {
     });
     module.visit(&mut count);
     count.0
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use latent_core::{CpuBackend, ModelConfig};
+
+    use super::*;
+    use crate::experiment::tiny_llama_config;
+
+    fn base(tied: bool) -> CausalLm<CpuBackend> {
+        let mut json = tiny_llama_config(20, 8, 1, 2);
+        json["tie_word_embeddings"] = tied.into();
+        let config = ModelConfig::from_json_str(&json.to_string(), Path::new("<tiny>")).unwrap();
+        let _seed = latent_core::seed_backend::<CpuBackend>(&Default::default(), 3);
+        CausalLm::new(&config, &Default::default())
+    }
+
+    fn rows(t: Tensor<CpuBackend, 2>) -> Vec<Vec<f32>> {
+        let [n, d] = t.dims();
+        let v: Vec<f32> = t.into_data().convert::<f32>().into_vec().unwrap();
+        (0..n).map(|r| v[r * d..(r + 1) * d].to_vec()).collect()
+    }
+
+    fn mean(rows: &[Vec<f32>]) -> Vec<f32> {
+        let n = rows.len() as f32;
+        (0..rows[0].len())
+            .map(|c| rows.iter().map(|r| r[c]).sum::<f32>() / n)
+            .collect()
+    }
+
+    fn assert_close(a: &[f32], b: &[f32], what: &str) {
+        let diff = a
+            .iter()
+            .zip(b)
+            .map(|(x, y)| (x - y).abs())
+            .fold(0.0, f32::max);
+        assert!(diff < 1e-6, "{what}: max difference {diff}");
+    }
+
+    #[test]
+    fn mean_init_gives_the_new_rows_the_mean_of_the_old_ones() {
+        for tied in [true, false] {
+            let lm = base(tied);
+            let old_embed = rows(lm.embed_tokens.weight.val());
+            // The head is `[hidden, vocab]`: its vocabulary rows are the transpose's rows.
+            let old_head = lm
+                .lm_head
+                .as_ref()
+                .map(|h| rows(h.weight.val().transpose()));
+            let tokens = SpecialTokens::assign(20, None, 3);
+            let model = CodiModel::from_base_with(lm, tokens, None, NewRowInit::Mean).unwrap();
+            assert_eq!(model.lm.config().vocab_size, 23);
+            let embed = rows(model.lm.embed_tokens.weight.val());
+            assert_eq!(embed.len(), 23);
+            assert_eq!(&embed[..20], &old_embed[..], "old rows kept");
+            let want = mean(&old_embed);
+            for (i, row) in embed[20..].iter().enumerate() {
+                assert_close(row, &want, &format!("embedding row {}", 20 + i));
+            }
+            if let Some(old_head) = old_head {
+                let head = rows(model.lm.lm_head.as_ref().unwrap().weight.val().transpose());
+                assert_eq!(&head[..20], &old_head[..]);
+                let want = mean(&old_head);
+                assert!(want.iter().zip(&mean(&old_embed)).any(|(a, b)| a != b));
+                for row in &head[20..] {
+                    assert_close(row, &want, "untied head row");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn random_init_is_not_the_mean() {
+        let lm = base(true);
+        let old = rows(lm.embed_tokens.weight.val());
+        let tokens = SpecialTokens::assign(20, None, 3);
+        let model = CodiModel::from_base(lm, tokens, None).unwrap();
+        let embed = rows(model.lm.embed_tokens.weight.val());
+        let want = mean(&old);
+        let diff = embed[21]
+            .iter()
+            .zip(&want)
+            .map(|(x, y)| (x - y).abs())
+            .fold(0.0, f32::max);
+        assert!(
+            diff > 1e-3,
+            "a random row should differ from the mean ({diff})"
+        );
+    }
 }

@@ -38,9 +38,14 @@ pub struct Projection<B: Backend> {
     dropout: Dropout,
 }
 
-/// The reference code's `nn.Sequential` indices of the two linears and the norm, used as keys in
-/// `projection.safetensors` so that PyTorch code loads it as `prj.{1,3,4}.{weight,bias}`.
-const TORCH_KEYS: [&str; 3] = ["prj.1", "prj.3", "prj.4"];
+/// The reference code's names of the two linears and the norm, used as keys in
+/// `projection.safetensors`: `nn.Sequential(Dropout, Linear, GELU, Linear)` gives `prj.1` and
+/// `prj.3`, and the LayerNorm is added with `add_module("ln", ...)`, so its keys are `prj.ln.*`.
+pub const TORCH_KEYS: [&str; 3] = ["prj.1", "prj.3", "prj.ln"];
+
+/// The norm's keys as earlier versions of this crate wrote them (`prj.4.*`, its index in the
+/// `Sequential`); still read.
+pub const LEGACY_NORM_KEY: &str = "prj.4";
 
 impl ProjectionConfig {
     /// A freshly initialised projection.
@@ -90,7 +95,8 @@ impl<B: Backend> Projection<B> {
         out
     }
 
-    /// Replaces the weights by those saved by [`Projection::torch_tensors`] (every key required).
+    /// Replaces the weights by those saved by [`Projection::torch_tensors`] (every key required;
+    /// the norm is read from `prj.ln.*`, or from the legacy `prj.4.*` when `prj.ln.weight` is absent).
     pub fn load_torch(mut self, checkpoint: &Checkpoint) -> Result<Self> {
         let device = self.fc1.weight.device();
         let read = |key: String, shape: Vec<usize>| -> Result<HostTensor> {
@@ -118,15 +124,27 @@ impl<B: Backend> Projection<B> {
             }
         }
         if let Some(norm) = self.norm.as_mut() {
+            let key = norm_key(checkpoint);
             let d = norm.gamma.dims()[0];
-            let g = read(format!("{}.weight", TORCH_KEYS[2]), vec![d])?;
+            let g = read(format!("{key}.weight"), vec![d])?;
             norm.gamma = param(g, &device, &norm.gamma);
             if let Some(beta) = norm.beta.as_mut() {
-                let b = read(format!("{}.bias", TORCH_KEYS[2]), vec![d])?;
+                let b = read(format!("{key}.bias"), vec![d])?;
                 *beta = param(b, &device, beta);
             }
         }
         Ok(self)
+    }
+}
+
+/// The key prefix of the projection's norm in `checkpoint`: `prj.ln`, or the legacy `prj.4` when
+/// only that is present.
+pub fn norm_key(checkpoint: &Checkpoint) -> &'static str {
+    let legacy = format!("{LEGACY_NORM_KEY}.weight");
+    if !checkpoint.contains(&format!("{}.weight", TORCH_KEYS[2])) && checkpoint.contains(&legacy) {
+        LEGACY_NORM_KEY
+    } else {
+        TORCH_KEYS[2]
     }
 }
 
@@ -150,4 +168,93 @@ fn param<B: Backend, const D: usize>(
         (device, current.dtype()),
     );
     Param::initialized(like.id, t.set_require_grad(current.is_require_grad()))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::PathBuf;
+
+    use latent_core::CpuBackend;
+
+    use super::*;
+
+    fn config() -> ProjectionConfig {
+        ProjectionConfig {
+            hidden: 4,
+            dim: 3,
+            layer_norm: true,
+            dropout: 0.0,
+        }
+    }
+
+    fn max_diff<B: Backend>(a: &Projection<B>, b: &Projection<B>) -> f32 {
+        let x = Tensor::<B, 2>::from_data(
+            TensorData::new((0..8).map(|v| v as f32 * 0.3 - 1.0).collect(), [2, 4]),
+            &Default::default(),
+        );
+        (a.forward(x.clone()) - b.forward(x))
+            .abs()
+            .max()
+            .into_scalar()
+            .elem()
+    }
+
+    #[test]
+    fn writes_the_reference_names_and_reads_them_back() {
+        let device = Default::default();
+        let mut prj: Projection<CpuBackend> = config().init(&device);
+        let norm = prj.norm.as_mut().unwrap();
+        norm.gamma = norm.gamma.clone().map(|g| g.mul_scalar(1.5));
+        let tensors = prj.torch_tensors();
+        let keys: Vec<&str> = tensors.iter().map(|(k, _)| k.as_str()).collect();
+        assert_eq!(
+            keys,
+            [
+                "prj.1.weight",
+                "prj.1.bias",
+                "prj.3.weight",
+                "prj.3.bias",
+                "prj.ln.weight",
+                "prj.ln.bias"
+            ]
+        );
+        assert_eq!(tensors[0].1.shape, [3, 4], "PyTorch layout [out, in]");
+        let checkpoint = Checkpoint::from_tensors(PathBuf::from("p"), tensors);
+        let loaded = config()
+            .init::<CpuBackend>(&device)
+            .load_torch(&checkpoint)
+            .unwrap();
+        assert!(max_diff(&prj, &loaded) < 1e-6);
+    }
+
+    #[test]
+    fn reads_the_legacy_norm_name() {
+        let device = Default::default();
+        let mut prj: Projection<CpuBackend> = config().init(&device);
+        let norm = prj.norm.as_mut().unwrap();
+        norm.gamma = norm.gamma.clone().map(|g| g.mul_scalar(-2.0));
+        let legacy: Vec<(String, HostTensor)> = prj
+            .torch_tensors()
+            .into_iter()
+            .map(|(k, t)| (k.replace("prj.ln.", "prj.4."), t))
+            .collect();
+        let checkpoint = Checkpoint::from_tensors(PathBuf::from("p"), legacy.clone());
+        assert_eq!(norm_key(&checkpoint), "prj.4");
+        let loaded = config()
+            .init::<CpuBackend>(&device)
+            .load_torch(&checkpoint)
+            .unwrap();
+        assert!(max_diff(&prj, &loaded) < 1e-6);
+        // Neither name: the error names the key it looked for.
+        let no_norm: Vec<(String, HostTensor)> = legacy
+            .into_iter()
+            .filter(|(k, _)| !k.starts_with("prj.4"))
+            .collect();
+        let err = config()
+            .init::<CpuBackend>(&device)
+            .load_torch(&Checkpoint::from_tensors(PathBuf::from("p"), no_norm))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("prj.ln.weight"), "{err}");
+    }
 }

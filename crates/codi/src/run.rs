@@ -56,6 +56,21 @@ pub fn load_problems(
                 .map(Problem::from)
                 .collect()
         }
+        DataFormat::IcotHf | DataFormat::IcotNlHf => {
+            let mut hf = latent_datasets::icot::IcotHf {
+                style: if format == DataFormat::IcotNlHf {
+                    latent_datasets::icot::CotStyle::Sentences
+                } else {
+                    latent_datasets::icot::CotStyle::Equations
+                },
+            };
+            let loaded = if path.extension().is_some_and(|e| e == "parquet") {
+                latent_datasets::hub::load_parquet(&path, &mut hf, ReadOptions::strict())?
+            } else {
+                latent_datasets::jsonl::Jsonl(hf).load(&path, ReadOptions::strict())?
+            };
+            loaded.records.iter().map(Problem::from).collect()
+        }
         DataFormat::Gsm8k => latent_datasets::gsm8k::load(&path, ReadOptions::strict())?
             .records
             .iter()
@@ -83,7 +98,10 @@ pub fn prep_config(config: &CodiRunConfig, meta: &CodiMeta, lm: &ModelConfig) ->
     PrepConfig {
         keep_last_step: config.data.keep_last_step,
         max_token_num: config.data.max_token_num,
-        step_separator: if config.data.train_format == DataFormat::IcotNl {
+        step_separator: if matches!(
+            config.data.train_format,
+            DataFormat::IcotNl | DataFormat::IcotNlHf
+        ) {
             ". ".into()
         } else {
             " ".into()
@@ -131,7 +149,8 @@ pub fn build_model<B: Backend>(
         .map(latent_core::hf::tokenizer::load_tokenizer)
         .transpose()?;
     if let Some(dir) = &config.method.restore_from {
-        let (model, tokenizer, mut meta) = CodiModel::<B>::load(dir, device, dtype)?;
+        let (model, tokenizer, mut meta) = load_model_dir::<B>(dir, config, device, dtype)?;
+        check_restored_projection(config, meta.projection.as_ref(), dir)?;
         meta.task = config.method.task;
         return Ok((model, override_tokenizer.or(tokenizer), meta));
     }
@@ -167,13 +186,22 @@ pub fn build_model<B: Backend>(
     };
     let tokens = SpecialTokens::assign(lm.config().vocab_size, config.model.pad_token_id, eos);
     let hidden = lm.config().hidden_size;
-    let projection = config.method.use_prj.then(|| ProjectionConfig {
-        hidden,
-        dim: config.method.prj_dim.unwrap_or(hidden),
-        layer_norm: !config.method.prj_no_ln,
-        dropout: config.method.prj_dropout,
-    });
-    let model = CodiModel::from_base(lm, tokens, projection.as_ref())?;
+    let projection = config
+        .method
+        .use_prj
+        .unwrap_or(true)
+        .then(|| ProjectionConfig {
+            hidden,
+            dim: config.method.prj_dim.unwrap_or(hidden),
+            layer_norm: !config.method.prj_no_ln.unwrap_or(false),
+            dropout: config.method.prj_dropout,
+        });
+    let model = CodiModel::from_base_with(
+        lm,
+        tokens,
+        projection.as_ref(),
+        config.method.new_token_init,
+    )?;
     let meta = CodiMeta {
         format: CODI_FORMAT.into(),
         version: CODI_FORMAT_VERSION,
@@ -186,6 +214,70 @@ pub fn build_model<B: Backend>(
         base_model: source,
     };
     Ok((model, override_tokenizer.or(tokenizer), meta))
+}
+
+/// Loads a model directory: one saved by this crate (with `codi.json`), or a checkpoint directory
+/// of the reference implementation (see [`crate::reference`]; what it does not record comes from
+/// `config`).
+pub fn load_model_dir<B: Backend>(
+    dir: &Path,
+    config: &CodiRunConfig,
+    device: &B::Device,
+    dtype: burn::tensor::DType,
+) -> Result<(CodiModel<B>, Option<Tokenizer>, CodiMeta)> {
+    if crate::reference::is_reference_dir(dir) {
+        crate::reference::load_reference_for_run::<B>(dir, config, device, dtype)
+    } else {
+        CodiModel::<B>::load(dir, device, dtype)
+    }
+}
+
+/// With `method.restore_from`, the projection settings the config sets explicitly must describe
+/// the restored model's projection (unset ones take the restored model's values).
+fn check_restored_projection(
+    config: &CodiRunConfig,
+    restored: Option<&ProjectionConfig>,
+    dir: &Path,
+) -> Result<()> {
+    let m = &config.method;
+    let has = match restored {
+        Some(p) => format!(
+            "a projection with prj_dim {}{}",
+            p.dim,
+            if p.layer_norm {
+                ""
+            } else {
+                " and no LayerNorm"
+            }
+        ),
+        None => "no projection".into(),
+    };
+    let mismatch = |key: &str, set: String| {
+        CodiError::Config {
+        path: PathBuf::from("<config>"),
+        key: format!("method.{key}"),
+        reason: format!(
+            "{set}, but the restored model {} has {has}; remove the key to keep the restored projection",
+            dir.display()
+        ),
+    }
+    };
+    if let Some(use_prj) = m.use_prj {
+        if use_prj != restored.is_some() {
+            return Err(mismatch("use_prj", format!("use_prj is {use_prj}")));
+        }
+    }
+    if let Some(dim) = m.prj_dim {
+        if restored.map(|p| p.dim) != Some(dim) {
+            return Err(mismatch("prj_dim", format!("prj_dim is {dim}")));
+        }
+    }
+    if let (Some(no_ln), Some(p)) = (m.prj_no_ln, restored) {
+        if no_ln == p.layer_norm {
+            return Err(mismatch("prj_no_ln", format!("prj_no_ln is {no_ln}")));
+        }
+    }
+    Ok(())
 }
 
 fn no_tokenizer(source: &Path) -> CodiError {
@@ -500,7 +592,29 @@ pub fn load_saved<B: Backend>(
     prep: impl FnOnce(&CodiMeta, &ModelConfig) -> PrepConfig,
     device: &B::Device,
 ) -> Result<Loaded<B>> {
-    let (model, tokenizer, meta) = CodiModel::<B>::load(dir, device, burn::tensor::DType::F32)?;
+    let loaded = CodiModel::<B>::load(dir, device, burn::tensor::DType::F32)?;
+    prepare_loaded(loaded, dir, problems, prep)
+}
+
+/// As [`load_saved`], for a directory saved by this crate or a reference checkpoint directory
+/// ([`load_model_dir`], with `config` supplying what the latter does not record).
+pub fn load_saved_for<B: Backend>(
+    config: &CodiRunConfig,
+    dir: &Path,
+    problems: &[Problem],
+    prep: impl FnOnce(&CodiMeta, &ModelConfig) -> PrepConfig,
+    device: &B::Device,
+) -> Result<Loaded<B>> {
+    let loaded = load_model_dir::<B>(dir, config, device, burn::tensor::DType::F32)?;
+    prepare_loaded(loaded, dir, problems, prep)
+}
+
+fn prepare_loaded<B: Backend>(
+    (model, tokenizer, meta): (CodiModel<B>, Option<Tokenizer>, CodiMeta),
+    dir: &Path,
+    problems: &[Problem],
+    prep: impl FnOnce(&CodiMeta, &ModelConfig) -> PrepConfig,
+) -> Result<Loaded<B>> {
     let tokenizer = tokenizer.ok_or_else(|| no_tokenizer(dir))?;
     let prep = prep(&meta, model.lm.config());
     let (examples, report) = prepare(problems, &tokenizer, &prep)?;
@@ -523,6 +637,29 @@ pub fn evaluate_saved<B: Backend>(
     progress: impl FnMut(usize),
 ) -> Result<(EvalSummary, PrepReport)> {
     let loaded = load_saved::<B>(dir, problems, prep, device)?;
+    evaluate_loaded(&loaded, eval, progress)
+}
+
+/// As [`evaluate_saved`], for a directory saved by this crate or a reference checkpoint directory
+/// (see [`load_saved_for`]).
+pub fn evaluate_saved_for<B: Backend>(
+    config: &CodiRunConfig,
+    dir: &Path,
+    problems: &[Problem],
+    prep: impl FnOnce(&CodiMeta, &ModelConfig) -> PrepConfig,
+    eval: &EvalConfig,
+    device: &B::Device,
+    progress: impl FnMut(usize),
+) -> Result<(EvalSummary, PrepReport)> {
+    let loaded = load_saved_for::<B>(config, dir, problems, prep, device)?;
+    evaluate_loaded(&loaded, eval, progress)
+}
+
+fn evaluate_loaded<B: Backend>(
+    loaded: &Loaded<B>,
+    eval: &EvalConfig,
+    progress: impl FnMut(usize),
+) -> Result<(EvalSummary, PrepReport)> {
     let eval = EvalConfig {
         num_latent: loaded.meta.num_latent,
         ..eval.clone()
@@ -536,4 +673,104 @@ pub fn evaluate_saved<B: Backend>(
         progress,
     )?;
     Ok((summary, loaded.report))
+}
+
+#[cfg(test)]
+mod tests {
+    use latent_core::CpuBackend;
+
+    use super::*;
+    use crate::hybrid::testing::{tiny_projection, tiny_setup};
+
+    fn restoring(dir: &Path, method: serde_json::Value) -> CodiRunConfig {
+        let mut m = method;
+        m["restore_from"] = serde_json::json!(dir);
+        serde_json::from_value(serde_json::json!({
+            "model": {},
+            "method": m,
+            "data": {},
+            "training": {
+                "output_dir": dir.join("unused"),
+                "epochs": 1,
+                "per_device_batch_size": 1,
+                "effective_batch_size": 1,
+                "learning_rate": 1e-3
+            }
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn restore_refuses_projection_settings_the_checkpoint_does_not_have() {
+        let dir = std::env::temp_dir().join(format!("codi-restore-prj-{}", std::process::id()));
+        let (model, tokenizer, _) = tiny_setup();
+        let meta = CodiMeta {
+            format: CODI_FORMAT.into(),
+            version: CODI_FORMAT_VERSION,
+            task: Task::Codi,
+            tokens: model.tokens,
+            num_latent: 2,
+            projection: Some(tiny_projection()),
+            add_bos: false,
+            answer_prefix: "The answer is: ".into(),
+            base_model: "tiny".into(),
+        };
+        model.save(&dir, Some(&tokenizer), &meta).unwrap();
+        let device = Default::default();
+        let build = |method| build_model::<CpuBackend>(&restoring(&dir, method), &device);
+        // Unset keys take the restored projection; set keys that agree are fine.
+        let ok = [
+            serde_json::json!({}),
+            serde_json::json!({"use_prj": true, "prj_dim": 32, "prj_no_ln": false}),
+        ];
+        for method in ok {
+            let (_, _, restored) = build(method).unwrap();
+            assert_eq!(restored.projection, Some(tiny_projection()));
+        }
+        for (method, key) in [
+            (serde_json::json!({"prj_dim": 16}), "method.prj_dim"),
+            (serde_json::json!({"use_prj": false}), "method.use_prj"),
+            (serde_json::json!({"prj_no_ln": true}), "method.prj_no_ln"),
+        ] {
+            match build(method) {
+                Err(CodiError::Config {
+                    key: found, reason, ..
+                }) => {
+                    assert_eq!(found, key);
+                    assert!(
+                        reason.contains(&dir.display().to_string()) && reason.contains("32"),
+                        "{reason}"
+                    );
+                }
+                other => panic!("{key}: expected a config error, got {other:?}"),
+            }
+        }
+        std::fs::remove_dir_all(&dir).ok();
+    }
+
+    #[test]
+    fn reads_gsm8k_aug_in_its_hugging_face_form() {
+        let sample = latent_datasets::data_dir::sample;
+        let hf = load_problems(
+            &sample("gsm8k-aug/hf_sample.jsonl"),
+            DataFormat::IcotHf,
+            None,
+        )
+        .unwrap();
+        let lines =
+            load_problems(&sample("gsm8k-aug/test_sample.txt"), DataFormat::Icot, None).unwrap();
+        assert_eq!(hf.len(), 10);
+        assert_eq!(hf, lines[..10]);
+        assert!(hf[0].steps.len() > 1);
+        // The icot reader refuses the JSON form (and the other way round): formats are not guessed.
+        assert!(
+            load_problems(&sample("gsm8k-aug/hf_sample.jsonl"), DataFormat::Icot, None).is_err()
+        );
+        assert!(load_problems(
+            &sample("gsm8k-aug/test_sample.txt"),
+            DataFormat::IcotHf,
+            None
+        )
+        .is_err());
+    }
 }

@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 
 use burn::backend::Autodiff;
 use burn::module::AutodiffModule;
-use latent_codi::config::CodiRunConfig;
+use latent_codi::config::{CodiRunConfig, DataFormat};
 use latent_codi::data::{prepare, PrepConfig, Problem};
 use latent_codi::eval::{evaluate, EvalConfig};
 use latent_codi::model::count_parameters;
@@ -14,6 +14,7 @@ use latent_codi::run::{
 };
 use latent_codi::{CodiModel, Task};
 use latent_core::hf::tokenizer::load_tokenizer;
+use latent_core::model::NewRowInit;
 use latent_core::CpuBackend;
 
 type AB = Autodiff<CpuBackend>;
@@ -101,6 +102,16 @@ fn every_shipped_config_loads_and_validates() {
             let path = entry.unwrap().path();
             CodiRunConfig::load(&path, &[]).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
         }
+        // The published runs start the added rows at the mean (as the reference) and read
+        // GSM8k-Aug in its Hugging Face form; the CPU config keeps random rows.
+        for name in ["gpt2-gsm8k-aug", "llama-3.2-1b-gsm8k-aug"] {
+            let path = PathBuf::from(format!("configs/codi/{name}.yaml"));
+            let c = CodiRunConfig::load(&path, &[]).unwrap();
+            assert_eq!(c.method.new_token_init, NewRowInit::Mean, "{name}");
+            assert_eq!(c.data.train_format, DataFormat::IcotHf, "{name}");
+        }
+        let tiny = CodiRunConfig::load(Path::new("configs/codi/tiny-cpu.yaml"), &[]).unwrap();
+        assert_eq!(tiny.method.new_token_init, NewRowInit::Random);
         let path = Path::new("configs/codi/gpt2-gsm8k-aug.yaml");
         let c = CodiRunConfig::load(
             path,

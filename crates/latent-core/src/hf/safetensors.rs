@@ -69,11 +69,14 @@ impl SaveDtype {
     }
 }
 
-/// The safetensors files of one checkpoint, read into memory, with a key → file index.
+/// The safetensors files of one checkpoint, read into memory, with a key → file index; or tensors
+/// already on the host ([`Checkpoint::from_tensors`], e.g. converted from another format).
 #[derive(Debug)]
 pub struct Checkpoint {
     files: Vec<(PathBuf, Vec<u8>)>,
     key_file: HashMap<String, usize>,
+    host: HashMap<String, HostTensor>,
+    origin: Option<PathBuf>,
 }
 
 impl Checkpoint {
@@ -89,21 +92,43 @@ impl Checkpoint {
             }
             files.push((path.clone(), bytes));
         }
-        Ok(Self { files, key_file })
+        Ok(Self {
+            files,
+            key_file,
+            host: HashMap::new(),
+            origin: None,
+        })
+    }
+
+    /// A checkpoint of host tensors under their keys; `location` is the file they came from (named
+    /// in messages). A later tensor under the same key replaces an earlier one.
+    pub fn from_tensors(location: PathBuf, tensors: Vec<(String, HostTensor)>) -> Self {
+        Self {
+            files: Vec::new(),
+            key_file: HashMap::new(),
+            host: tensors.into_iter().collect(),
+            origin: Some(location),
+        }
     }
 
     /// All tensor keys.
     pub fn keys(&self) -> impl Iterator<Item = &str> {
-        self.key_file.keys().map(String::as_str)
+        self.key_file
+            .keys()
+            .chain(self.host.keys())
+            .map(String::as_str)
     }
 
     /// Whether `key` is present.
     pub fn contains(&self, key: &str) -> bool {
-        self.key_file.contains_key(key)
+        self.key_file.contains_key(key) || self.host.contains_key(key)
     }
 
     /// The directory (or file) the checkpoint came from, for messages.
     pub fn location(&self) -> PathBuf {
+        if let Some(origin) = &self.origin {
+            return origin.clone();
+        }
         match self.files.as_slice() {
             [(path, _)] => path.clone(),
             [(path, _), ..] => path.parent().map(Path::to_path_buf).unwrap_or_default(),
@@ -132,6 +157,9 @@ impl Checkpoint {
 
     /// Reads `key` as f32, or `None` when absent.
     pub fn read(&self, key: &str) -> Result<Option<HostTensor>> {
+        if let Some(t) = self.host.get(key) {
+            return Ok(Some(t.clone()));
+        }
         let Some(&index) = self.key_file.get(key) else {
             return Ok(None);
         };
@@ -246,6 +274,22 @@ mod tests {
             data: (0..12).map(|v| v as f32).collect(),
         };
         assert_eq!(wide.last_axis_part(1, 3).data, vec![2.0, 3.0, 8.0, 9.0]);
+    }
+
+    #[test]
+    fn host_tensors_are_a_checkpoint() {
+        let t = HostTensor {
+            shape: vec![2],
+            data: vec![1.0, 2.0],
+        };
+        let c = Checkpoint::from_tensors(PathBuf::from("x.bin"), vec![("a".into(), t.clone())]);
+        assert!(c.contains("a") && !c.contains("b"));
+        assert_eq!(c.keys().collect::<Vec<_>>(), ["a"]);
+        assert_eq!(c.read("a").unwrap(), Some(t));
+        assert_eq!(c.read("b").unwrap(), None);
+        assert_eq!(c.location(), PathBuf::from("x.bin"));
+        let err = c.read_shaped("a", &[3], "p").unwrap_err().to_string();
+        assert!(err.contains("x.bin"), "{err}");
     }
 
     #[test]

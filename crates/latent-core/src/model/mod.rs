@@ -30,5 +30,6 @@ pub use lora_linear::{is_adapter_param, LoraLinear, LoraPair};
 pub use mlp::Mlp;
 pub use norm::Norm;
 pub use pretrained::{check_vocab, Pretrained};
+pub use resize::NewRowInit;
 pub use rope::{Rope, RopeTables};
 pub use token_logprobs::{LogprobLoss, LogprobOptions};
