@@ -54,6 +54,10 @@ struct Args {
     /// steps.
     #[arg(long)]
     eot_distill: bool,
+    /// The code-path control: Phase 2 on all-latent samples without cot-only rows (plain CODI
+    /// continued for Phase 2's updates).
+    #[arg(long)]
+    control_all_latent: bool,
     /// Phase 2: switch predictions trained on entropy-rule samples (all, boundaries, off).
     #[arg(long)]
     switch_labels: Option<latent_codi::hybrid::batch::SwitchLabels>,
@@ -89,6 +93,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     cfg.bot_thresholds = a.bot_thresholds.unwrap_or(cfg.bot_thresholds);
     cfg.hybrid.cot_only_ratio = a.hybrid_cot_only_ratio.unwrap_or(cfg.hybrid.cot_only_ratio);
     cfg.hybrid.eot_distill = a.eot_distill;
+    cfg.control_all_latent = a.control_all_latent;
     cfg.hybrid.switch_labels = a.switch_labels.unwrap_or(cfg.hybrid.switch_labels);
     cfg.controller.window_e_to_l = a.window_e_to_l.unwrap_or(cfg.controller.window_e_to_l);
     cfg.controller.window_l_to_e = a.window_l_to_e.unwrap_or(cfg.controller.window_l_to_e);

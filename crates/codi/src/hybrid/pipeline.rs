@@ -20,7 +20,7 @@ use super::controller::{BaselineMode, ControllerConfig, SwitchRule};
 use super::decode::{evaluate_hybrid, HybridSummary};
 use super::phase1::{entropy_plans, run_phase1, Phase1Config, Phase1Summary};
 use super::phase2::{run_phase2, HybridTraining};
-use super::schema::read_hybrid_file;
+use super::schema::{read_hybrid_file, write_hybrid_file, Segment, Strategy};
 use crate::config::{CodiRunConfig, DataFormat};
 use crate::data::{prepare, Problem};
 use crate::eval::EvalConfig;
@@ -55,6 +55,10 @@ pub struct PipelineConfig {
     pub bot_thresholds: Vec<f32>,
     /// Also evaluate the spec's entropy rule.
     pub entropy_rule: bool,
+    /// The code-path control: Phase 2 on every sample made all-latent (`max_latent_steps`
+    /// thoughts after the question, no switch labels) and no cot-only rows, i.e. plain CODI
+    /// continued for Phase 2's updates.
+    pub control_all_latent: bool,
     /// Random mode (step rule): the probabilities of an explicit step evaluated.
     pub random_probabilities: Vec<f64>,
 }
@@ -82,6 +86,7 @@ impl Default for PipelineConfig {
             controller: ControllerConfig::default(),
             bot_thresholds: vec![0.5, 0.3, 0.1],
             entropy_rule: true,
+            control_all_latent: false,
             random_probabilities: vec![0.25, 0.5, 0.75],
         }
     }
@@ -519,6 +524,20 @@ fn run_seed<B: AutodiffBackend>(
     let codi_record = codi_result?;
     rows.push(codi_record.row("CODI", "latent"));
     let (phase1, phase1_seconds) = phase1_result?;
+    let mut hybrid_training = cfg.hybrid;
+    if cfg.control_all_latent {
+        let mut file = read_hybrid_file(&hybrid_path)?;
+        let count = file.generator.max_latent_steps;
+        for sample in &mut file.samples {
+            sample.strategy = Strategy::Random;
+            sample.segments = vec![Segment::Latent {
+                count,
+                replaces: (0..sample.steps.len()).collect(),
+            }];
+        }
+        write_hybrid_file(&hybrid_path, &file)?;
+        hybrid_training.cot_only_ratio = 0.0;
+    }
 
     let mut hybrid = codi.clone();
     hybrid.method.restore_from = Some(codi_record.saved.clone());
