@@ -549,7 +549,8 @@ fn run_seed<B: AutodiffBackend>(
         progress,
         stop: None,
     };
-    let (model, report) = run_phase2::<B>(&hybrid, &hybrid_path, &cfg.hybrid, &options, device)?;
+    let (model, report) =
+        run_phase2::<B>(&hybrid, &hybrid_path, &hybrid_training, &options, device)?;
     let model = model.valid();
     let tokenizer = tokenizer_of(&report.saved)?;
     let prep = prep_config(
@@ -746,4 +747,86 @@ pub fn plot(path: &Path, rows: &[PipelineRow]) -> Result<()> {
         )
         .map_err(|e| fail(e.to_string()))?;
     root.present().map_err(|e| fail(e.to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(mode: &str, tokens: f64, accuracy: f64) -> PipelineRow {
+        PipelineRow {
+            model: HYBRID.into(),
+            mode: mode.into(),
+            accuracy,
+            tokens,
+            latent_steps: 0.0,
+            switches: 0.0,
+            seconds: 0.0,
+        }
+    }
+
+    fn seed(seed: u64, adaptive: f64) -> SeedReport {
+        SeedReport {
+            seed,
+            phase1: Phase1Summary {
+                samples: 0,
+                dropped: 0,
+                per_strategy: Default::default(),
+                latent_step_fraction: Default::default(),
+                mean_thoughts: 0.0,
+                mean_runs: 0.0,
+                threshold: 0.0,
+                entropy_quartiles: [0.0; 3],
+                mean_entropy_by_step: Vec::new(),
+            },
+            phase_seconds: [0.0; 4],
+            rows: vec![
+                row("explicit", 20.0, 90.0),
+                row("latent", 5.0, 30.0),
+                row("adaptive τ=0.5", 12.5, adaptive),
+                row("random p=0.5", 10.0, 20.0),
+                row("random p=0.75", 15.0, 40.0),
+            ],
+        }
+    }
+
+    #[test]
+    fn interpolation_and_spread() {
+        let points = [(10.0, 20.0), (5.0, 30.0), (15.0, 40.0)];
+        assert_eq!(interpolate(&points, 12.5), 30.0);
+        assert_eq!(interpolate(&points, 7.5), 25.0);
+        assert_eq!(
+            (interpolate(&points, 1.0), interpolate(&points, 99.0)),
+            (30.0, 40.0)
+        );
+        assert_eq!(mean_sd(&[1.0, 2.0, 3.0]), [2.0, 1.0]);
+        assert_eq!(mean_sd(&[4.0]), [4.0, 0.0]);
+    }
+
+    /// At 12.5 tokens the line from (5, 30) to (20, 90) gives 60 and random (15 → 40 between
+    /// (10, 20) and (15, 40)) gives 30: an adaptive mode at 63 / 65 / 67 is +5 ± 1.15 above the
+    /// line and +35 ± 1.15 above random.
+    #[test]
+    fn comparisons_are_paired_within_each_seed() {
+        let seeds = vec![seed(1, 63.0), seed(2, 65.0), seed(3, 67.0)];
+        let rows = aggregate(&seeds);
+        assert_eq!(rows.len(), 5);
+        assert_eq!(rows[2].accuracy, [65.0, 2.0]);
+        let c = compare(&seeds);
+        assert_eq!(c.len(), 1);
+        assert_eq!(c[0].mode, "adaptive τ=0.5");
+        let close = |a: f64, b: f64| (a - b).abs() < 1e-9;
+        assert!(c[0]
+            .above_line
+            .iter()
+            .zip([3.0, 5.0, 7.0])
+            .all(|(&a, b)| close(a, b)));
+        assert!(c[0]
+            .above_random
+            .iter()
+            .zip([33.0, 35.0, 37.0])
+            .all(|(&a, b)| close(a, b)));
+        assert!(close(c[0].above_line_mean_se[0], 5.0));
+        assert!(close(c[0].above_line_mean_se[1], 2.0 / 3f64.sqrt()));
+    }
 }
