@@ -680,7 +680,7 @@ mod tests {
     use latent_core::CpuBackend;
 
     use super::*;
-    use crate::hybrid::testing::{tiny_projection, tiny_setup};
+    use crate::hybrid::testing::{tiny_meta, tiny_projection, tiny_setup};
 
     fn restoring(dir: &Path, method: serde_json::Value) -> CodiRunConfig {
         let mut m = method;
@@ -704,17 +704,7 @@ mod tests {
     fn restore_refuses_projection_settings_the_checkpoint_does_not_have() {
         let dir = std::env::temp_dir().join(format!("codi-restore-prj-{}", std::process::id()));
         let (model, tokenizer, _) = tiny_setup();
-        let meta = CodiMeta {
-            format: CODI_FORMAT.into(),
-            version: CODI_FORMAT_VERSION,
-            task: Task::Codi,
-            tokens: model.tokens,
-            num_latent: 2,
-            projection: Some(tiny_projection()),
-            add_bos: false,
-            answer_prefix: "The answer is: ".into(),
-            base_model: "tiny".into(),
-        };
+        let meta = tiny_meta(&model, 2);
         model.save(&dir, Some(&tokenizer), &meta).unwrap();
         let device = Default::default();
         let build = |method| build_model::<CpuBackend>(&restoring(&dir, method), &device);

@@ -262,8 +262,7 @@ mod tests {
     use crate::eval::EvalConfig;
     use crate::hybrid::phase1::{generate, Phase1Config};
     use crate::hybrid::schema::write_hybrid_file;
-    use crate::hybrid::testing::{problems, tiny_projection, tiny_setup};
-    use crate::model::{CodiMeta, CODI_FORMAT, CODI_FORMAT_VERSION};
+    use crate::hybrid::testing::{problems, tiny_meta, tiny_setup};
     use crate::run::{evaluate_saved, FINAL_MODEL};
 
     /// A plain CODI model → Phase 1 → Phase 2 (`restore_from` it) → the Phase 2 `final_model`
@@ -272,17 +271,7 @@ mod tests {
     fn phase2_restores_plain_codi_and_its_checkpoint_evaluates_plainly() {
         let dir = std::env::temp_dir().join(format!("codi-phase2-{}", std::process::id()));
         let (model, tokenizer, _) = tiny_setup();
-        let meta = CodiMeta {
-            format: CODI_FORMAT.into(),
-            version: CODI_FORMAT_VERSION,
-            task: Task::Codi,
-            tokens: model.tokens,
-            num_latent: 3,
-            projection: Some(tiny_projection()),
-            add_bos: false,
-            answer_prefix: "The answer is: ".into(),
-            base_model: "tiny".into(),
-        };
+        let meta = tiny_meta(&model, 3);
         let plain = dir.join("plain");
         model.save(&plain, Some(&tokenizer), &meta).unwrap();
         let problems = problems();

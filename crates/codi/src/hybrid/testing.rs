@@ -11,7 +11,7 @@ use tokenizers::Tokenizer;
 
 use crate::data::{prepare, PrepConfig, Problem, Tokenized};
 use crate::experiment::tiny_llama_config;
-use crate::model::CodiModel;
+use crate::model::{CodiMeta, CodiModel, CODI_FORMAT, CODI_FORMAT_VERSION};
 use crate::projection::ProjectionConfig;
 use crate::tokens::SpecialTokens;
 
@@ -71,4 +71,19 @@ pub fn tiny_setup() -> (CodiModel<CpuBackend>, Tokenizer, Vec<Tokenized>) {
     let model = CodiModel::from_base(lm, tokens, Some(&tiny_projection())).unwrap();
     let (examples, _) = prepare(&problems, &tokenizer, &PrepConfig::default()).unwrap();
     (model, tokenizer, examples)
+}
+
+/// The `codi.json` of [`tiny_setup`]'s model as a CODI model feeding `num_latent` thoughts.
+pub fn tiny_meta(model: &CodiModel<CpuBackend>, num_latent: usize) -> CodiMeta {
+    CodiMeta {
+        format: CODI_FORMAT.into(),
+        version: CODI_FORMAT_VERSION,
+        task: crate::Task::Codi,
+        tokens: model.tokens,
+        num_latent,
+        projection: Some(tiny_projection()),
+        add_bos: false,
+        answer_prefix: "The answer is: ".into(),
+        base_model: "tiny".into(),
+    }
 }
