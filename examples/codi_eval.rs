@@ -40,9 +40,7 @@ use latent_codi::hybrid::{
     evaluate_hybrid, BaselineMode, ControllerConfig, HybridSettings, SwitchRule,
 };
 use latent_codi::model::CodiModel;
-use latent_codi::run::{
-    evaluate_saved_for, load_problems, load_saved_for, prep_config, FINAL_MODEL,
-};
+use latent_codi::run::{evaluate_saved, load_problems, load_saved, prep_config, FINAL_MODEL};
 use latent_core::{BackendJob, DeviceSpec};
 
 #[derive(Parser, Debug)]
@@ -130,7 +128,7 @@ impl BackendJob for Job {
             return hybrid::<B>(&args, &config, &dir, &problems, &eval, &device);
         }
         let bar = ProgressBar::new(problems.len() as u64);
-        let (summary, report) = evaluate_saved_for::<B>(
+        let (summary, report) = evaluate_saved::<B>(
             &config,
             &dir,
             &problems,
@@ -190,7 +188,7 @@ fn hybrid<B: Backend>(
     eval: &EvalConfig,
     device: &B::Device,
 ) -> Out {
-    let loaded = load_saved_for::<B>(
+    let loaded = load_saved::<B>(
         config,
         dir,
         problems,

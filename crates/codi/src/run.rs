@@ -585,20 +585,10 @@ pub struct Loaded<B: Backend> {
     pub report: PrepReport,
 }
 
-/// Loads a saved model directory (f32) and preprocesses `problems` for it.
+/// Loads a saved model directory (one saved by this crate, or a reference checkpoint directory:
+/// [`load_model_dir`], with `config` supplying what the latter does not record) and preprocesses
+/// `problems` for it.
 pub fn load_saved<B: Backend>(
-    dir: &Path,
-    problems: &[Problem],
-    prep: impl FnOnce(&CodiMeta, &ModelConfig) -> PrepConfig,
-    device: &B::Device,
-) -> Result<Loaded<B>> {
-    let loaded = CodiModel::<B>::load(dir, device, burn::tensor::DType::F32)?;
-    prepare_loaded(loaded, dir, problems, prep)
-}
-
-/// As [`load_saved`], for a directory saved by this crate or a reference checkpoint directory
-/// ([`load_model_dir`], with `config` supplying what the latter does not record).
-pub fn load_saved_for<B: Backend>(
     config: &CodiRunConfig,
     dir: &Path,
     problems: &[Problem],
@@ -627,22 +617,9 @@ fn prepare_loaded<B: Backend>(
     })
 }
 
-/// Evaluates a saved model directory on `problems`.
+/// Evaluates a saved model directory on `problems`: one saved by this crate or a reference
+/// checkpoint directory (see [`load_saved`]).
 pub fn evaluate_saved<B: Backend>(
-    dir: &Path,
-    problems: &[Problem],
-    prep: impl FnOnce(&CodiMeta, &ModelConfig) -> PrepConfig,
-    eval: &EvalConfig,
-    device: &B::Device,
-    progress: impl FnMut(usize),
-) -> Result<(EvalSummary, PrepReport)> {
-    let loaded = load_saved::<B>(dir, problems, prep, device)?;
-    evaluate_loaded(&loaded, eval, progress)
-}
-
-/// As [`evaluate_saved`], for a directory saved by this crate or a reference checkpoint directory
-/// (see [`load_saved_for`]).
-pub fn evaluate_saved_for<B: Backend>(
     config: &CodiRunConfig,
     dir: &Path,
     problems: &[Problem],
@@ -651,7 +628,7 @@ pub fn evaluate_saved_for<B: Backend>(
     device: &B::Device,
     progress: impl FnMut(usize),
 ) -> Result<(EvalSummary, PrepReport)> {
-    let loaded = load_saved_for::<B>(config, dir, problems, prep, device)?;
+    let loaded = load_saved::<B>(config, dir, problems, prep, device)?;
     evaluate_loaded(&loaded, eval, progress)
 }
 

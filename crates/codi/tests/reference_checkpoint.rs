@@ -13,7 +13,7 @@ use latent_codi::config::CodiRunConfig;
 use latent_codi::data::PrepConfig;
 use latent_codi::eval::EvalConfig;
 use latent_codi::reference::{is_reference_dir, load_reference, ReferenceSettings};
-use latent_codi::run::{evaluate_saved_for, load_model_dir, load_problems};
+use latent_codi::run::{evaluate_saved, load_model_dir, load_problems};
 use latent_core::hf::safetensors::Checkpoint;
 use latent_core::model::KvCache;
 use latent_core::{CpuBackend, LmInput};
@@ -204,7 +204,7 @@ fn a_run_config_evaluates_and_restores_a_reference_directory() {
     assert_eq!((meta.num_latent, model.tokens.bot), (3, 401));
     let sample = latent_datasets::data_dir::sample("gsm8k/test_sample.jsonl");
     let problems = load_problems(&sample, latent_codi::config::DataFormat::Gsm8k, Some(3)).unwrap();
-    let (summary, report) = evaluate_saved_for::<CpuBackend>(
+    let (summary, report) = evaluate_saved::<CpuBackend>(
         &config,
         &dir,
         &problems,

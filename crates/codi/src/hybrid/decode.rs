@@ -6,7 +6,7 @@
 use std::time::Instant;
 
 use burn::prelude::*;
-use latent_core::infer::sampling::{argmax, entropy, softmax};
+use latent_core::infer::sampling::{argmax, entropy, probability_of, softmax};
 use latent_core::infer::{decode, DecodeConfig, DecodePolicy, Next, NextInputs, StepView, Stepper};
 use serde::Serialize;
 use tokenizers::Tokenizer;
@@ -184,7 +184,7 @@ impl<B: Backend> DecodePolicy<B> for HybridDecode<'_, B> {
             let base = &logits[..t.base_vocab];
             let signals = Signals {
                 entropy: entropy(&softmax(base)),
-                p_bot: softmax(logits)[t.bot as usize],
+                p_bot: probability_of(logits, t.bot as usize),
             };
             let token = argmax(base) as u32;
             actions.push(match self.controllers[row].decide(signals) {

@@ -351,6 +351,7 @@ mod tests {
             (Task::Codi, model.tokens, 2)
         );
         let (summary, _) = evaluate_saved::<CpuBackend>(
+            &config,
             &saved,
             &problems,
             |_, _| PrepConfig::default(),

@@ -568,7 +568,7 @@ fn run_seed<B: AutodiffBackend>(
     }
     // The oracle's plans: Phase 1's entropy rule (the CoT-SFT model, the training file's
     // threshold) on each test problem's gold CoT.
-    let threshold = read_hybrid_file(&hybrid_path)?.generator.entropy_threshold;
+    let threshold = phase1.threshold;
     let (cot_model, _, _) =
         CodiModel::<B::InnerBackend>::load(&cot.saved, device, burn::tensor::DType::F32)?;
     let plans = entropy_plans(

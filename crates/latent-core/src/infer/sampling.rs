@@ -50,6 +50,13 @@ pub fn softmax(logits: &[f32]) -> Vec<f32> {
     exps.into_iter().map(|e| (e / sum) as f32).collect()
 }
 
+/// `softmax(logits)[id]`, computed the same way without building the vector.
+pub fn probability_of(logits: &[f32], id: usize) -> f32 {
+    let max = logits.iter().copied().fold(f32::NEG_INFINITY, f32::max) as f64;
+    let sum: f64 = logits.iter().map(|&l| (l as f64 - max).exp()).sum();
+    ((logits[id] as f64 - max).exp() / sum) as f32
+}
+
 /// Shannon entropy (nats) of a probability vector.
 pub fn entropy(probs: &[f32]) -> f32 {
     probs
