@@ -147,6 +147,11 @@ impl BackendJob for Bench {
     }
 }
 
+// The system allocator maps and zeroes large buffers afresh on every call; mimalloc reuses them
+// (docs/performance.md, "Allocation").
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() {
     let args = Args::parse();
     let config = ModelConfig::from_file(&args.config).unwrap_or_else(|e| {

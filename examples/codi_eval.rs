@@ -290,6 +290,11 @@ fn hybrid<B: Backend>(
     Ok(())
 }
 
+// The system allocator maps and zeroes large buffers afresh on every call; mimalloc reuses them
+// (docs/performance.md, "Allocation").
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() {
     let args = Args::parse();
     let result = CodiRunConfig::load(&args.config, &args.overrides)

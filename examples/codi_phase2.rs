@@ -115,6 +115,11 @@ impl BackendJob for Job {
     }
 }
 
+// The system allocator maps and zeroes large buffers afresh on every call; mimalloc reuses them
+// (docs/performance.md, "Allocation").
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() {
     let args = Args::parse();
     let result = (|| -> Out {

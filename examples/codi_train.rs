@@ -160,6 +160,11 @@ fn dry_run<B: Backend>(config: &CodiRunConfig, device: &B::Device) -> Out {
     Ok(())
 }
 
+// The system allocator maps and zeroes large buffers afresh on every call; mimalloc reuses them
+// (docs/performance.md, "Allocation").
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() {
     let args = Args::parse();
     let result = CodiRunConfig::load(&args.config, &args.overrides)

@@ -58,6 +58,11 @@ struct Args {
     quiet: bool,
 }
 
+// The system allocator maps and zeroes large buffers afresh on every call; mimalloc reuses them
+// (docs/performance.md, "Allocation").
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let a = Args::parse();
     let d = DemoConfig::default();

@@ -108,6 +108,11 @@ impl BackendJob for Forward {
     }
 }
 
+// The system allocator maps and zeroes large buffers afresh on every call; mimalloc reuses them
+// (docs/performance.md, "Allocation").
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() {
     let args = Args::parse();
     let (device, out) = (args.device, args.out.clone());

@@ -106,6 +106,11 @@ fn to_host<B: Backend>(t: Tensor<B, 3>) -> HostTensor {
     }
 }
 
+// The system allocator maps and zeroes large buffers afresh on every call; mimalloc reuses them
+// (docs/performance.md, "Allocation").
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() {
     let args = Args::parse();
     let (device, out) = (args.device, args.out.clone());

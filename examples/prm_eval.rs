@@ -69,6 +69,11 @@ impl BackendJob for Job {
     }
 }
 
+// The system allocator maps and zeroes large buffers afresh on every call; mimalloc reuses them
+// (docs/performance.md, "Allocation").
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> Out {
     let args = Args::parse();
     let device: DeviceSpec = args.device.parse()?;

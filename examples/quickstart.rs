@@ -30,6 +30,11 @@ struct Args {
 
 type B = CpuBackend;
 
+// The system allocator maps and zeroes large buffers afresh on every call; mimalloc reuses them
+// (docs/performance.md, "Allocation").
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args = Args::parse();
     let device = Default::default();

@@ -59,6 +59,11 @@ impl BackendJob for Train {
     }
 }
 
+// The system allocator maps and zeroes large buffers afresh on every call; mimalloc reuses them
+// (docs/performance.md, "Allocation").
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() {
     let args = Args::parse();
     let result = RunConfig::load(&args.config, &args.overrides).and_then(|config| {

@@ -173,3 +173,83 @@ fn fork_and_truncate_replay_identically() {
     );
     assert_eq!(again, single);
 }
+
+/// Decoding steps whose products are cut across threads (`model::few_rows_matmul`: Flex, a pool
+/// of 2, widths large enough) give the full forward's logits, for token and vector steps, batch 1
+/// and batch 3, with a tied head (cut by columns) and row-major weights (cut over the depth).
+#[test]
+fn steps_with_products_cut_across_threads_match_full_forward() {
+    use latent_core::infer::{StepInput, Stepper};
+    use latent_core::model::few_rows_matmul::cuts_products;
+    use latent_core::ModelConfig;
+    let text = r#"{"model_type": "qwen2", "vocab_size": 4096, "hidden_size": 256,
+        "intermediate_size": 2048, "num_hidden_layers": 2, "num_attention_heads": 4,
+        "num_key_value_heads": 2, "max_position_embeddings": 64, "tie_word_embeddings": true}"#;
+    let config = ModelConfig::from_json_str(text, std::path::Path::new("config.json")).unwrap();
+    let device = Default::default();
+    B::seed(&device, 7);
+    let model = CausalLm::<B>::new(&config, &device);
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(2)
+        .build()
+        .unwrap();
+    pool.install(|| {
+        assert!(
+            cuts_products::<B>(1, 256, 2048),
+            "the steps below take the cut path"
+        );
+        for batch in [1usize, 3] {
+            let prompts: Vec<Vec<u32>> = (0..batch)
+                .map(|r| (0..5).map(|i| (r * 31 + i * 7) as u32).collect())
+                .collect();
+            let ids: Vec<i64> = prompts.concat().iter().map(|&t| i64::from(t)).collect();
+            let ids = Tensor::<B, 1, Int>::from_data(TensorData::new(ids, [batch * 5]), &device);
+            let prompt_embeds = model.embed_tokens.weight.val().select(0, ids);
+            let mut stepper = Stepper::new(&model, batch, 16);
+            let mut out = stepper.prefill_ids(&prompts, 0).unwrap();
+            // Fed positions after the prompt, as embeddings for the full forward.
+            let mut fed: Vec<Tensor<B, 2>> = Vec::new();
+            for step in 0..4 {
+                let inputs: Vec<StepInput<B>> = if step % 2 == 0 {
+                    out.greedy_tokens()
+                        .into_iter()
+                        .map(StepInput::Token)
+                        .collect()
+                } else {
+                    (0..batch)
+                        .map(|r| {
+                            StepInput::Vector(out.hidden.clone().narrow(0, r, 1).reshape([256]))
+                        })
+                        .collect()
+                };
+                let embeds: Vec<Tensor<B, 1>> = inputs
+                    .iter()
+                    .map(|i| match i {
+                        StepInput::Token(t) => model
+                            .embed_tokens
+                            .weight
+                            .val()
+                            .narrow(0, *t as usize, 1)
+                            .reshape([256]),
+                        StepInput::Vector(v) => v.clone(),
+                    })
+                    .collect();
+                fed.push(Tensor::stack(embeds, 0));
+                out = stepper.step(&inputs).unwrap();
+                let mut all = vec![prompt_embeds.clone().reshape([batch, 5, 256])];
+                all.extend(fed.iter().map(|f| f.clone().reshape([batch, 1, 256])));
+                let full = model
+                    .forward(LmInput::embeds(Tensor::cat(all, 1)))
+                    .unwrap()
+                    .logits;
+                let s = 5 + fed.len();
+                let last = columns(&full, s - 1..s).reshape([batch, 1, 4096]);
+                let diff = max_abs_diff(
+                    &host(out.logits.clone().reshape([batch, 1, 4096])),
+                    &host(last),
+                );
+                assert!(diff <= TOL, "batch {batch}, step {step}: differs by {diff}");
+            }
+        }
+    });
+}

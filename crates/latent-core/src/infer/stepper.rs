@@ -20,7 +20,7 @@
 use burn::prelude::*;
 
 use super::sampling::argmax;
-use crate::model::KvCache;
+use crate::model::{few_rows_matmul, KvCache};
 use crate::{CausalLm, CoreError, LmInput, Result};
 
 /// One sequence's next input.
@@ -110,9 +110,22 @@ impl<'m, B: Backend> Stepper<'m, B> {
     /// attention mask for left padding); the output is for the last position of every row.
     pub fn prefill(&mut self, input: LmInput<B>) -> Result<StepOutput<B>> {
         let input = input.logits_to_keep(1);
-        Ok(StepOutput::last_position(
-            self.model.forward_cached(input, &mut self.cache)?,
-        ))
+        let (model, cache) = (self.model, &mut self.cache);
+        let config = model.config();
+        let out = if few_rows_matmul::cuts_products::<B>(
+            input.rows(),
+            config.hidden_size,
+            config.intermediate_size,
+        ) {
+            // On a pool thread, the few-rows products of the step hand their parts to the other
+            // threads without waking the caller (see `model::few_rows_matmul`).
+            let mut out = None;
+            rayon::scope(|_| out = Some(model.forward_cached(input, cache)));
+            out.expect("the scope ran")
+        } else {
+            model.forward_cached(input, cache)
+        };
+        Ok(StepOutput::last_position(out?))
     }
 
     /// Left-pads token prompts with `pad_id` and runs them through the model.

@@ -32,6 +32,15 @@ impl<B: Backend> LmInput<B> {
         }
     }
 
+    /// Positions fed, `batch × seq`.
+    pub fn rows(&self) -> usize {
+        match (&self.ids, &self.embeds) {
+            (_, Some(e)) => e.dims()[0] * e.dims()[1],
+            (Some(ids), None) => ids.dims()[0] * ids.dims()[1],
+            (None, None) => 0,
+        }
+    }
+
     /// Token ids `[batch, seq]`.
     pub fn ids(ids: Tensor<B, 2, Int>) -> Self {
         Self::new(Some(ids), None, None)

@@ -6,6 +6,8 @@ use burn::nn::Linear;
 use burn::prelude::*;
 use burn::tensor::module::linear;
 
+use super::few_rows_matmul::{self, RhsLayout};
+
 /// A lazily initialised `[d_in, d_out]` linear layer: weights ~ N(0, std²), bias 0.
 pub fn init_linear<B: Backend>(
     d_in: usize,
@@ -33,7 +35,18 @@ pub fn flat_linear<B: Backend, const D: usize>(
     weight: Tensor<B, 2>,
     bias: Option<Tensor<B, 1>>,
 ) -> Tensor<B, D> {
-    on_rows(x, |rows| linear(rows, weight, bias))
+    on_rows(x, |rows| {
+        if !few_rows_matmul::is_flex::<B>() {
+            return linear(rows, weight, bias);
+        }
+        // On Flex `linear` is this product plus the bias; a decoding step's few rows are cut
+        // across threads.
+        let out = few_rows_matmul::matmul_2d(rows, weight, RhsLayout::RowMajor);
+        match bias {
+            Some(bias) => out + bias.unsqueeze(),
+            None => out,
+        }
+    })
 }
 
 /// `x` `[..., d]` times the transpose of `weight` `[v, d]` → `[..., v]` (a tied output head), on `x`
@@ -43,7 +56,9 @@ pub fn flat_matmul_transposed<B: Backend, const D: usize>(
     weight: Tensor<B, 2>,
 ) -> Tensor<B, D> {
     // matmul reads the transposed view in place (`linear` would copy it on every call).
-    on_rows(x, |rows| rows.matmul(weight.transpose()))
+    on_rows(x, |rows| {
+        few_rows_matmul::matmul_2d(rows, weight.transpose(), RhsLayout::Transposed)
+    })
 }
 
 /// Applies `f` to `x` `[..., d]` viewed as rows `[n, d]`; `f`'s `[n, e]` comes back as `[..., e]`.

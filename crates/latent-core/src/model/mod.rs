@@ -6,6 +6,7 @@ mod attention;
 mod block;
 mod cast;
 mod causal_lm;
+pub mod few_rows_matmul;
 mod input;
 pub mod kv_cache;
 mod linear;
