@@ -129,6 +129,21 @@ pub enum CoreError {
     /// Inputs to `forward` have inconsistent shapes.
     #[error("forward: {0}")]
     Shape(String),
+    /// An input value to `forward` is outside what the model accepts (a token id past the
+    /// vocabulary, a position past a learned position table, an empty batch).
+    #[error("forward: {what} {value} (batch row {row}, position {position}): {reason}")]
+    InvalidInput {
+        /// What the value is (`token id`, `position`, ...).
+        what: &'static str,
+        /// The first offending value.
+        value: i64,
+        /// Its batch row.
+        row: usize,
+        /// Its position in the input.
+        position: usize,
+        /// The accepted range.
+        reason: String,
+    },
     /// A method crate's own error raised inside the training loop (e.g. from a `TrainStep`).
     #[error("{0}")]
     Method(Box<dyn std::error::Error + Send + Sync>),

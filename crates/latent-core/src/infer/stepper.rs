@@ -107,7 +107,9 @@ impl<'m, B: Backend> Stepper<'m, B> {
     }
 
     /// Runs a prompt through the model. `input` is `[batch, seq]` (ids, vectors or mixed, with an
-    /// attention mask for left padding); the output is for the last position of every row.
+    /// attention mask for left padding); the output is for the last position of every row. On the
+    /// CPU backend a step whose products are wide enough runs on a thread of rayon's pool, where
+    /// they are cut across its threads ([`crate::model::few_rows_matmul`]).
     pub fn prefill(&mut self, input: LmInput<B>) -> Result<StepOutput<B>> {
         let input = input.logits_to_keep(1);
         let (model, cache) = (self.model, &mut self.cache);
@@ -117,8 +119,8 @@ impl<'m, B: Backend> Stepper<'m, B> {
             config.hidden_size,
             config.intermediate_size,
         ) {
-            // On a pool thread, the few-rows products of the step hand their parts to the other
-            // threads without waking the caller (see `model::few_rows_matmul`).
+            // `scope` runs the closure on a pool thread, from where the step's products hand their
+            // parts to the other threads without the caller sleeping on a lock.
             let mut out = None;
             rayon::scope(|_| out = Some(model.forward_cached(input, cache)));
             out.expect("the scope ran")

@@ -7,6 +7,7 @@ use burn::tensor::module::embedding;
 
 use super::block::DecoderLayer;
 use super::input::{LmHidden, LmInput, LmOutput};
+use super::input_checks::check_in_range;
 use super::kv_cache::KvCache;
 use super::linear::{flat_matmul_transposed, init_linear, FlatForward};
 use super::norm::Norm;
@@ -147,6 +148,21 @@ impl<B: Backend> CausalLm<B> {
         embeds: Option<Tensor<B, 3>>,
         replace: Option<Tensor<B, 2, Bool>>,
     ) -> Result<Tensor<B, 3>> {
+        if let Some(e) = &embeds {
+            let h = e.dims()[2];
+            if h != self.config.hidden_size {
+                return Err(CoreError::Shape(format!(
+                    "input embeddings of width {h} for a model of hidden_size {}",
+                    self.config.hidden_size
+                )));
+            }
+        }
+        if let Some(ids) = &ids {
+            let rows = self.embed_tokens.weight.dims()[0];
+            check_in_range(ids, rows, "token id", || {
+                format!("the embedding table has {rows} rows (ids 0..{rows})")
+            })?;
+        }
         let x = match (ids, embeds, replace) {
             (Some(ids), None, None) => self.embed(ids),
             (None, Some(embeds), None) => embeds,
@@ -169,11 +185,10 @@ impl<B: Backend> CausalLm<B> {
                 ))
             }
         };
-        let h = x.dims()[2];
-        if h != self.config.hidden_size {
+        let [b, s, _] = x.dims();
+        if b == 0 || s == 0 {
             return Err(CoreError::Shape(format!(
-                "input width {h} differs from hidden_size {}",
-                self.config.hidden_size
+                "empty input: batch {b}, sequence length {s}"
             )));
         }
         Ok(x)
@@ -219,6 +234,13 @@ impl<B: Backend> CausalLm<B> {
             }
         };
         if let Some(table) = &self.embed_positions {
+            let rows = table.weight.dims()[0];
+            check_in_range(&positions, rows, "position", || {
+                format!(
+                    "the learned position table has {rows} rows (max_position_embeddings); \
+                     shorten the input or the cache"
+                )
+            })?;
             x = x + embedding(table.weight.val(), positions.clone());
         }
         let heads = self.config.num_attention_heads;

@@ -8,6 +8,7 @@ mod cast;
 mod causal_lm;
 pub mod few_rows_matmul;
 mod input;
+mod input_checks;
 pub mod kv_cache;
 mod linear;
 mod load;
