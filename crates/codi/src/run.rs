@@ -475,15 +475,17 @@ where
         per_epoch: t.save_every_updates == 0,
     };
     let config_json = serde_json::to_value(config).expect("config serialises");
-    let (mut model, start) = match (options.resume, policy.latest()?) {
+    let (mut model, start, resumed) = match (options.resume, policy.latest()?) {
         (true, Some(dir)) => {
             let (model, state) = load_checkpoint(&dir, model, &mut optimizer)?;
-            eprintln!("resuming from {} at {:?}", dir.display(), state.position);
-            (model, state.position)
+            (model, state.position, Some(dir))
         }
-        _ => (model, Position::default()),
+        _ => (model, Position::default(), None),
     };
     let mut log = RunLog::open(&t.output_dir, total, start.global_step, options.progress)?;
+    if let Some(dir) = resumed {
+        log.note(&format!("resuming from {} at {:?}", dir.display(), start))?;
+    }
     log.note(&format!(
         "{} on {} examples: {} parameters, {} trainable; {} updates of {} examples",
         task.label(),
