@@ -195,7 +195,7 @@ fn steps_with_products_cut_across_threads_match_full_forward() {
         .unwrap();
     pool.install(|| {
         assert!(
-            cuts_products::<B>(1, 256, 2048),
+            cuts_products::<B>(1, 256, 2048, DType::F32),
             "the steps below take the cut path"
         );
         for batch in [1usize, 3] {

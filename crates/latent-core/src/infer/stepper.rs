@@ -114,16 +114,17 @@ impl<'m, B: Backend> Stepper<'m, B> {
         let input = input.logits_to_keep(1);
         let (model, cache) = (self.model, &mut self.cache);
         let config = model.config();
-        let out = if few_rows_matmul::cuts_products::<B>(
+        let dtype = model.embed_tokens.weight.val().dtype();
+        let wide = few_rows_matmul::cuts_products::<B>(
             input.rows(),
             config.hidden_size,
             config.intermediate_size,
-        ) {
+            dtype,
+        );
+        let out = if wide {
             // `scope` runs the closure on a pool thread, from where the step's products hand their
             // parts to the other threads without the caller sleeping on a lock.
-            let mut out = None;
-            rayon::scope(|_| out = Some(model.forward_cached(input, cache)));
-            out.expect("the scope ran")
+            rayon::scope(|_| model.forward_cached(input, cache))
         } else {
             model.forward_cached(input, cache)
         };

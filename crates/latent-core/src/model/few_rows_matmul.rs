@@ -30,58 +30,43 @@ const FLEX_PARALLEL_THRESHOLD: usize = 192 * 192 * 192;
 /// Minimum multiply-adds per thread for the split to pay for handing work to the thread pool.
 pub const MIN_WORK_PER_THREAD: usize = 256 * 1024;
 
-/// How the right-hand side of a product is laid out in memory, which decides how it is cut.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum RhsLayout {
-    /// `[k, n]` row-major (a linear layer's weight): cut over `k`.
-    RowMajor,
-    /// The transposed view of a row-major `[n, k]` (a tied output head): cut over `n`.
-    Transposed,
+/// Into how many parts to cut an `[m, k] × [k, n]` product of `dtype` on Flex, called from a pool
+/// thread (1: do not cut).
+fn parts(m: usize, k: usize, n: usize, dtype: DType) -> usize {
+    let work = m * n * k;
+    let qualifies = m <= MAX_ROWS
+        && dtype == DType::F32
+        && (2 * MIN_WORK_PER_THREAD..FLEX_PARALLEL_THRESHOLD).contains(&work);
+    if qualifies {
+        rayon::current_num_threads().min(work / MIN_WORK_PER_THREAD)
+    } else {
+        1
+    }
 }
 
-/// `lhs` `[m, k]` × `rhs` `[k, n]` → `[m, n]`: Burn's `matmul`, split across threads when `B` is
-/// Flex and the product qualifies (see the module docs).
-pub fn matmul_2d<B: Backend>(
-    lhs: Tensor<B, 2>,
-    rhs: Tensor<B, 2>,
-    layout: RhsLayout,
-) -> Tensor<B, 2> {
-    let parts = parts_for::<B>(&lhs, &rhs);
-    if parts < 2 {
-        return lhs.matmul(rhs);
-    }
-    match layout {
-        RhsLayout::RowMajor => split_depth(lhs, rhs, parts),
-        RhsLayout::Transposed => split_columns(lhs, rhs, parts),
+/// Into how many parts to cut `lhs` `[m, k]` × `rhs` `[k, n]` (1: do not): [`split_depth`] for a
+/// row-major weight, [`split_columns`] for a transposed view. Only inference tensors on Flex, on a
+/// pool thread, are cut: from outside the pool, handing work over costs ~17 µs (the caller sleeps
+/// on a lock); on a pool thread (see [`cuts_products`]) well under one.
+pub fn parts_for<B: Backend>(lhs: &Tensor<B, 2>, rhs: &Tensor<B, 2>) -> usize {
+    let ([m, k], [_, n]) = (lhs.dims(), rhs.dims());
+    if is_flex::<B>() && rayon::current_thread_index().is_some() {
+        parts(m, k, n, lhs.dtype())
+    } else {
+        1
     }
 }
 
 /// Whether a forward pass over `rows` positions of a model of width `hidden` and feed-forward width
-/// `intermediate` on `B` has products this module cuts (then running it on a pool thread pays).
-pub fn cuts_products<B: Backend>(rows: usize, hidden: usize, intermediate: usize) -> bool {
-    is_flex::<B>()
-        && rows <= MAX_ROWS
-        && rows * hidden * intermediate >= 2 * MIN_WORK_PER_THREAD
-        && rayon::current_num_threads() > 1
-}
-
-/// Into how many parts to cut the product (1: do not).
-fn parts_for<B: Backend>(lhs: &Tensor<B, 2>, rhs: &Tensor<B, 2>) -> usize {
-    let ([m, k], [_, n]) = (lhs.dims(), rhs.dims());
-    let work = m * n * k;
-    let threads = rayon::current_num_threads();
-    // From outside the pool, handing work over costs ~17 µs (the caller sleeps on a lock); on a
-    // pool thread (see `cuts_products`) it costs well under one.
-    let qualifies = is_flex::<B>()
-        && rayon::current_thread_index().is_some()
-        && m <= MAX_ROWS
-        && lhs.dtype() == DType::F32
-        && (2 * MIN_WORK_PER_THREAD..FLEX_PARALLEL_THRESHOLD).contains(&work);
-    if qualifies {
-        threads.min(work / MIN_WORK_PER_THREAD)
-    } else {
-        1
-    }
+/// `intermediate` in `dtype` on `B` has products this module cuts, so that running it on a pool
+/// thread pays.
+pub fn cuts_products<B: Backend>(
+    rows: usize,
+    hidden: usize,
+    intermediate: usize,
+    dtype: DType,
+) -> bool {
+    is_flex::<B>() && parts(rows, hidden, intermediate, dtype) > 1
 }
 
 /// Contiguous, nearly equal ranges covering `0..len`, one per part (a multiple of 16 long where

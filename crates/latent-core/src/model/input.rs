@@ -33,7 +33,7 @@ impl<B: Backend> LmInput<B> {
     }
 
     /// Positions fed, `batch × seq`.
-    pub fn rows(&self) -> usize {
+    pub(crate) fn rows(&self) -> usize {
         match (&self.ids, &self.embeds) {
             (_, Some(e)) => e.dims()[0] * e.dims()[1],
             (Some(ids), None) => ids.dims()[0] * ids.dims()[1],

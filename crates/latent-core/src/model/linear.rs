@@ -6,7 +6,7 @@ use burn::nn::Linear;
 use burn::prelude::*;
 use burn::tensor::module::linear;
 
-use super::few_rows_matmul::{self, RhsLayout};
+use super::few_rows_matmul;
 
 /// A lazily initialised `[d_in, d_out]` linear layer: weights ~ N(0, std²), bias 0.
 pub fn init_linear<B: Backend>(
@@ -35,16 +35,16 @@ pub fn flat_linear<B: Backend, const D: usize>(
     weight: Tensor<B, 2>,
     bias: Option<Tensor<B, 1>>,
 ) -> Tensor<B, D> {
-    on_rows(x, |rows| {
-        if !few_rows_matmul::is_flex::<B>() {
-            return linear(rows, weight, bias);
-        }
-        // On Flex `linear` is this product plus the bias; a decoding step's few rows are cut
-        // across threads.
-        let out = few_rows_matmul::matmul_2d(rows, weight, RhsLayout::RowMajor);
-        match bias {
-            Some(bias) => out + bias.unsqueeze(),
-            None => out,
+    on_rows(x, |rows| match few_rows_matmul::parts_for(&rows, &weight) {
+        1 => linear(rows, weight, bias),
+        // A decoding step's few rows, cut across threads; on Flex `linear` is this product plus
+        // the bias.
+        parts => {
+            let out = few_rows_matmul::split_depth(rows, weight, parts);
+            match bias {
+                Some(bias) => out + bias.unsqueeze(),
+                None => out,
+            }
         }
     })
 }
@@ -57,7 +57,11 @@ pub fn flat_matmul_transposed<B: Backend, const D: usize>(
 ) -> Tensor<B, D> {
     // matmul reads the transposed view in place (`linear` would copy it on every call).
     on_rows(x, |rows| {
-        few_rows_matmul::matmul_2d(rows, weight.transpose(), RhsLayout::Transposed)
+        let weight = weight.transpose();
+        match few_rows_matmul::parts_for(&rows, &weight) {
+            1 => rows.matmul(weight),
+            parts => few_rows_matmul::split_columns(rows, weight, parts),
+        }
     })
 }
 
