@@ -57,6 +57,9 @@ struct Args {
     /// β.
     #[arg(long)]
     distill_loss_factor: Option<f64>,
+    /// Training numerics: f32, bf16 or f16 (f32 master weights for bf16/f16).
+    #[arg(long)]
+    precision: Option<latent_core::train::Precision>,
     /// Hide progress bars.
     #[arg(long)]
     quiet: bool,
@@ -86,6 +89,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         learning_rate: a.learning_rate.unwrap_or(d.learning_rate),
         codi_learning_rate: a.codi_learning_rate.unwrap_or(d.codi_learning_rate),
         distill_loss_factor: a.distill_loss_factor.unwrap_or(d.distill_loss_factor),
+        precision: a.precision.unwrap_or(d.precision),
         ..d
     };
     let report = run_experiment::<Autodiff<CpuBackend>>(&cfg, &Default::default(), !a.quiet)?;

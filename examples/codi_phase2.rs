@@ -75,7 +75,7 @@ struct Args {
     /// γ: weight of the CE on the full explicit sequence.
     #[arg(long = "ref_loss_factor")]
     ref_loss_factor: Option<f64>,
-    /// bf16 parameters.
+    /// Train in bf16 with f32 master weights (`training.precision: bf16`).
     #[arg(long)]
     bf16: bool,
     /// Resume from the newest checkpoint in the output directory.
@@ -141,7 +141,7 @@ fn main() {
             bf16: args.bf16,
         }
         .apply(base);
-        config.validate(std::path::Path::new("<command line>"))?;
+        config.validate(std::path::Path::new("<command line>"), &[])?;
         let device: DeviceSpec = config.training.device.parse()?;
         device.run(Job { args, config })?
     })();

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use latent_core::lora::LoraConfig;
 use latent_core::model::NewRowInit;
-use latent_core::train::ScheduleKind;
+use latent_core::train::{first_problem, parameter_dtype_problem, Expect, Precision, ScheduleKind};
 use serde::{Deserialize, Serialize};
 
 use crate::eval::EvalConfig;
@@ -233,6 +233,10 @@ pub struct TrainingSection {
     /// `cpu`, `cuda`, `cuda:N`.
     #[serde(default = "cpu")]
     pub device: String,
+    /// Training numerics: `f32`, `bf16` or `f16` (bf16/f16: f32 master weights and optimizer state;
+    /// see docs/training.md).
+    #[serde(default)]
+    pub precision: Precision,
 }
 
 fn cosine() -> ScheduleKind {
@@ -311,20 +315,53 @@ impl CodiRunConfig {
     /// Reads `path` and applies `key=value` overrides, then validates.
     pub fn load(path: &Path, overrides: &[String]) -> Result<Self> {
         let config: Self = latent_core::config_file::read_config_with_overrides(path, overrides)?;
-        config.validate(path)?;
+        config.validate(path, overrides)?;
         Ok(config)
     }
 
-    /// Cross-field checks.
-    pub fn validate(&self, path: &Path) -> Result<()> {
+    /// Value and cross-field checks; errors name the key and where its value comes from (`path`'s
+    /// line, or the one of `overrides` that sets it).
+    pub fn validate(&self, path: &Path, overrides: &[String]) -> Result<()> {
         let bad = |key: &str, reason: String| {
             Err(CodiError::Config {
-                path: path.into(),
+                path: latent_core::config_file::key_location(path, overrides, key).into(),
                 key: key.into(),
                 reason,
             })
         };
         let t = &self.training;
+        if let Some((key, reason)) = first_problem(&[
+            ("training.epochs", Expect::Count(t.epochs)),
+            (
+                "training.per_device_batch_size",
+                Expect::Count(t.per_device_batch_size),
+            ),
+            (
+                "training.effective_batch_size",
+                Expect::Count(t.effective_batch_size),
+            ),
+            (
+                "training.learning_rate",
+                Expect::LearningRate(t.learning_rate),
+            ),
+            ("training.weight_decay", Expect::NonNegative(t.weight_decay)),
+            ("training.warmup_ratio", Expect::WarmupRatio(t.warmup_ratio)),
+            ("training.max_grad_norm", Expect::ClipNorm(t.max_grad_norm)),
+            (
+                "method.distill_loss_factor",
+                Expect::NonNegative(self.method.distill_loss_factor),
+            ),
+            (
+                "method.ref_loss_factor",
+                Expect::NonNegative(self.method.ref_loss_factor),
+            ),
+        ]) {
+            return bad(key, reason);
+        }
+        let dtype = latent_core::parse_dtype(&self.model.dtype)?;
+        if let Some(reason) = parameter_dtype_problem(dtype, t.precision) {
+            return bad("model.dtype", reason);
+        }
         if self.model.name_or_path.is_none()
             && self.model.config.is_none()
             && self.method.restore_from.is_none()
@@ -332,12 +369,6 @@ impl CodiRunConfig {
             return bad(
                 "model.name_or_path",
                 "give a model directory or hub id, an architecture `model.config`, or `method.restore_from`".into(),
-            );
-        }
-        if t.per_device_batch_size == 0 || t.effective_batch_size == 0 {
-            return bad(
-                "training.per_device_batch_size",
-                "batch sizes must be positive".into(),
             );
         }
         if !t
@@ -352,12 +383,6 @@ impl CodiRunConfig {
                 ),
             );
         }
-        if !(t.learning_rate > 0.0 && t.learning_rate.is_finite()) {
-            return bad("training.learning_rate", "must be positive".into());
-        }
-        if !(0.0..1.0).contains(&t.warmup_ratio) {
-            return bad("training.warmup_ratio", "must be in [0, 1)".into());
-        }
         if self.method.task == Task::Codi && self.method.num_latent == 0 {
             return bad("method.num_latent", "CODI needs at least one latent".into());
         }
@@ -366,14 +391,7 @@ impl CodiRunConfig {
                 return bad(&format!("lora.{key}"), reason);
             }
         }
-        latent_core::parse_dtype(&self.model.dtype)?;
         self.training.device.parse::<latent_core::DeviceSpec>()?;
-        if self.method.distill_loss_factor < 0.0 || self.method.ref_loss_factor < 0.0 {
-            return bad(
-                "method.distill_loss_factor",
-                "loss factors must not be negative".into(),
-            );
-        }
         Ok(())
     }
 

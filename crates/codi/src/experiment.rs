@@ -11,7 +11,7 @@ use std::time::Instant;
 use burn::module::AutodiffModule;
 use burn::tensor::backend::AutodiffBackend;
 use latent_core::model::NewRowInit;
-use latent_core::train::ScheduleKind;
+use latent_core::train::{Precision, ScheduleKind};
 use latent_datasets::batch::word_level_tokenizer;
 use latent_datasets::synthetic::arithmetic::{ArithmeticConfig, ArithmeticGenerator, Op};
 use latent_datasets::synthetic::Split;
@@ -64,6 +64,8 @@ pub struct ExperimentConfig {
     pub num_latent: usize,
     /// β.
     pub distill_loss_factor: f64,
+    /// Training numerics of every run (`train.precision`).
+    pub precision: Precision,
 }
 
 impl Default for ExperimentConfig {
@@ -86,6 +88,7 @@ impl Default for ExperimentConfig {
             codi_learning_rate: 1e-3,
             num_latent: 6,
             distill_loss_factor: 1.0,
+            precision: Precision::F32,
         }
     }
 }
@@ -276,6 +279,7 @@ pub fn setup(cfg: &ExperimentConfig) -> Result<CodiRunConfig> {
             save_every_updates: 0,
             keep_last: 1,
             device: "cpu".into(),
+            precision: cfg.precision,
         },
         eval: EvalSection {
             batch_size: 100,

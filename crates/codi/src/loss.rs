@@ -12,6 +12,7 @@
 use burn::prelude::*;
 use burn::tensor::activation::log_softmax;
 use latent_core::infer::KvCache;
+use latent_core::model::to_f32;
 use latent_core::{LmInput, LmOutput};
 use serde::{Deserialize, Serialize};
 
@@ -84,7 +85,10 @@ pub fn masked_ce_sum<B: Backend>(logits: Tensor<B, 3>, batch: &SeqBatch) -> (Ten
     let weights: Vec<f32> = batch.weights.data.iter().map(|&w| w as f32).collect();
     let count = batch.weights.data.iter().filter(|&&w| w != 0).count();
     let weights = Tensor::<B, 2>::from_data(TensorData::new(weights, [b, s]), &device);
-    let picked = log_softmax(logits, 2).gather(2, targets).reshape([b, s]);
+    // The log-softmax in f32 whatever the compute dtype (as autocast runs it).
+    let picked = log_softmax(to_f32(logits), 2)
+        .gather(2, targets)
+        .reshape([b, s]);
     (-(picked * weights).sum(), count)
 }
 
@@ -107,6 +111,8 @@ pub(crate) fn layer_distance<B: Backend>(
     teacher: Tensor<B, 2>,
     kind: DistillLoss,
 ) -> Tensor<B, 1> {
+    // In f32 whatever the compute dtype (a sum over the batch and width).
+    let (student, teacher) = (to_f32(student), to_f32(teacher));
     let n = teacher.dims().iter().product::<usize>();
     let flat = teacher.clone().reshape([n]);
     let mean = flat.clone().mean();

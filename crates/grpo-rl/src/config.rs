@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 
 use latent_core::latent::{ThinkingResidualConfig, ThinkingSource};
-use latent_core::train::ScheduleKind;
+use latent_core::train::{first_problem, parameter_dtype_problem, Expect, Precision, ScheduleKind};
 use serde::{Deserialize, Serialize};
 
 use crate::advantage::ScaleRewards;
@@ -279,6 +279,10 @@ pub struct TrainingSection {
     /// `cpu`, `cuda` or `cuda:N`.
     #[serde(default = "cpu")]
     pub device: String,
+    /// Training numerics: `f32`, `bf16` or `f16` (bf16/f16: f32 master weights and optimizer state;
+    /// see docs/training.md).
+    #[serde(default)]
+    pub precision: Precision,
 }
 
 /// Prompts.
@@ -393,7 +397,7 @@ impl GrpoRunConfig {
         config
             .validate()
             .map_err(|(key, reason)| GrpoError::Config {
-                path: path.into(),
+                path: latent_core::config_file::key_location(path, overrides, key).into(),
                 key: key.into(),
                 reason,
             })?;
@@ -403,6 +407,39 @@ impl GrpoRunConfig {
     /// Checks values that cannot work: `(key, reason)` of the first problem.
     pub fn validate(&self) -> std::result::Result<(), (&'static str, String)> {
         let g = &self.grpo;
+        let t = &self.training;
+        if let Some(problem) = first_problem(&[
+            ("training.epochs", Expect::Count(t.epochs)),
+            (
+                "training.learning_rate",
+                Expect::LearningRate(t.learning_rate),
+            ),
+            (
+                "training.lr_residual_gate",
+                Expect::LearningRateOrZero(t.lr_residual_gate),
+            ),
+            (
+                "training.lr_residual_lambda",
+                Expect::LearningRateOrZero(t.lr_residual_lambda),
+            ),
+            (
+                "training.lr_thinking_projection",
+                Expect::LearningRateOrZero(t.lr_thinking_projection),
+            ),
+            ("training.weight_decay", Expect::NonNegative(t.weight_decay)),
+            ("training.warmup_ratio", Expect::WarmupRatio(t.warmup_ratio)),
+            ("training.max_grad_norm", Expect::ClipNorm(t.max_grad_norm)),
+        ]) {
+            return Err(problem);
+        }
+        match latent_core::parse_dtype(&self.model.dtype) {
+            Ok(dtype) => {
+                if let Some(reason) = parameter_dtype_problem(dtype, t.precision) {
+                    return Err(("model.dtype", reason));
+                }
+            }
+            Err(e) => return Err(("model.dtype", e.to_string())),
+        }
         if self.model.name_or_path.is_none() && self.model.config.is_none() {
             return Err(("model.name_or_path", "give a model or a config.json".into()));
         }

@@ -277,6 +277,7 @@ fn run_config(cfg: &DemoConfig, variant: Variant, sft: &Path, prompts: usize) ->
             keep_last: 1,
             projection_log_every: 10,
             device: "cpu".into(),
+            precision: Default::default(),
         },
         data: DataSection {
             train: cfg.output_dir.join("data/train.txt"),

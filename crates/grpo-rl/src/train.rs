@@ -192,6 +192,7 @@ pub fn train<B: AutodiffBackend, R: Reward>(
         accumulation: g.accumulation,
         max_grad_norm: t.max_grad_norm,
         start,
+        precision: t.precision,
     };
     let started = Instant::now();
     let completions_per_update = (config.prompts_per_window() * g.group_size) as f64;

@@ -114,6 +114,7 @@ fn config(dir: &str, thinking: Option<ThinkingSource>) -> GrpoRunConfig {
             keep_last: 0,
             projection_log_every: 1,
             device: "cpu".into(),
+            precision: Default::default(),
         },
         data: DataSection {
             train: latent_datasets::data_dir::sample("gsm8k/test_sample.jsonl"),

@@ -94,6 +94,69 @@ fn apply_override(tree: &mut serde_json::Value, item: &str) -> std::result::Resu
     Err("empty key".into())
 }
 
+/// Where the value of `key` (dotted, e.g. `training.learning_rate`) comes from: the command-line
+/// override that sets it (or a section above it), else `path:line` when the config file `path`
+/// sets it, else `path (default)`. Value checks run after parsing, on the merged config; this
+/// points them back at what to edit.
+pub fn key_location(path: &Path, overrides: &[String], key: &str) -> String {
+    let overriding = overrides.iter().rev().find(|o| {
+        o.split_once('=').is_some_and(|(k, _)| {
+            let k = k.trim();
+            key == k || key.starts_with(&format!("{k}."))
+        })
+    });
+    if let Some(o) = overriding {
+        return format!("override `{o}`");
+    }
+    let line = std::fs::read_to_string(path)
+        .ok()
+        .and_then(|text| key_line(&text, key));
+    match line {
+        Some(line) => format!("{}:{line}", path.display()),
+        None => format!("{} (default)", path.display()),
+    }
+}
+
+/// The 1-based line of `text` (a YAML or pretty-printed JSON config) that sets the dotted `key`:
+/// each part of the key is looked for after its parent's line, and (in YAML) indented deeper
+/// than the parent and before the parent's section ends.
+pub fn key_line(text: &str, key: &str) -> Option<usize> {
+    let lines: Vec<&str> = text.lines().collect();
+    let indent = |l: &str| l.len() - l.trim_start().len();
+    // (first line to search, indent the part must exceed; None at the top level)
+    let (mut from, mut parent_indent): (usize, Option<usize>) = (0, None);
+    let mut found = None;
+    for part in key.split('.') {
+        let mut hit = None;
+        for (i, line) in lines.iter().enumerate().skip(from) {
+            let trimmed = line.trim_start();
+            if trimmed.is_empty() || trimmed.starts_with('#') {
+                continue;
+            }
+            let level = indent(line);
+            if let Some(p) = parent_indent {
+                // A YAML line at or above the parent's indent ends the parent's section.
+                if level <= p && !trimmed.starts_with('"') && !trimmed.starts_with('}') {
+                    break;
+                }
+            }
+            let name = trimmed.trim_start_matches(['"', '\'']);
+            if let Some(rest) = name.strip_prefix(part) {
+                let rest = rest.trim_start_matches(['"', '\'']).trim_start();
+                if rest.starts_with(':') {
+                    hit = Some((i, level));
+                    break;
+                }
+            }
+        }
+        let (i, level) = hit?;
+        found = Some(i + 1);
+        from = i + 1;
+        parent_indent = Some(level);
+    }
+    found
+}
+
 /// Adds "did you mean" to serde's `unknown field `x`, expected one of `a`, `b`` messages.
 fn explain(message: &str) -> String {
     // serde_norway names the section first (`train: unknown field ...`) for nested keys.
@@ -215,6 +278,35 @@ mod tests {
             .to_string();
         assert!(msg.contains("did you mean `epochs`?"), "{msg}");
         assert!(read_config_with_overrides::<Run>(&path, &["epochs".into()]).is_err());
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn keys_are_found_on_their_line() {
+        let yaml = "model:\n  dtype: f32\ntraining:\n  # lr\n  learning_rate: 1e-4\n  seed: 3\neval:\n  seed: 9\n";
+        assert_eq!(key_line(yaml, "training.learning_rate"), Some(5));
+        assert_eq!(key_line(yaml, "training.seed"), Some(6));
+        assert_eq!(key_line(yaml, "eval.seed"), Some(8));
+        assert_eq!(key_line(yaml, "model.seed"), None, "not in model's section");
+        assert_eq!(key_line(yaml, "training.epochs"), None);
+        let json = "{\n  \"train\": {\n    \"lr\": 0.1,\n    \"epochs\": 2\n  }\n}";
+        assert_eq!(key_line(json, "train.epochs"), Some(4));
+        assert_eq!(key_line(json, "train.lr"), Some(3));
+        let dir = std::env::temp_dir().join(format!("cfg-locate-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("run.yaml");
+        std::fs::write(&path, yaml).unwrap();
+        assert_eq!(
+            key_location(&path, &[], "training.seed"),
+            format!("{}:6", path.display())
+        );
+        assert!(key_location(&path, &[], "training.epochs").ends_with("(default)"));
+        let set = ["eval.seed=1".to_string(), "training.seed=5".to_string()];
+        assert_eq!(
+            key_location(&path, &set, "training.seed"),
+            "override `training.seed=5`"
+        );
+        assert!(!key_location(&path, &set, "training.seedling").starts_with("override"));
         std::fs::remove_dir_all(&dir).unwrap();
     }
 

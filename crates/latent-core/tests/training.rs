@@ -142,6 +142,7 @@ fn looped(
         accumulation,
         max_grad_norm,
         start,
+        precision: Default::default(),
     }
 }
 
@@ -445,7 +446,8 @@ fn interrupted_and_resumed_run_is_bit_identical() {
         Position {
             epoch: 1,
             next_batch: 2,
-            global_step: 4
+            global_step: 4,
+            loss_scale: None,
         }
     );
     assert_eq!(state.extra["seed"], 7);
@@ -533,7 +535,8 @@ fn a_stop_request_checkpoints_and_ends_the_run() {
         Position {
             epoch: 0,
             next_batch: 3,
-            global_step: 3
+            global_step: 3,
+            loss_scale: None,
         }
     );
     std::fs::remove_dir_all(&dir).ok();
@@ -676,6 +679,7 @@ fn validation_runs_each_epoch_on_larger_batches_and_tracks_the_logged_key() {
             epoch: 3,
             next_batch: 0,
             global_step: 12,
+            loss_scale: None,
         },
         best: Some(best),
         extra: serde_json::Value::Null,

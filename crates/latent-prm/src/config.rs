@@ -2,6 +2,7 @@
 
 use std::path::{Path, PathBuf};
 
+use latent_core::train::{first_problem, parameter_dtype_problem, Expect, Precision};
 use latent_core::ModelConfig;
 use serde::{Deserialize, Serialize};
 
@@ -100,6 +101,9 @@ pub struct TrainingSection {
     pub keep_last: usize,
     /// `cpu` or `cuda[:N]`.
     pub device: String,
+    /// Training numerics: `f32`, `bf16` or `f16` (bf16/f16: f32 master weights and optimizer state;
+    /// see docs/training.md).
+    pub precision: Precision,
 }
 
 impl Default for TrainingSection {
@@ -117,6 +121,7 @@ impl Default for TrainingSection {
             save_every_updates: 100,
             keep_last: 3,
             device: "cpu".into(),
+            precision: Precision::F32,
         }
     }
 }
@@ -139,29 +144,43 @@ impl PrmRunConfig {
     /// Reads `path` and applies `key=value` overrides.
     pub fn load(path: &Path, overrides: &[String]) -> Result<Self> {
         let cfg: Self = latent_core::config_file::read_config_with_overrides(path, overrides)?;
-        cfg.check(path)?;
+        cfg.check(path, overrides)?;
         Ok(cfg)
     }
 
-    /// Rejects settings that cannot work.
-    pub fn check(&self, path: &Path) -> Result<()> {
+    /// Rejects settings that cannot work; errors name the key and where its value comes from
+    /// (`path`'s line, or the one of `overrides` that sets it).
+    pub fn check(&self, path: &Path, overrides: &[String]) -> Result<()> {
         let fail = |key: &str, reason: &str| {
             Err(PrmError::Config {
-                path: path.into(),
+                path: latent_core::config_file::key_location(path, overrides, key).into(),
                 key: key.into(),
                 reason: reason.into(),
             })
         };
+        let t = &self.training;
+        if let Some((key, reason)) = first_problem(&[
+            ("training.epochs", Expect::Count(t.epochs)),
+            ("training.batch_size", Expect::Count(t.batch_size)),
+            ("training.accumulation", Expect::Count(t.accumulation)),
+            (
+                "training.learning_rate",
+                Expect::LearningRate(t.learning_rate),
+            ),
+            ("training.weight_decay", Expect::NonNegative(t.weight_decay)),
+            ("training.warmup_ratio", Expect::WarmupRatio(t.warmup_ratio)),
+            ("training.max_grad_norm", Expect::ClipNorm(t.max_grad_norm)),
+        ]) {
+            return fail(key, &reason);
+        }
+        let dtype = latent_core::parse_dtype(&self.model.dtype)?;
+        if let Some(reason) = parameter_dtype_problem(dtype, t.precision) {
+            return fail("model.dtype", &reason);
+        }
         if self.model.backbone.is_none() && self.model.config.is_none() {
             return fail(
                 "model.backbone",
                 "set a checkpoint to start from, or model.config for a random backbone",
-            );
-        }
-        if self.training.batch_size == 0 || self.training.accumulation == 0 {
-            return fail(
-                "training.batch_size",
-                "batch size and accumulation must be at least 1",
             );
         }
         if self.data.step_labels && self.model.head != HeadKind::PerStep {

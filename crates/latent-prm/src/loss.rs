@@ -3,6 +3,7 @@
 
 use burn::prelude::*;
 use burn::tensor::activation::log_softmax;
+use latent_core::model::to_f32;
 use serde::{Deserialize, Serialize};
 
 /// Which loss trains the scorer.
@@ -44,6 +45,8 @@ pub fn prm_loss<B: Backend>(
     labels: Tensor<B, 2>,
     groups: &[usize],
 ) -> Tensor<B, 1> {
+    // In f32 whatever the compute dtype.
+    let (values, labels) = (to_f32(values), to_f32(labels));
     match kind {
         LossKind::Mse => (values - labels).powi_scalar(2).mean(),
         LossKind::Bce => {

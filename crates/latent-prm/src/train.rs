@@ -275,6 +275,7 @@ pub fn train<B: AutodiffBackend>(
         accumulation: t.accumulation,
         max_grad_norm: t.max_grad_norm,
         start,
+        precision: t.precision,
     };
     let started = std::time::Instant::now();
     let mut epoch_sum = (0.0, 0usize);
@@ -332,6 +333,7 @@ pub fn train<B: AutodiffBackend>(
             epoch: t.epochs,
             next_batch: 0,
             global_step: start.global_step + records.len(),
+            ..Default::default()
         },
         best: Some(best.clone()),
         extra: serde_json::Value::Null,

@@ -370,3 +370,38 @@ fn shipped_configs_load_and_the_design_run_counts_match() {
     .unwrap_err();
     assert!(err.to_string().contains("loss"), "{err}");
 }
+
+/// `accumulation: 0` is an error naming the key and its file:line, not silently read as 1.
+#[test]
+fn zero_accumulation_names_the_key_and_line() {
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let text = std::fs::read_to_string(repo.join("configs/prm/cpu-demo.yaml")).unwrap();
+    let (line, _) = text
+        .lines()
+        .enumerate()
+        .find(|(_, l)| l.trim_start().starts_with("accumulation:"))
+        .expect("the demo config sets accumulation");
+    let lines: Vec<String> = text
+        .lines()
+        .enumerate()
+        .map(|(i, l)| {
+            if i == line {
+                "  accumulation: 0".into()
+            } else {
+                l.to_string()
+            }
+        })
+        .collect();
+    let dir = std::env::temp_dir().join(format!("prm-accumulation-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("bad.yaml");
+    std::fs::write(&path, lines.join("\n")).unwrap();
+    let err = PrmRunConfig::load(&path, &[]).unwrap_err().to_string();
+    assert!(
+        err.contains(&format!("{}:{}", path.display(), line + 1))
+            && err.contains("training.accumulation")
+            && err.contains("at least 1"),
+        "{err}"
+    );
+    std::fs::remove_dir_all(&dir).ok();
+}

@@ -5,7 +5,7 @@
 use std::path::{Path, PathBuf};
 
 use latent_core::config_file::{apply_overrides, read_config};
-use latent_core::train::ScheduleKind;
+use latent_core::train::{first_problem, Expect, Precision, ScheduleKind};
 use serde::{Deserialize, Serialize};
 
 use crate::decoder::DecoderConfig;
@@ -101,6 +101,9 @@ pub struct TrainConfig {
     pub best_metric: String,
     /// Batch size when precomputing semantic vectors with the encoder.
     pub encode_batch_size: usize,
+    /// Training numerics: `f32`, `bf16` or `f16` (bf16/f16: f32 master weights and optimizer state;
+    /// see docs/training.md).
+    pub precision: Precision,
 }
 
 impl Default for TrainConfig {
@@ -124,6 +127,7 @@ impl Default for TrainConfig {
             eval_generate: 0,
             best_metric: "valid/loss".into(),
             encode_batch_size: 64,
+            precision: Precision::F32,
         }
     }
 }
@@ -181,7 +185,7 @@ impl RunConfig {
         let path = path.as_ref();
         let config: Self = read_config(path)?;
         let config = config.with_overrides(overrides)?;
-        config.validate(&path.display().to_string())?;
+        config.validate(&path.display().to_string(), overrides)?;
         Ok(config)
     }
 
@@ -190,27 +194,38 @@ impl RunConfig {
         Ok(apply_overrides(&self, overrides)?)
     }
 
-    /// Checks values before any work starts; errors name the key.
-    pub fn validate(&self, source: &str) -> Result<()> {
+    /// Checks values before any work starts; errors name the key and where its value comes from
+    /// (`source`'s line, or the one of `overrides` that sets it).
+    pub fn validate(&self, source: &str, overrides: &[String]) -> Result<()> {
         self.model.validate(source)?;
-        let bad = |key: &str, reason: String| SgddError::config(source, key, reason);
+        let bad = |key: &str, reason: String| {
+            SgddError::config(
+                latent_core::config_file::key_location(Path::new(source), overrides, key),
+                key,
+                reason,
+            )
+        };
         let t = &self.train;
-        if t.batch_size == 0 || t.eval_batch_size == 0 || t.encode_batch_size == 0 {
-            return Err(bad(
-                "train.batch_size",
-                "batch sizes must be positive".into(),
-            ));
+        if let Some((key, reason)) = first_problem(&[
+            ("train.epochs", Expect::Count(t.epochs)),
+            ("train.batch_size", Expect::Count(t.batch_size)),
+            ("train.eval_batch_size", Expect::Count(t.eval_batch_size)),
+            (
+                "train.encode_batch_size",
+                Expect::Count(t.encode_batch_size),
+            ),
+            ("train.accumulation", Expect::Count(t.accumulation)),
+            ("train.lr", Expect::LearningRateOrZero(t.lr)),
+            ("train.weight_decay", Expect::NonNegative(t.weight_decay)),
+            ("train.warmup_ratio", Expect::WarmupRatio(t.warmup_ratio)),
+            ("train.max_grad_norm", Expect::ClipNorm(t.max_grad_norm)),
+        ]) {
+            return Err(bad(key, reason));
         }
         if !(0.0..1.0).contains(&t.cfg_prob) {
             return Err(bad(
                 "train.cfg_prob",
                 format!("{} is not in [0, 1)", t.cfg_prob),
-            ));
-        }
-        if !(t.lr >= 0.0 && t.lr.is_finite()) {
-            return Err(bad(
-                "train.lr",
-                format!("{} must be finite and not negative (0 freezes)", t.lr),
             ));
         }
         if !(0.0..1.0).contains(&self.data.valid_fraction) {
@@ -274,11 +289,11 @@ mod tests {
             err.contains("lrr") && err.contains("did you mean `lr`"),
             "{err}"
         );
-        let err = base().validate("c.yaml");
+        let err = base().validate("c.yaml", &[]);
         assert!(err.is_ok());
         let mut bad = base();
         bad.train.cfg_prob = 1.5;
-        let err = bad.validate("c.yaml").unwrap_err().to_string();
+        let err = bad.validate("c.yaml", &[]).unwrap_err().to_string();
         assert!(
             err.contains("c.yaml") && err.contains("train.cfg_prob"),
             "{err}"

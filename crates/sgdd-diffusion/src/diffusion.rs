@@ -4,6 +4,7 @@
 
 use burn::prelude::*;
 use burn::tensor::activation::log_softmax;
+use latent_core::model::to_f32;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use serde::{Deserialize, Serialize};
@@ -165,7 +166,8 @@ pub fn diffusion_loss<B: Backend>(
     );
     let targets: Vec<u32> = positions.iter().map(|&i| batch.targets[i]).collect();
     let targets = ids_tensor(&targets, n, 1, &device);
-    let nll = log_softmax(model.head(hidden), 1)
+    // The log-softmax in f32 whatever the compute dtype.
+    let nll = log_softmax(to_f32(model.head(hidden)), 1)
         .gather(1, targets)
         .reshape([n])
         .neg();

@@ -121,7 +121,7 @@ pub fn load_trained<B: Backend>(
         .map_err(|e| latent_core::CoreError::io(&config_path, e))?;
     let config: RunConfig = latent_core::config_file::parse_json_config(&text, &config_path)?;
     let config = config.with_overrides(overrides)?;
-    config.validate(&config_path.display().to_string())?;
+    config.validate(&config_path.display().to_string(), overrides)?;
     let encoder = SemanticEncoder::<B>::load(&config.encoder_path()?, device)?;
     let weights_path = dir.join("model.safetensors");
     let weights = Checkpoint::open(std::slice::from_ref(&weights_path))?;
@@ -251,6 +251,7 @@ pub fn run_training<B: Backend>(
         accumulation: t.accumulation,
         max_grad_norm: t.max_grad_norm,
         start: state.position,
+        precision: t.precision,
     };
     let mut step = DiffusionStep {
         schedule: MaskSchedule::default(),
@@ -328,6 +329,7 @@ pub fn run_training<B: Backend>(
             global_step: records
                 .last()
                 .map_or(state.position.global_step, |r| r.update + 1),
+            ..Default::default()
         },
         best: Some(best.clone()),
         extra: json!({"seed": t.seed}),

@@ -98,7 +98,7 @@ pub struct Phase2Overrides {
     pub distill_loss_factor: Option<f64>,
     /// γ.
     pub ref_loss_factor: Option<f64>,
-    /// bf16 parameters.
+    /// Train in bf16 with f32 master weights (`training.precision: bf16`).
     pub bf16: bool,
 }
 
@@ -140,7 +140,7 @@ impl Phase2Overrides {
             c.method.ref_loss_factor = v;
         }
         if self.bf16 {
-            c.model.dtype = "bf16".into();
+            c.training.precision = latent_core::train::Precision::Bf16;
         }
         c
     }

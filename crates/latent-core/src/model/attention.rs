@@ -3,7 +3,9 @@
 use burn::prelude::*;
 use burn::tensor::module::attention;
 use burn::tensor::ops::AttentionModuleOptions;
+use burn::tensor::DType;
 
+use super::cast::to_f32;
 use super::kv_cache::LayerKv;
 use super::linear::init_linear;
 use super::lora_linear::{LoraLinear, LoraPair};
@@ -138,7 +140,16 @@ impl<B: Backend> Attention<B> {
             softcap: None,
             is_causal: true,
         };
-        let out = attention(q, self.expand_kv(k), self.expand_kv(v), hide, None, options);
+        // Scores and softmax in f32 whatever the compute dtype (Burn's differentiable attention
+        // computes them in its inputs' dtype).
+        let dtype = q.dtype();
+        let (k, v) = (to_f32(self.expand_kv(k)), to_f32(self.expand_kv(v)));
+        let out = attention(to_f32(q), k, v, hide, None, options);
+        let out = if dtype == DType::F32 {
+            out
+        } else {
+            out.cast(dtype)
+        };
         let out = out
             .swap_dims(1, 2)
             .reshape([b, s, self.num_heads * self.head_dim]);

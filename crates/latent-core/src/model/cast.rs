@@ -31,6 +31,16 @@ impl<B: Backend> CausalLm<B> {
     }
 }
 
+/// `x` in f32, unchanged (no graph node added) when it already is: the numerically sensitive parts
+/// of a bf16/f16 forward (softmaxes, losses) run on it.
+pub fn to_f32<B: Backend, const D: usize>(x: Tensor<B, D>) -> Tensor<B, D> {
+    if x.dtype() == DType::F32 {
+        x
+    } else {
+        x.cast(DType::F32)
+    }
+}
+
 /// Any module with every float parameter converted to `dtype` (parameter ids and `require_grad`
 /// flags kept), e.g. a method's extra layers to match its backbone.
 pub fn cast_module<B: Backend, M: Module<B>>(module: M, dtype: DType) -> M {

@@ -15,6 +15,7 @@ use serde_json::Value;
 
 use super::best::BestMetric;
 use super::groups::GroupedOptimizer;
+use super::precision::LossScale;
 use super::state_dict::{load_module_tensors, module_tensors};
 use super::stop::StopFlag;
 use crate::atomic::write_atomic;
@@ -30,6 +31,9 @@ pub struct Position {
     pub next_batch: usize,
     /// Optimizer updates done.
     pub global_step: usize,
+    /// The loss scale of an f16 run (absent otherwise).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub loss_scale: Option<LossScale>,
 }
 
 /// `training_state.json`.

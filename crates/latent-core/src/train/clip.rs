@@ -41,6 +41,18 @@ pub fn clip_grad_norm<B: AutodiffBackend, M: AutodiffModule<B>>(
     max_norm: f64,
 ) -> f64 {
     let norm = global_grad_norm::<B, M>(module, grads);
+    scale_to_max_norm::<B, M>(module, grads, norm, max_norm);
+    norm
+}
+
+/// Scales `grads`, whose global norm is `norm`, so that it is at most `max_norm`
+/// (`coef = max_norm / (norm + 1e-6)`, clamped to 1).
+pub fn scale_to_max_norm<B: AutodiffBackend, M: AutodiffModule<B>>(
+    module: &M,
+    grads: &mut GradientsParams,
+    norm: f64,
+    max_norm: f64,
+) {
     let coef = (max_norm / (norm + 1e-6)).min(1.0);
     if coef < 1.0 {
         struct Scale<'a> {
@@ -57,5 +69,4 @@ pub fn clip_grad_norm<B: AutodiffBackend, M: AutodiffModule<B>>(
         }
         module.visit(&mut Scale { grads, coef });
     }
-    norm
 }

@@ -1,15 +1,18 @@
 //! The one training loop of the workspace: gradient accumulation, global-norm clipping once per
-//! update on the accumulated gradient, per-group learning-rate schedules stepped per update, a
-//! NaN/Inf guard. Method crates supply only a [`TrainStep`] (the loss of a micro-batch).
+//! update on the accumulated gradient, per-group learning-rate schedules stepped per update, mixed
+//! precision with f32 master weights ([`super::precision`]), a NaN/Inf guard. Method crates supply
+//! only a [`TrainStep`] (the loss of a micro-batch).
 
 use burn::module::AutodiffModule;
 use burn::optim::{GradientsAccumulator, GradientsParams};
 use burn::prelude::*;
 use burn::tensor::backend::AutodiffBackend;
+use burn::tensor::DType;
 
 use super::checkpoint::Position;
-use super::clip::{clip_grad_norm, global_grad_norm};
+use super::clip::{global_grad_norm, scale_to_max_norm};
 use super::groups::GroupedOptimizer;
+use super::precision::{grads_to_master, master_copy, working_copy, Precision};
 use crate::{CoreError, Result};
 
 /// The loss of one micro-batch.
@@ -56,6 +59,8 @@ pub struct LoopConfig {
     pub max_grad_norm: Option<f64>,
     /// Where to start: `Position::default()` for a new run, a checkpoint's position to resume.
     pub start: Position,
+    /// Numerics of forward, backward and update ([`Precision::F32`]: the parameters' own dtype).
+    pub precision: Precision,
 }
 
 /// One optimizer update, as logged.
@@ -75,6 +80,11 @@ pub struct UpdateRecord {
     pub lrs: Vec<(String, f64)>,
     /// Mean of each named term over the window.
     pub terms: Vec<(String, f64)>,
+    /// The loss scale this update's backward pass used (f16 runs only).
+    pub loss_scale: Option<f64>,
+    /// Whether the optimizer step was skipped because the scaled gradients overflowed (f16 runs
+    /// only; the learning-rate schedule still advances, as with PyTorch's `GradScaler`).
+    pub skipped: bool,
 }
 
 /// Runs `config.epochs` epochs from `config.start`. `data(epoch)` gives the micro-batches of an epoch
@@ -85,8 +95,13 @@ pub struct UpdateRecord {
 /// Each micro-batch loss is divided by the size of its accumulation window (`accumulation`, or
 /// fewer for the last partial window of an epoch, which still updates), so every update follows the
 /// mean loss of its window. Gradients are cleared after each update.
+///
+/// With `config.precision` bf16 or f16 the model is first made the master copy (trainable
+/// parameters in f32, frozen ones in the compute dtype); each micro-batch's loss runs on a copy cast
+/// to the compute dtype, whose gradients come back to f32 before clipping; `on_update` and the
+/// returned model see the master.
 pub fn train<B, M, S, D, I>(
-    mut model: M,
+    model: M,
     step: &mut S,
     mut data: D,
     optimizer: &mut GroupedOptimizer<B, M>,
@@ -102,6 +117,16 @@ where
     I::IntoIter: ExactSizeIterator,
 {
     let accumulation = config.accumulation.max(1);
+    let precision = config.precision;
+    let mixed = precision != Precision::F32;
+    let mut model = master_copy(model, precision);
+    // The compute-dtype copy of a mixed-precision run (an f32 run works on the model itself, so
+    // the optimizer can update its tensors in place).
+    let mut working = mixed.then(|| working_copy(&model, precision));
+    let mut scale = config
+        .start
+        .loss_scale
+        .or_else(|| precision.initial_loss_scale());
     let mut records = Vec::new();
     let mut update = config.start.global_step;
     for epoch in config.start.epoch..config.epochs {
@@ -122,30 +147,51 @@ where
                 epoch,
                 micro_batch: i,
             };
-            let out = step.loss(&model, &batch, at)?;
+            let current = working.as_ref().unwrap_or(&model);
+            let out = step.loss(current, &batch, at)?;
             let loss_value: f64 = out.loss.clone().into_scalar().elem();
             if !loss_value.is_finite() {
                 return Err(CoreError::NonFinite(format!(
                     "loss is {loss_value} at epoch {epoch}, micro-batch {i}, update {update}"
                 )));
             }
-            let grads = (out.loss / window_len as f64).backward();
-            accumulator.accumulate(&model, GradientsParams::from_grads(grads, &model));
+            let loss = if mixed {
+                out.loss.cast(DType::F32)
+            } else {
+                out.loss
+            };
+            let factor = scale.map_or(1.0, |s| s.factor()) / window_len as f64;
+            let grads = (loss * factor).backward();
+            accumulator.accumulate(current, GradientsParams::from_grads(grads, current));
             window.push((loss_value, out.terms));
             if i + 1 == window_start + window_len {
                 let mut grads = accumulator.grads();
+                if mixed {
+                    let unscale = scale.map_or(1.0, |s| 1.0 / s.factor());
+                    grads_to_master(&model, &mut grads, unscale);
+                }
                 step.adjust_gradients(&model, &mut grads);
-                let grad_norm = match config.max_grad_norm {
-                    Some(max) => clip_grad_norm::<B, M>(&model, &mut grads, max),
-                    None => global_grad_norm::<B, M>(&model, &grads),
-                };
-                if !grad_norm.is_finite() {
+                let grad_norm = global_grad_norm::<B, M>(&model, &grads);
+                let overflow = !grad_norm.is_finite();
+                if overflow && scale.is_none() {
                     return Err(CoreError::NonFinite(format!(
                         "gradient norm is {grad_norm} at epoch {epoch}, update {update}"
                     )));
                 }
                 let lrs = optimizer.learning_rates(update);
-                model = optimizer.step(update, model, grads);
+                let used_scale = scale.map(|s| s.factor());
+                if !overflow {
+                    if let Some(max) = config.max_grad_norm {
+                        scale_to_max_norm::<B, M>(&model, &mut grads, grad_norm, max);
+                    }
+                    // Drop the working copy first: the master's tensors are then its only owners.
+                    working = None;
+                    model = optimizer.step(update, model, grads);
+                    if mixed {
+                        working = Some(working_copy(&model, precision));
+                    }
+                }
+                scale = scale.map(|s| s.after_update(!overflow));
                 let record = UpdateRecord {
                     update,
                     epoch,
@@ -154,20 +200,20 @@ where
                     grad_norm,
                     lrs,
                     terms: mean_terms(&window),
+                    loss_scale: used_scale,
+                    skipped: overflow,
                 };
                 window.clear();
-                let next = if i + 1 == n {
-                    Position {
-                        epoch: epoch + 1,
-                        next_batch: 0,
-                        global_step: update + 1,
-                    }
+                let (next_epoch, next_batch) = if i + 1 == n {
+                    (epoch + 1, 0)
                 } else {
-                    Position {
-                        epoch,
-                        next_batch: i + 1,
-                        global_step: update + 1,
-                    }
+                    (epoch, i + 1)
+                };
+                let next = Position {
+                    epoch: next_epoch,
+                    next_batch,
+                    global_step: update + 1,
+                    loss_scale: scale,
                 };
                 on_update(&model, optimizer, &record, next)?;
                 records.push(record);
