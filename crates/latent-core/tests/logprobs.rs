@@ -204,3 +204,41 @@ fn logprob_loss_has_the_full_paths_value_and_gradients() {
         }
     }
 }
+
+/// In bf16 (the working copy of a mixed-precision run) the chunked loss runs, its value is f32 and
+/// close to the f32 model's, and every parameter still gets its gradient (in bf16).
+#[test]
+fn logprob_loss_runs_in_bf16_with_an_f32_value() {
+    use burn::tensor::DType;
+    let options = LogprobOptions {
+        chunk: 3,
+        temperature: 0.9,
+    };
+    let run = |model: &CausalLm<AB>| {
+        let hidden = model
+            .forward_hidden(LmInput::ids(ints(IDS)))
+            .unwrap()
+            .last_hidden;
+        model
+            .logprob_loss(hidden, ints(TARGETS), options, |logp| {
+                Ok((grpo_like(logp), ()))
+            })
+            .unwrap()
+            .loss
+    };
+    let model = load_model_on::<AB>(&fixture_dir("qwen2"));
+    let f32_value = to_host(run(&model)).data[0];
+    let bf16 = model.clone().cast_params(DType::BF16);
+    let loss = run(&bf16);
+    assert_eq!(loss.dtype(), DType::F32);
+    let value = to_host(loss.clone()).data[0];
+    assert!(
+        (value - f32_value).abs() <= 0.02 * f32_value.abs().max(1.0),
+        "bf16 {value} vs f32 {f32_value}"
+    );
+    let grads = gradients(&bf16, &loss.backward());
+    assert_eq!(
+        grads.len(),
+        gradients(&model, &run(&model).backward()).len()
+    );
+}

@@ -34,10 +34,16 @@ impl<B: Backend> CausalLm<B> {
 /// `x` in f32, unchanged (no graph node added) when it already is: the numerically sensitive parts
 /// of a bf16/f16 forward (softmaxes, losses) run on it.
 pub fn to_f32<B: Backend, const D: usize>(x: Tensor<B, D>) -> Tensor<B, D> {
-    if x.dtype() == DType::F32 {
+    to_dtype(x, DType::F32)
+}
+
+/// `x` in `dtype`, unchanged (no graph node added) when it already is (e.g. f32 inputs of a model
+/// whose parameters are bf16).
+pub fn to_dtype<B: Backend, const D: usize>(x: Tensor<B, D>, dtype: DType) -> Tensor<B, D> {
+    if x.dtype() == dtype {
         x
     } else {
-        x.cast(DType::F32)
+        x.cast(dtype)
     }
 }
 

@@ -23,7 +23,7 @@ mod token_logprobs;
 
 pub use attention::Attention;
 pub use block::DecoderLayer;
-pub use cast::{cast_module, to_f32};
+pub use cast::{cast_module, to_dtype, to_f32};
 pub use causal_lm::{default_positions, CausalLm};
 pub use input::{LmHidden, LmInput, LmOutput};
 pub use kv_cache::{KvCache, LayerKv};

@@ -14,6 +14,7 @@ use burn::tensor::activation::{log_softmax, softmax};
 use burn::tensor::backend::AutodiffBackend;
 use burn::tensor::{DType, IndexingUpdateOp};
 
+use super::cast::to_f32;
 use super::causal_lm::CausalLm;
 use crate::{CoreError, Result};
 
@@ -136,9 +137,11 @@ impl<B: AutodiffBackend> CausalLm<B> {
             options,
             head_grad,
         );
-        let mut surrogate = (hidden * Tensor::from_inner(g_hidden)).sum();
+        // Summed in the compute dtype, then f32 like the loss value (the surrogate's value cancels;
+        // its gradient is `g_hidden`, `g_head` whatever the dtype of the sum).
+        let mut surrogate = to_f32((hidden * Tensor::from_inner(g_hidden)).sum());
         if let Some(g_head) = g_head {
-            surrogate = surrogate + (head_weight * Tensor::from_inner(g_head)).sum();
+            surrogate = surrogate + to_f32((head_weight * Tensor::from_inner(g_head)).sum());
         }
         let value = value.inner();
         let loss = surrogate.clone() - surrogate.detach() + Tensor::from_inner(value);

@@ -8,7 +8,7 @@ use burn::nn::{Embedding, Linear};
 use burn::prelude::*;
 use latent_core::hf::config::{NormKind, RopeConfig, RopeScaling};
 use latent_core::hf::safetensors::Checkpoint;
-use latent_core::model::{Norm, Rope};
+use latent_core::model::{to_dtype, Norm, Rope};
 use latent_core::train::state_dict::load_module_tensors;
 
 use super::config::DecoderConfig;
@@ -168,6 +168,9 @@ impl<B: Backend> SgddModel<B> {
     ) -> Tensor<B, 3> {
         let [b, s] = tokens.dims();
         let device = tokens.device();
+        // Inputs in the parameters' dtype (bf16 in a mixed-precision run's working copy).
+        let dtype = self.null.val().dtype();
+        let (cond, uncond) = (to_dtype(cond, dtype), to_dtype(uncond, dtype));
         let c = self.cond_dim();
         let h = self.hidden;
         let u = uncond.reshape([b, 1]).expand([b, c]);
@@ -205,7 +208,11 @@ impl<B: Backend> SgddModel<B> {
         let device = hidden.device();
         let logits = hidden.matmul(self.embed.weight.val().transpose());
         let m = self.mask_id;
-        logits.slice_assign([0..n, m..m + 1], Tensor::full([n, 1], MASK_LOGIT, &device))
+        let dtype = logits.dtype();
+        logits.slice_assign(
+            [0..n, m..m + 1],
+            Tensor::full([n, 1], MASK_LOGIT, (&device, dtype)),
+        )
     }
 
     /// Final hidden states at `positions` (flat indices into `batch * seq`); arguments as

@@ -3,6 +3,7 @@
 use burn::nn::Linear;
 use burn::prelude::*;
 use burn::tensor::activation::silu;
+use latent_core::model::{to_dtype, to_f32};
 
 /// `t ∈ [0, 1]` → `[width]` vector added to every token.
 #[derive(Module, Debug)]
@@ -42,7 +43,9 @@ impl<B: Backend> TimeEmbedding<B> {
 
     /// `t` `[batch]` in `[0, 1]` → `[batch, width]`.
     pub fn forward(&self, t: Tensor<B, 1>) -> Tensor<B, 2> {
-        let x = sinusoidal(t * 1000.0, self.width);
+        // Angles up to 1000 rad in f32 whatever the weights' dtype, then the weights' dtype.
+        let x = sinusoidal(to_f32(t) * 1000.0, self.width);
+        let x = to_dtype(x, self.fc1.weight.val().dtype());
         self.fc2.forward(silu(self.fc1.forward(x)))
     }
 }
