@@ -144,6 +144,7 @@ impl BackendJob for Job {
                 answer_delimiter: config.hrpo.answer_delimiter.clone(),
                 eos_token_ids: built.eos_token_ids,
                 pad_token_id: built.pad_token_id,
+                stop: options.stop.clone(),
             };
             let summary = evaluate(
                 &model.valid(),

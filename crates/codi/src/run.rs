@@ -509,6 +509,7 @@ where
         accumulation,
         max_grad_norm: t.max_grad_norm,
         start,
+        seed: t.seed,
     };
     let started = Instant::now();
     let mut last_losses: Vec<(usize, f64)> = Vec::new();

@@ -369,6 +369,7 @@ fn run_variant<B: AutodiffBackend>(
         answer_delimiter: run.hrpo.answer_delimiter.clone(),
         eos_token_ids: vec![eos],
         pad_token_id: eos,
+        stop: None,
     };
     let summary = evaluate(&model.valid(), tokenizer, test_prompts, &settings, |_| {})?;
     write_eval(&run.training.output_dir, &summary)?;
@@ -486,6 +487,7 @@ pub fn run_demo<B: AutodiffBackend>(
         answer_delimiter: "####".into(),
         eos_token_ids: vec![eos],
         pad_token_id: eos,
+        stop: None,
     };
     let start_model = ThinkingLm::without_thinking(lm.valid());
     let start = evaluate(

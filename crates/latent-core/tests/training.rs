@@ -142,6 +142,7 @@ fn looped(
         accumulation,
         max_grad_norm,
         start,
+        seed: 0,
     }
 }
 

@@ -100,7 +100,6 @@ struct PrmStep<'a> {
     kind: LossKind,
     step_labels: bool,
     max_seq_len: usize,
-    seed: u64,
 }
 
 impl<B: AutodiffBackend> TrainStep<B, LatentRewardModel<B>> for PrmStep<'_> {
@@ -110,18 +109,13 @@ impl<B: AutodiffBackend> TrainStep<B, LatentRewardModel<B>> for PrmStep<'_> {
         &mut self,
         model: &LatentRewardModel<B>,
         batch: &MicroBatch,
-        at: StepIndex,
+        _at: StepIndex,
     ) -> latent_core::Result<StepLoss<B>> {
         let device = model.head.weight.val().device();
         let input = input_of::<B>(self.set, &batch.paths, self.max_seq_len, &device);
-        // Dropout masks from a stream of this micro-batch, so a resumed run draws the same ones.
-        let values = {
-            let _rng = seed_backend::<B>(
-                &device,
-                self.seed ^ ((at.epoch as u64) << 40) ^ ((at.micro_batch as u64) << 8) ^ 0x5EED,
-            );
-            model.forward(input).map_err(to_core)?
-        };
+        // Dropout masks come from the stream the shared loop seeds for this micro-batch (run seed,
+        // update, epoch, micro-batch), so a resumed run draws the same ones.
+        let values = model.forward(input).map_err(to_core)?;
         let k = values.dims()[1];
         let labels = labels_of::<B>(self.set, &batch.paths, k, self.step_labels, &device);
         let loss = prm_loss(self.kind, values, labels, &batch.groups);
@@ -268,13 +262,13 @@ pub fn train<B: AutodiffBackend>(
         kind: config.loss,
         step_labels: config.data.step_labels,
         max_seq_len: config.data.max_seq_len,
-        seed: t.seed,
     };
     let loop_config = LoopConfig {
         epochs: t.epochs,
         accumulation: t.accumulation,
         max_grad_norm: t.max_grad_norm,
         start,
+        seed: t.seed,
     };
     let started = std::time::Instant::now();
     let mut epoch_sum = (0.0, 0usize);

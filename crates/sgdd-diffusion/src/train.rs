@@ -251,6 +251,7 @@ pub fn run_training<B: Backend>(
         accumulation: t.accumulation,
         max_grad_norm: t.max_grad_norm,
         start: state.position,
+        seed: t.seed,
     };
     let mut step = DiffusionStep {
         schedule: MaskSchedule::default(),

@@ -155,6 +155,17 @@ impl Checkpoint {
         Ok(t)
     }
 
+    /// The value under `key` in the header metadata of the checkpoint's first file (`None` when
+    /// absent, or for host tensors).
+    pub fn metadata(&self, key: &str) -> Result<Option<String>> {
+        let Some((path, bytes)) = self.files.first() else {
+            return Ok(None);
+        };
+        let (_, header) =
+            SafeTensors::read_metadata(bytes).map_err(|e| safetensors_error(path, e))?;
+        Ok(header.metadata().as_ref().and_then(|m| m.get(key)).cloned())
+    }
+
     /// Reads `key` as f32, or `None` when absent.
     pub fn read(&self, key: &str) -> Result<Option<HostTensor>> {
         if let Some(t) = self.host.get(key) {
@@ -219,6 +230,17 @@ pub fn write_safetensors(
     tensors: &[(String, HostTensor)],
     dtype: SaveDtype,
 ) -> Result<()> {
+    write_safetensors_with_metadata(path, tensors, dtype, &[])
+}
+
+/// [`write_safetensors`] with further `(key, value)` entries in the header's metadata (read back
+/// with [`Checkpoint::metadata`]).
+pub fn write_safetensors_with_metadata(
+    path: &Path,
+    tensors: &[(String, HostTensor)],
+    dtype: SaveDtype,
+    metadata: &[(String, String)],
+) -> Result<()> {
     let encoded: Vec<(String, Vec<usize>, Vec<u8>)> = tensors
         .iter()
         .map(|(key, t)| {
@@ -251,7 +273,8 @@ pub fn write_safetensors(
                 .map_err(|e| safetensors_error(path, e))
         })
         .collect::<Result<Vec<_>>>()?;
-    let metadata = HashMap::from([("format".to_string(), "pt".to_string())]);
+    let mut metadata: HashMap<String, String> = metadata.iter().cloned().collect();
+    metadata.insert("format".to_string(), "pt".to_string());
     let bytes =
         safetensors::serialize(views, Some(metadata)).map_err(|e| safetensors_error(path, e))?;
     crate::atomic::write_atomic(path, &bytes)

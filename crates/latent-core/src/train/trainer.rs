@@ -10,6 +10,7 @@ use burn::tensor::backend::AutodiffBackend;
 use super::checkpoint::Position;
 use super::clip::{clip_grad_norm, global_grad_norm};
 use super::groups::GroupedOptimizer;
+use super::micro_batch_rng::seed_micro_batch;
 use crate::{CoreError, Result};
 
 /// The loss of one micro-batch.
@@ -56,6 +57,10 @@ pub struct LoopConfig {
     pub max_grad_norm: Option<f64>,
     /// Where to start: `Position::default()` for a new run, a checkpoint's position to resume.
     pub start: Position,
+    /// Seed of the backend generator streams: each micro-batch's loss runs with the generator
+    /// seeded from `(seed, update, epoch, micro-batch)` (see [`super::micro_batch_rng`]), so
+    /// dropout masks are the same in a resumed run.
+    pub seed: u64,
 }
 
 /// One optimizer update, as logged.
@@ -104,6 +109,7 @@ where
     let accumulation = config.accumulation.max(1);
     let mut records = Vec::new();
     let mut update = config.start.global_step;
+    let device = model.devices().into_iter().next().unwrap_or_default();
     for epoch in config.start.epoch..config.epochs {
         let batches = data(epoch).into_iter();
         let n = batches.len();
@@ -122,8 +128,10 @@ where
                 epoch,
                 micro_batch: i,
             };
+            let rng = seed_micro_batch::<B>(&device, config.seed, at);
             let out = step.loss(&model, &batch, at)?;
             let loss_value: f64 = out.loss.clone().into_scalar().elem();
+            drop(rng);
             if !loss_value.is_finite() {
                 return Err(CoreError::NonFinite(format!(
                     "loss is {loss_value} at epoch {epoch}, micro-batch {i}, update {update}"
