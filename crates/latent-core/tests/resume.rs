@@ -415,9 +415,12 @@ fn resuming_under_another_schedule_is_refused_naming_scheduler_json() {
             run,
         } => {
             assert_eq!(path, &checkpoint.join("scheduler.json"));
-            assert_eq!(key, "schedules.adapters.total_updates");
-            assert_eq!(had, "9");
-            assert!(run.starts_with("12"), "{run}");
+            assert_eq!(key, "schedules.adapters");
+            assert!(
+                had.contains("at update 2") && had.ends_with("9 updates)"),
+                "{had}"
+            );
+            assert!(run.ends_with("12 updates)"), "{run}");
         }
         other => panic!("expected a schedule mismatch, got {other}"),
     }
@@ -429,9 +432,7 @@ fn resuming_under_another_schedule_is_refused_naming_scheduler_json() {
     let mut optim =
         GroupedOptimizer::new(&model, &other, &AdamWSettings::default(), total).unwrap();
     let err = load_checkpoint(&checkpoint, model, &mut optim).unwrap_err();
-    assert!(
-        err.to_string().contains("schedules.adapters.peak_lr"),
-        "{err}"
-    );
+    assert!(err.to_string().contains("peak 2e-2"), "{err}");
+    assert!(err.to_string().contains("peak 1e-3"), "{err}");
     std::fs::remove_dir_all(&dir).ok();
 }

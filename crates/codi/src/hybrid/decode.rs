@@ -77,6 +77,7 @@ pub fn evaluate_hybrid<B: Backend>(
     let per_batch = eval.batch_size.max(1);
     let mut records = Vec::with_capacity(examples.len());
     for (i, chunk) in examples.chunks(per_batch).enumerate() {
+        latent_core::train::check_stop(eval.stop.as_ref(), "evaluation")?;
         let controllers = (0..chunk.len())
             .map(|r| {
                 let index = i * per_batch + r;

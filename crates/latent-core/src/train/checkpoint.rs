@@ -222,6 +222,27 @@ impl CheckpointPolicy {
         }
     }
 
+    /// Runs an evaluation due at `state` (an update's end, typically an epoch's): a stop request
+    /// during it (`evaluate` returns [`CoreError::StopRequested`]) writes `checkpoint-N` for
+    /// `state` marked [`TrainingState::with_evaluation_pending`], so that the resumed run
+    /// evaluates first, and returns [`CoreError::Interrupted`] naming it.
+    pub fn evaluate_or_interrupt<B: AutodiffBackend, M: AutodiffModule<B>, T>(
+        &self,
+        model: &M,
+        optimizer: &GroupedOptimizer<B, M>,
+        state: &TrainingState,
+        config: &Value,
+        evaluate: impl FnOnce() -> Result<T>,
+    ) -> Result<T> {
+        match evaluate() {
+            Err(CoreError::StopRequested { .. }) => {
+                let pending = state.clone().with_evaluation_pending();
+                Err(self.interrupt(model, optimizer, &pending, config))
+            }
+            other => other,
+        }
+    }
+
     /// Writes `checkpoint-N` (N = the state's global step), prunes old ones, returns its directory.
     fn save_periodic<B: AutodiffBackend, M: AutodiffModule<B>>(
         &self,

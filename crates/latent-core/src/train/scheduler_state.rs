@@ -4,9 +4,11 @@
 //! A schedule is a function of the update index, so resuming needs no state beyond the position;
 //! what the file guards against is resuming under a different schedule (another peak lr, warm-up,
 //! shape or total number of updates, e.g. after changing the epochs or the accumulation), which
-//! would silently continue on another curve. Loading checks the run's schedules against it and
-//! refuses a difference, naming the file and the setting. Files written before the schedules were
-//! recorded are checked through their next learning rates.
+//! would silently continue on another curve. Loading compares the two schedules on every update
+//! they both cover from the resume point on and refuses the first learning rate that differs,
+//! naming the file, the group, the update and both schedules (so a longer run under a constant
+//! schedule without warm-up may continue a shorter one). Files written before the schedules were
+//! recorded are checked through their next learning rate.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -39,6 +41,12 @@ fn names<V>(m: &BTreeMap<String, V>) -> String {
 /// Equal up to the last bits a decimal round trip may change.
 fn close(a: f64, b: f64) -> bool {
     a == b || (a - b).abs() <= 1e-12 * a.abs().max(b.abs())
+}
+
+/// The first update from `from` on, among those both schedules cover, whose learning rates differ
+/// (a longer run under a constant schedule without warm-up continues the same curve).
+fn first_difference(had: &LrSchedule, now: &LrSchedule, from: usize) -> Option<usize> {
+    (from..had.total_updates.min(now.total_updates)).find(|&k| !close(had.lr(k), now.lr(k)))
 }
 
 /// Writes `path` for `optimizer` after `global_step` updates.
@@ -109,38 +117,73 @@ pub(crate) fn check_scheduler<B: AutodiffBackend, M: AutodiffModule<B>>(
     }
     for (name, now) in &run {
         let had = &schedules[name];
-        let field = |f: &str| format!("schedules.{name}.{f}");
-        if had.kind != now.kind {
-            return Err(mismatch(
-                field("kind"),
-                format!("{:?}", had.kind),
-                format!("{:?}", now.kind),
-            ));
-        }
-        if had.total_updates != now.total_updates {
-            return Err(mismatch(
-                field("total_updates"),
-                had.total_updates.to_string(),
+        if let Some(k) = first_difference(had, now, global_step) {
+            let describe = |s: &LrSchedule| {
                 format!(
-                    "{} (epochs, batches per epoch or accumulation changed?)",
-                    now.total_updates
-                ),
-            ));
-        }
-        if !close(had.peak_lr, now.peak_lr) {
+                    "lr {:e} at update {k} ({:?}, peak {:e}, warm-up ratio {}, {} updates)",
+                    s.lr(k),
+                    s.kind,
+                    s.peak_lr,
+                    s.warmup_ratio,
+                    s.total_updates
+                )
+            };
             return Err(mismatch(
-                field("peak_lr"),
-                had.peak_lr.to_string(),
-                now.peak_lr.to_string(),
-            ));
-        }
-        if !close(had.warmup_ratio, now.warmup_ratio) {
-            return Err(mismatch(
-                field("warmup_ratio"),
-                had.warmup_ratio.to_string(),
-                now.warmup_ratio.to_string(),
+                format!("schedules.{name}"),
+                describe(had),
+                describe(now),
             ));
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::train::ScheduleKind;
+
+    fn schedule(kind: ScheduleKind, warmup_ratio: f64, total_updates: usize) -> LrSchedule {
+        LrSchedule {
+            kind,
+            peak_lr: 1e-3,
+            warmup_ratio,
+            total_updates,
+        }
+    }
+
+    #[test]
+    fn only_a_change_of_the_remaining_rates_is_a_difference() {
+        use ScheduleKind::{Constant, Cosine};
+        let same = schedule(Cosine, 0.1, 20);
+        assert_eq!(first_difference(&same, &same.clone(), 5), None);
+        // More updates: the cosine (and a constant with warm-up) changes shape.
+        assert_eq!(
+            first_difference(&same, &schedule(Cosine, 0.1, 40), 5),
+            Some(5)
+        );
+        assert!(first_difference(
+            &schedule(Constant, 0.1, 20),
+            &schedule(Constant, 0.1, 40),
+            0
+        )
+        .is_some());
+        // A constant schedule without warm-up continues the same rates.
+        assert_eq!(
+            first_difference(
+                &schedule(Constant, 0.0, 20),
+                &schedule(Constant, 0.0, 40),
+                20
+            ),
+            None
+        );
+        assert_eq!(
+            first_difference(
+                &schedule(Constant, 0.0, 20),
+                &schedule(Constant, 0.0, 40),
+                3
+            ),
+            None
+        );
+    }
 }
