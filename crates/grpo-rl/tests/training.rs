@@ -487,3 +487,37 @@ fn resume_reproduces_the_next_updates_exactly() {
     }
     std::fs::remove_dir_all(&whole.training.output_dir).unwrap();
 }
+
+#[test]
+fn a_raised_stop_ends_the_evaluation_within_a_decoding_step() {
+    let c = config("eval-stop", None);
+    let (built, prompts) = setup(&c);
+    let stop = StopFlag::new();
+    stop.request();
+    let settings = grpo_rl::eval::EvalSettings {
+        batch_size: 2,
+        max_new_tokens: 6,
+        mix: false,
+        answer_delimiter: c.hrpo.answer_delimiter.clone(),
+        eos_token_ids: built.eos_token_ids.clone(),
+        pad_token_id: built.pad_token_id,
+        stop: Some(stop),
+    };
+    let mut batches = 0;
+    let err = grpo_rl::eval::evaluate(
+        &built.model.valid(),
+        &built.tokenizer,
+        &prompts,
+        &settings,
+        |_| batches += 1,
+    )
+    .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            grpo_rl::GrpoError::Core(latent_core::CoreError::StopRequested { .. })
+        ),
+        "{err}"
+    );
+    assert_eq!(batches, 0, "no batch finished");
+}

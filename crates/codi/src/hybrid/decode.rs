@@ -219,6 +219,52 @@ mod tests {
     use crate::hybrid::controller::SwitchRule;
     use crate::Task;
 
+    /// A stop raised during an evaluation ends it before the next batch: the progress callback
+    /// raises it after the first batch, and no second batch is decoded (plain and hybrid).
+    #[test]
+    fn a_stop_ends_an_evaluation_before_its_next_batch() {
+        let (model, tokenizer, examples) = crate::hybrid::testing::tiny_setup();
+        assert!(examples.len() > 2);
+        let stop = latent_core::train::StopFlag::new();
+        let eval = EvalConfig {
+            batch_size: 2,
+            max_new_tokens: 4,
+            num_latent: 2,
+            stop: Some(stop.clone()),
+            ..EvalConfig::default()
+        };
+        let stopped = |e: &CodiError| {
+            matches!(
+                e,
+                CodiError::Core(latent_core::CoreError::StopRequested { .. })
+            )
+        };
+        let mut done = Vec::new();
+        let err = evaluate(&model, Task::Codi, &tokenizer, &examples, &eval, |n| {
+            done.push(n);
+            stop.request();
+        })
+        .unwrap_err();
+        assert!(stopped(&err), "{err}");
+        assert_eq!(done, [2]);
+        let controller = ControllerConfig {
+            mode: BaselineMode::Latent,
+            num_latent: 2,
+            ..ControllerConfig::default()
+        };
+        let err = evaluate_hybrid(
+            &model,
+            &tokenizer,
+            &examples,
+            &eval,
+            &controller,
+            None,
+            |_| {},
+        )
+        .unwrap_err();
+        assert!(stopped(&err), "{err}");
+    }
+
     /// The all-latent mode is plain CODI decoding and the all-explicit mode is CoT decoding: both
     /// must write exactly what [`evaluate`] writes, row for row, in mixed-length batches.
     #[test]
