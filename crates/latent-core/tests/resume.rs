@@ -366,6 +366,9 @@ fn lora_checkpoints_hold_only_the_trainable_parameters() {
     let mut optim = optimizer(&model, EPOCHS);
     let (restored, _) = load_checkpoint(&checkpoint, model, &mut optim).unwrap();
     assert_eq!(bits(&restored), bits(&trained));
+    // A file without the metadata (as written before it existed) holds every parameter.
+    let restored = latent_core::train::load_training_weights(&full, lora_model(99)).unwrap();
+    assert_eq!(bits(&restored), bits(&trained));
     std::fs::remove_dir_all(&dir).ok();
 }
 
@@ -434,5 +437,18 @@ fn resuming_under_another_schedule_is_refused_naming_scheduler_json() {
     let err = load_checkpoint(&checkpoint, model, &mut optim).unwrap_err();
     assert!(err.to_string().contains("peak 2e-2"), "{err}");
     assert!(err.to_string().contains("peak 1e-3"), "{err}");
+    // A scheduler.json of an earlier version (no schedules): checked through its next lr.
+    let file = checkpoint.join("scheduler.json");
+    let mut saved: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&file).unwrap()).unwrap();
+    saved.as_object_mut().unwrap().remove("schedules");
+    std::fs::write(&file, saved.to_string()).unwrap();
+    let model = lora_model(5);
+    let mut optim = optimizer(&model, EPOCHS);
+    load_checkpoint(&checkpoint, model, &mut optim).unwrap();
+    let model = lora_model(5);
+    let mut optim = optimizer(&model, EPOCHS + 1);
+    let err = load_checkpoint(&checkpoint, model, &mut optim).unwrap_err();
+    assert!(err.to_string().contains("next_lr.adapters"), "{err}");
     std::fs::remove_dir_all(&dir).ok();
 }
