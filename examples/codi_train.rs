@@ -16,7 +16,7 @@ use burn::prelude::*;
 use clap::Parser;
 use latent_codi::config::{resolve_data_path, CodiRunConfig};
 use latent_codi::data::prepare;
-use latent_codi::eval::evaluate;
+use latent_codi::eval::{evaluate, EvalConfig};
 use latent_codi::model::count_parameters;
 use latent_codi::run::{
     build, build_model, load_problems, make_trainable, prep_config, train, TrainOptions,
@@ -91,7 +91,11 @@ impl BackendJob for Job {
             config.data.max_eval_samples,
         )?;
         let (examples, _) = prepare(&problems, &tokenizer, &prep)?;
-        let eval = config.eval_config(num_latent);
+        // A Ctrl-C / SIGTERM during the evaluation ends it within one batch.
+        let eval = EvalConfig {
+            stop: options.stop.clone(),
+            ..config.eval_config(num_latent)
+        };
         let summary = evaluate(
             &model.valid(),
             config.method.task,
@@ -99,7 +103,13 @@ impl BackendJob for Job {
             &examples,
             &eval,
             |_| {},
-        )?;
+        )
+        .map_err(|e| {
+            format!(
+                "{e}; the trained model is saved in {}",
+                report.saved.display()
+            )
+        })?;
         let out = config.training.output_dir.join("eval.json");
         std::fs::write(&out, serde_json::to_string_pretty(&summary)?)?;
         println!(

@@ -76,6 +76,7 @@ impl BackendJob for Job {
             mix,
             answer_delimiter: config.hrpo.answer_delimiter.clone(),
             pad_token_id: config.model.pad_token_id.unwrap_or(eos[0]),
+            stop: None,
             eos_token_ids: eos,
         };
         let summary = evaluate(&model, &tokenizer, &prompts, &settings, |done| {

@@ -144,14 +144,22 @@ impl BackendJob for Job {
                 answer_delimiter: config.hrpo.answer_delimiter.clone(),
                 eos_token_ids: built.eos_token_ids,
                 pad_token_id: built.pad_token_id,
+                stop: options.stop.clone(),
             };
+            // A Ctrl-C / SIGTERM during the evaluation ends it within one decoding step.
             let summary = evaluate(
                 &model.valid(),
                 &built.tokenizer,
                 &prompts,
                 &settings,
                 |_| {},
-            )?;
+            )
+            .map_err(|e| {
+                format!(
+                    "{e}; the trained policy is saved in {}",
+                    report.saved.display()
+                )
+            })?;
             let path = report.saved.join("eval.json");
             std::fs::write(&path, serde_json::to_string_pretty(&summary)?)?;
             println!(

@@ -65,7 +65,8 @@ impl BackendJob for Eval {
             &examples,
             config.train.eval_batch_size,
             config.train.seed ^ 0x5eed,
-        );
+            None,
+        )?;
         let paraphrase = config.task == Task::QqpParaphrase;
         let report = eval_generation(
             &model,
@@ -75,6 +76,7 @@ impl BackendJob for Eval {
             config.train.eval_batch_size,
             0,
             paraphrase,
+            None,
         )?;
         write_samples(&out.join("samples.jsonl"), &report.samples)?;
         let metrics = serde_json::json!({

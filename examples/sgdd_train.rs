@@ -13,6 +13,7 @@ use std::path::PathBuf;
 
 use burn::prelude::*;
 use clap::Parser;
+use latent_core::train::StopFlag;
 use latent_core::{BackendJob, DeviceSpec};
 use sgdd_diffusion::config::RunConfig;
 use sgdd_diffusion::train::run_training;
@@ -43,7 +44,14 @@ impl BackendJob for Train {
 
     fn run<B: Backend>(self, device: B::Device) -> Self::Output {
         let (args, config) = (self.0, self.1);
-        let outcome = run_training::<B>(&config, args.resume.as_deref(), &device, !args.quiet)?;
+        let stop = StopFlag::ctrl_c()?;
+        let outcome = run_training::<B>(
+            &config,
+            args.resume.as_deref(),
+            &device,
+            !args.quiet,
+            Some(&stop),
+        )?;
         println!(
             "{}",
             serde_json::json!({

@@ -409,6 +409,7 @@ impl CodiRunConfig {
             probe_top_k: self.eval.probe_top_k,
             probe_examples: self.eval.probe_examples,
             reference_masking: self.method.reference_masking,
+            stop: None,
         }
     }
 

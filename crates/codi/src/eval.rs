@@ -10,6 +10,7 @@ use std::time::Instant;
 use burn::prelude::*;
 use latent_core::infer::sampling::{argmax, softmax};
 use latent_core::infer::{decode, DecodeConfig, DecodePolicy, Next, NextInputs, StepView, Stepper};
+use latent_core::train::{check_stop, StopFlag};
 use latent_core::LmInput;
 use latent_datasets::answer::codi_correct;
 use serde::Serialize;
@@ -34,6 +35,9 @@ pub struct EvalConfig {
     pub probe_examples: usize,
     /// Reproduce the reference code's masking (see [`crate::loss::LossConfig::reference_masking`]).
     pub reference_masking: bool,
+    /// Ends the evaluation with `CoreError::StopRequested` before its next batch once raised
+    /// (Ctrl-C, SIGTERM): a stop is honoured within one evaluation batch.
+    pub stop: Option<StopFlag>,
 }
 
 impl Default for EvalConfig {
@@ -45,6 +49,7 @@ impl Default for EvalConfig {
             probe_top_k: 5,
             probe_examples: 0,
             reference_masking: false,
+            stop: None,
         }
     }
 }
@@ -159,6 +164,7 @@ pub fn evaluate<B: Backend>(
     let start = Instant::now();
     let mut records = Vec::with_capacity(examples.len());
     for (chunk_index, chunk) in examples.chunks(config.batch_size.max(1)).enumerate() {
+        check_stop(config.stop.as_ref(), "evaluation")?;
         let first = chunk_index * config.batch_size.max(1);
         let probe_rows = config.probe_examples.saturating_sub(first).min(chunk.len());
         records.extend(decode_batch(

@@ -510,6 +510,7 @@ where
         max_grad_norm: t.max_grad_norm,
         start,
         precision: t.precision,
+        seed: t.seed,
     };
     let started = Instant::now();
     let mut last_losses: Vec<(usize, f64)> = Vec::new();

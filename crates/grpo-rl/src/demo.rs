@@ -370,6 +370,7 @@ fn run_variant<B: AutodiffBackend>(
         answer_delimiter: run.hrpo.answer_delimiter.clone(),
         eos_token_ids: vec![eos],
         pad_token_id: eos,
+        stop: None,
     };
     let summary = evaluate(&model.valid(), tokenizer, test_prompts, &settings, |_| {})?;
     write_eval(&run.training.output_dir, &summary)?;
@@ -487,6 +488,7 @@ pub fn run_demo<B: AutodiffBackend>(
         answer_delimiter: "####".into(),
         eos_token_ids: vec![eos],
         pad_token_id: eos,
+        stop: None,
     };
     let start_model = ThinkingLm::without_thinking(lm.valid());
     let start = evaluate(

@@ -7,6 +7,7 @@ use std::time::Instant;
 use burn::prelude::*;
 use latent_core::infer::SamplingConfig;
 use latent_core::latent::{rollout, RolloutConfig, ThinkingLm};
+use latent_core::train::StopFlag;
 use serde::Serialize;
 use tokenizers::Tokenizer;
 
@@ -29,6 +30,8 @@ pub struct EvalSettings {
     pub eos_token_ids: Vec<u32>,
     /// Padding id.
     pub pad_token_id: u32,
+    /// Ends the evaluation with `StopRequested` within one decoding step once raised.
+    pub stop: Option<StopFlag>,
 }
 
 /// One evaluated prompt.
@@ -86,6 +89,7 @@ pub fn evaluate<B: Backend>(
         pad_token_id: settings.pad_token_id,
         answer_delimiter: settings.answer_delimiter.clone(),
         mix: settings.mix,
+        stop: settings.stop.clone(),
     };
     let mut records = Vec::with_capacity(prompts.len());
     for chunk in prompts.chunks(settings.batch_size.max(1)) {

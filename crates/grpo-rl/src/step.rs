@@ -14,8 +14,8 @@ use burn::tensor::DType;
 use latent_core::infer::{SamplingConfig, StopReason};
 use latent_core::latent::{rollout, RolloutConfig, RolloutTensors, Rollouts, ThinkingLm};
 use latent_core::model::LogprobOptions;
-use latent_core::train::{StepIndex, StepLoss, TrainStep};
-use latent_core::{CausalLm, LmInput};
+use latent_core::train::{StepIndex, StepLoss, StopFlag, TrainStep};
+use latent_core::{CausalLm, CoreError, LmInput};
 use tokenizers::Tokenizer;
 
 use crate::advantage::{advantages, Advantages};
@@ -131,6 +131,10 @@ pub struct GrpoStep<'a, B: AutodiffBackend, R: Reward> {
     projection_start: Option<Vec<f32>>,
     /// Global norm of the projection's gradient at the last update.
     pub projection_grad_norm: Option<f64>,
+    /// Ends a window's rollouts within one decoding step once raised.
+    stop: Option<StopFlag>,
+    /// The model and micro-batch at which a stop request cut a window's rollouts short.
+    stopped: Option<(ThinkingLm<B>, StepIndex)>,
 }
 
 impl<'a, B: AutodiffBackend, R: Reward> GrpoStep<'a, B, R> {
@@ -156,7 +160,22 @@ impl<'a, B: AutodiffBackend, R: Reward> GrpoStep<'a, B, R> {
             generation: None,
             projection_start: model.projection.as_ref().map(|p| host(p.weight.val())),
             projection_grad_norm: None,
+            stop: None,
+            stopped: None,
         }
+    }
+
+    /// Rollouts end with `CoreError::StopRequested` within one decoding step once `stop` is
+    /// raised; the step then keeps the model it was given ([`GrpoStep::take_stopped`]).
+    pub fn set_stop(&mut self, stop: Option<StopFlag>) {
+        self.stop = stop;
+    }
+
+    /// After a stop during a window's rollouts: the model as it was (the state after the previous
+    /// update) and the micro-batch that opened the window, whose `Position::before` is where the
+    /// run resumes. The rollouts come first in a window, so no gradient of that update existed.
+    pub fn take_stopped(&mut self) -> Option<(ThinkingLm<B>, StepIndex)> {
+        self.stopped.take()
     }
 
     /// Measure the projection's change from `start` (`[hidden · hidden]`, Burn layout) instead of
@@ -235,6 +254,7 @@ impl<'a, B: AutodiffBackend, R: Reward> GrpoStep<'a, B, R> {
             pad_token_id: self.pad_token_id,
             answer_delimiter: c.hrpo.answer_delimiter.clone(),
             mix: c.hrpo.enabled,
+            stop: self.stop.clone(),
         };
         let all = rollout(&policy, self.tokenizer, &ids, &rollout_config)?;
         let rewards: Vec<f32> = (0..all.rows)
@@ -394,11 +414,20 @@ impl<B: AutodiffBackend, R: Reward> TrainStep<B, ThinkingLm<B>> for GrpoStep<'_,
         &mut self,
         model: &ThinkingLm<B>,
         batch: &MicroBatch,
-        _at: StepIndex,
+        at: StepIndex,
     ) -> latent_core::Result<StepLoss<B>> {
         let wrap = |e: crate::GrpoError| latent_core::CoreError::Method(Box::new(e));
         if self.generation.as_ref().map(|g| g.window_id) != Some(batch.window.id) {
-            self.generation = Some(self.generate(model, &batch.window).map_err(wrap)?);
+            match self.generate(model, &batch.window) {
+                Ok(generation) => self.generation = Some(generation),
+                Err(crate::GrpoError::Core(CoreError::StopRequested { during })) => {
+                    self.stopped = Some((model.clone(), at));
+                    return Err(CoreError::StopRequested {
+                        during: format!("{during} of the rollouts of update {}", at.update),
+                    });
+                }
+                Err(e) => return Err(wrap(e)),
+            }
         }
         let c = self.config;
         let gen = self.generation.as_ref().expect("generated");

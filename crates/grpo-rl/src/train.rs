@@ -15,6 +15,7 @@ use latent_core::train::{
     load_checkpoint, train as train_loop, CheckpointPolicy, GroupedOptimizer, LoopConfig, Position,
     RunLog, StopFlag, TrainingState,
 };
+use latent_core::CoreError;
 use serde::Serialize;
 use tokenizers::Tokenizer;
 
@@ -36,11 +37,13 @@ pub const RUN_START: &str = "run_start.safetensors";
 /// Options of one training call.
 #[derive(Debug, Clone, Default)]
 pub struct TrainOptions {
-    /// Resume from the newest `checkpoint-N` of the output directory, if any.
+    /// Resume from the newest checkpoint of the output directory (`CheckpointPolicy::latest`), if any.
     pub resume: bool,
     /// Show a progress bar.
     pub progress: bool,
-    /// Stop (after a checkpoint) when requested.
+    /// Stop when requested: after the current update, or within one decoding step of a window's
+    /// rollouts (checkpointing the state before that window's update); either way the error names
+    /// the checkpoint to resume from.
     pub stop: Option<StopFlag>,
 }
 
@@ -172,6 +175,7 @@ pub fn train<B: AutodiffBackend, R: Reward>(
         eos_token_ids,
         pad_token_id,
     );
+    step.set_stop(options.stop.clone());
     if let Some(file) = &run_start {
         if let Some(p) = &model.projection {
             let key = format!("{}{PROJECTION_MODULE}.weight", model.module_prefix());
@@ -193,10 +197,11 @@ pub fn train<B: AutodiffBackend, R: Reward>(
         max_grad_norm: t.max_grad_norm,
         start,
         precision: t.precision,
+        seed: t.seed,
     };
     let started = Instant::now();
     let completions_per_update = (config.prompts_per_window() * g.group_size) as f64;
-    let (model, records) = train_loop(
+    let result = train_loop(
         model,
         &mut step,
         |epoch| plan.micro_batches(epoch),
@@ -222,7 +227,21 @@ pub fn train<B: AutodiffBackend, R: Reward>(
                 options.stop.as_ref(),
             )
         },
-    )?;
+    );
+    let (model, records) = match (result, step.take_stopped()) {
+        // Stopped inside a window's rollouts: checkpoint the state before that window's update.
+        (Err(CoreError::StopRequested { .. }), Some((model, at))) => {
+            let state = TrainingState {
+                position: Position::before(at),
+                best: None,
+                extra: serde_json::Value::Null,
+            };
+            return Err(policy
+                .interrupt(&model, &optimizer, &state, &config_json)
+                .into());
+        }
+        (result, _) => result?,
+    };
     let seconds = started.elapsed().as_secs_f64();
     log.finish(None)?;
     let reward_curve: Vec<(usize, f64)> = records

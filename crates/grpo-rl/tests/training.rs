@@ -391,18 +391,41 @@ fn two_pass_states_equal_the_stored_ones_and_their_gradient_matches_finite_diffe
     }
 }
 
+/// [`Length`], and raises `stop` (when given) as it scores: a stop that arrives after a window's
+/// rollouts, while its completions are scored.
+struct LengthRaising {
+    stop: Option<StopFlag>,
+}
+
+impl Reward for LengthRaising {
+    fn score(&self, completion: &str, gold: &str) -> f32 {
+        if let Some(stop) = &self.stop {
+            stop.request();
+        }
+        Length.score(completion, gold)
+    }
+}
+
 #[test]
 fn resume_reproduces_the_next_updates_exactly() {
-    let c = config("resume", Some(ThinkingSource::Projection));
-    let (built, prompts) = setup(&c);
-    let run = |c: &GrpoRunConfig, stop: Option<StopFlag>, resume: bool| {
+    // Two stops, each resumed: one already raised when the first window's rollouts start (they
+    // end at their first decoding step; `checkpoint-0` holds the state before update 0), one
+    // raised while the first window is scored (the update completes; `checkpoint-1`). LoRA dropout
+    // is on, so the resumed updates also need the same dropout masks.
+    let config = |dir: &str| {
+        let mut c = config(dir, Some(ThinkingSource::Projection));
+        c.lora.dropout = 0.1;
+        c
+    };
+    let prompts = setup(&config("resume-prompts")).1;
+    let run = |c: &GrpoRunConfig, stop: Option<StopFlag>, raise: Option<StopFlag>, resume: bool| {
         let (built, _) = setup(c);
         train(
             c,
             built.model,
             &built.tokenizer,
             &prompts,
-            Length,
+            LengthRaising { stop: raise },
             built.eos_token_ids.clone(),
             built.pad_token_id,
             &TrainOptions {
@@ -412,18 +435,6 @@ fn resume_reproduces_the_next_updates_exactly() {
             },
         )
     };
-    drop(built);
-    let whole = config("resume-whole", Some(ThinkingSource::Projection));
-    let _ = std::fs::remove_dir_all(&whole.training.output_dir);
-    run(&whole, None, false).unwrap();
-    let _ = std::fs::remove_dir_all(&c.training.output_dir);
-    let stop = StopFlag::new();
-    stop.request();
-    let Err(err) = run(&c, Some(stop), false) else {
-        panic!("interrupted after the first update");
-    };
-    assert!(err.to_string().contains("checkpoint-1"), "{err}");
-    run(&c, None, true).unwrap();
     let lines = |dir: &std::path::Path| -> Vec<serde_json::Value> {
         std::fs::read_to_string(dir.join("metrics.jsonl"))
             .unwrap()
@@ -431,25 +442,83 @@ fn resume_reproduces_the_next_updates_exactly() {
             .map(|l| serde_json::from_str(l).unwrap())
             .collect()
     };
-    let (a, b) = (
-        lines(&whole.training.output_dir),
-        lines(&c.training.output_dir),
-    );
+    let whole = config("resume-whole");
+    let _ = std::fs::remove_dir_all(&whole.training.output_dir);
+    run(&whole, None, None, false).unwrap();
+    let a = lines(&whole.training.output_dir);
     assert_eq!(a.len(), 3, "3 windows of 2 prompts");
-    assert_eq!(b.len(), 3);
-    for (x, y) in a.iter().zip(&b) {
-        for key in [
-            "step",
-            "loss",
-            "grad_norm",
-            "reward/mean",
-            "loss/kl",
-            "projection/mean_abs_change",
-        ] {
-            assert_eq!(x[key], y[key], "{key} at step {}", x["step"]);
+
+    for (name, raised_before, checkpoint) in [
+        ("resume-in-rollout", true, "checkpoint-0"),
+        ("resume-after-rollout", false, "checkpoint-1"),
+    ] {
+        let c = config(name);
+        let _ = std::fs::remove_dir_all(&c.training.output_dir);
+        let stop = StopFlag::new();
+        if raised_before {
+            stop.request();
         }
+        let raise = (!raised_before).then(|| stop.clone());
+        let Err(err) = run(&c, Some(stop), raise, false) else {
+            panic!("{name}: the run was not interrupted");
+        };
+        match &err {
+            grpo_rl::GrpoError::Core(latent_core::CoreError::Interrupted {
+                checkpoint: dir,
+                ..
+            }) => assert!(dir.ends_with(checkpoint), "{name}: {err}"),
+            other => panic!("{name}: expected an interruption, got {other}"),
+        }
+        run(&c, None, None, true).unwrap();
+        let b = lines(&c.training.output_dir);
+        assert_eq!(b.len(), 3, "{name}");
+        for (x, y) in a.iter().zip(&b) {
+            for key in [
+                "step",
+                "loss",
+                "grad_norm",
+                "reward/mean",
+                "loss/kl",
+                "projection/mean_abs_change",
+            ] {
+                assert_eq!(x[key], y[key], "{name}: {key} at step {}", x["step"]);
+            }
+        }
+        std::fs::remove_dir_all(&c.training.output_dir).unwrap();
     }
-    for dir in [&whole.training.output_dir, &c.training.output_dir] {
-        std::fs::remove_dir_all(dir).unwrap();
-    }
+    std::fs::remove_dir_all(&whole.training.output_dir).unwrap();
+}
+
+#[test]
+fn a_raised_stop_ends_the_evaluation_within_a_decoding_step() {
+    let c = config("eval-stop", None);
+    let (built, prompts) = setup(&c);
+    let stop = StopFlag::new();
+    stop.request();
+    let settings = grpo_rl::eval::EvalSettings {
+        batch_size: 2,
+        max_new_tokens: 6,
+        mix: false,
+        answer_delimiter: c.hrpo.answer_delimiter.clone(),
+        eos_token_ids: built.eos_token_ids.clone(),
+        pad_token_id: built.pad_token_id,
+        stop: Some(stop),
+    };
+    let mut batches = 0;
+    let err = grpo_rl::eval::evaluate(
+        &built.model.valid(),
+        &built.tokenizer,
+        &prompts,
+        &settings,
+        |_| batches += 1,
+    )
+    .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            grpo_rl::GrpoError::Core(latent_core::CoreError::StopRequested { .. })
+        ),
+        "{err}"
+    );
+    assert_eq!(batches, 0, "no batch finished");
 }

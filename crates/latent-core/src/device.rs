@@ -4,7 +4,6 @@
 //! [`DeviceSpec::run`] instantiates it for the backend the string names. The CPU backend is
 //! [`CpuBackend`] (Burn's Flex); with the `cuda` feature, `cuda[:N]` selects [`CudaBackend`].
 
-use std::sync::{Mutex, MutexGuard};
 use std::{fmt, str::FromStr};
 
 use burn::tensor::backend::Backend;
@@ -86,18 +85,6 @@ impl DeviceSpec {
             }),
         }
     }
-}
-
-/// Held while a backend's random generator is seeded and drawn from (see [`seed_backend`]).
-static BACKEND_RNG: Mutex<()> = Mutex::new(());
-
-/// Seeds backend `B`'s random generator with `seed` and returns a guard: hold it while drawing
-/// initial weights. The generator is global to the process, so seeding and drawing under one lock
-/// keep models built on concurrent threads reproducible.
-pub fn seed_backend<B: Backend>(device: &B::Device, seed: u64) -> MutexGuard<'static, ()> {
-    let guard = BACKEND_RNG.lock().unwrap_or_else(|e| e.into_inner());
-    B::seed(device, seed);
-    guard
 }
 
 /// Parses a `--dtype` value: `f32`, `bf16` or `f16`.

@@ -118,7 +118,28 @@ pub enum CoreError {
         /// Why it is invalid.
         reason: String,
     },
-    /// Training was stopped on request (Ctrl-C) after saving a checkpoint.
+    /// A stop was requested (Ctrl-C, SIGTERM) during work that ends early without a checkpoint of
+    /// its own (a rollout, an evaluation); the training driver checkpoints what it can and turns
+    /// this into [`CoreError::Interrupted`].
+    #[error("stopped on request during {during}")]
+    StopRequested {
+        /// What was running.
+        during: String,
+    },
+    /// A checkpoint does not belong to the run resuming from it (its schedule, or the parameters
+    /// it holds, differ from the run's).
+    #[error("{path}: {key} is {checkpoint} in the checkpoint but {run} in this run; resume with the settings the checkpoint was written with")]
+    ResumeMismatch {
+        /// The checkpoint file.
+        path: PathBuf,
+        /// The setting or tensor.
+        key: String,
+        /// Its value in the checkpoint.
+        checkpoint: String,
+        /// Its value in this run.
+        run: String,
+    },
+    /// Training was stopped on request (Ctrl-C, SIGTERM) after saving a checkpoint.
     #[error("interrupted after update {step}; checkpoint saved in {checkpoint} (resume from it)")]
     Interrupted {
         /// Updates done.

@@ -27,6 +27,7 @@
 #![forbid(unsafe_code)]
 
 pub mod atomic;
+pub mod backend_rng;
 pub mod config_file;
 pub mod device;
 mod error;
@@ -35,11 +36,13 @@ pub mod infer;
 pub mod latent;
 pub mod lora;
 pub mod model;
+pub mod stop;
 pub mod train;
 
+pub use backend_rng::{seed_backend, BackendRng};
 #[cfg(feature = "cuda")]
 pub use device::CudaBackend;
-pub use device::{parse_dtype, peak_rss_mb, seed_backend, BackendJob, CpuBackend, DeviceSpec};
+pub use device::{parse_dtype, peak_rss_mb, BackendJob, CpuBackend, DeviceSpec};
 pub use error::{CoreError, Result};
 pub use hf::config::{Family, ModelConfig};
 pub use hf::safetensors::SaveDtype;

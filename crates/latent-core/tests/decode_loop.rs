@@ -156,3 +156,48 @@ fn stop_strings_and_budget_end_rows() {
     assert!(stopped.tokens[0].len() <= 3, "{:?}", stopped.tokens[0]);
     assert!(!stopped.texts[0].contains(piece.trim()));
 }
+
+/// Greedy writing that raises `stop` once it has seen step `at`.
+struct RaiseAt {
+    stop: latent_core::train::StopFlag,
+    at: usize,
+    steps: usize,
+}
+
+impl<BK: Backend> DecodePolicy<BK> for RaiseAt {
+    fn next(&mut self, view: &mut StepView<'_, BK>) -> latent_core::Result<NextInputs<BK>> {
+        self.steps += 1;
+        if view.step() == self.at {
+            self.stop.request();
+        }
+        let actions = (0..view.len())
+            .map(|i| Next::Write(view.argmax(i)))
+            .collect();
+        Ok(NextInputs::tokens(actions))
+    }
+}
+
+#[test]
+fn a_stop_request_ends_decoding_at_the_next_step() {
+    let model = load_model("qwen2");
+    let prompts: Vec<Vec<u32>> = vec![vec![5, 17, 42], vec![8, 91]];
+    let stop = latent_core::train::StopFlag::new();
+    let mut stepper = Stepper::new(&model, prompts.len(), 64);
+    let first = stepper.prefill_ids(&prompts, 0).unwrap();
+    let mut policy = RaiseAt {
+        stop: stop.clone(),
+        at: 2,
+        steps: 0,
+    };
+    let config = DecodeConfig {
+        max_new_tokens: 40,
+        stop: Some(stop),
+        ..Default::default()
+    };
+    let err = decode(stepper, first, &mut policy, &config, None).unwrap_err();
+    assert!(
+        matches!(err, latent_core::CoreError::StopRequested { .. }),
+        "{err}"
+    );
+    assert_eq!(policy.steps, 3, "steps 0, 1, 2 ran; none after the request");
+}

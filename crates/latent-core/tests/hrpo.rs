@@ -246,6 +246,7 @@ fn greedy_rollout_equals_hrpo_generation_loop() {
             pad_token_id: fixture.eos,
             answer_delimiter: case.delimiter.clone(),
             mix: true,
+            stop: None,
         };
         let out = rollout(
             &model,
@@ -300,6 +301,7 @@ fn batched_rollouts_equal_row_by_row_rollouts() {
         pad_token_id: 2,
         answer_delimiter: "T".into(),
         mix: true,
+        stop: None,
     };
     let batch = rollout(&model, &tokenizer, &prompts, &config).unwrap();
     assert_eq!(batch.rows, 6);

@@ -80,6 +80,7 @@ fn looped(precision: Precision, start: Position) -> LoopConfig {
         max_grad_norm: None,
         start,
         precision,
+        seed: 0,
     }
 }
 

@@ -143,6 +143,7 @@ fn looped(
         max_grad_norm,
         start,
         precision: Default::default(),
+        seed: 0,
     }
 }
 

@@ -12,7 +12,7 @@ use burn::prelude::*;
 use burn::tensor::backend::AutodiffBackend;
 use latent_codi::CodiModel;
 use latent_core::train::{
-    load_checkpoint, total_updates, train as train_loop, AdamWSettings, BestMetric,
+    check_stop, load_checkpoint, total_updates, train as train_loop, AdamWSettings, BestMetric,
     CheckpointPolicy, Direction, GroupedOptimizer, LoopConfig, ParamGroupConfig, Position, RunLog,
     ScheduleKind, StepIndex, StepLoss, StopFlag, TrainStep, TrainingState,
 };
@@ -100,7 +100,6 @@ struct PrmStep<'a> {
     kind: LossKind,
     step_labels: bool,
     max_seq_len: usize,
-    seed: u64,
 }
 
 impl<B: AutodiffBackend> TrainStep<B, LatentRewardModel<B>> for PrmStep<'_> {
@@ -110,18 +109,13 @@ impl<B: AutodiffBackend> TrainStep<B, LatentRewardModel<B>> for PrmStep<'_> {
         &mut self,
         model: &LatentRewardModel<B>,
         batch: &MicroBatch,
-        at: StepIndex,
+        _at: StepIndex,
     ) -> latent_core::Result<StepLoss<B>> {
         let device = model.head.weight.val().device();
         let input = input_of::<B>(self.set, &batch.paths, self.max_seq_len, &device);
-        // Dropout masks from a stream of this micro-batch, so a resumed run draws the same ones.
-        let values = {
-            let _rng = seed_backend::<B>(
-                &device,
-                self.seed ^ ((at.epoch as u64) << 40) ^ ((at.micro_batch as u64) << 8) ^ 0x5EED,
-            );
-            model.forward(input).map_err(to_core)?
-        };
+        // Dropout masks come from the stream the shared loop seeds for this micro-batch (run seed,
+        // update, epoch, micro-batch), so a resumed run draws the same ones.
+        let values = model.forward(input).map_err(to_core)?;
         let k = values.dims()[1];
         let labels = labels_of::<B>(self.set, &batch.paths, k, self.step_labels, &device);
         let loss = prm_loss(self.kind, values, labels, &batch.groups);
@@ -132,17 +126,20 @@ impl<B: AutodiffBackend> TrainStep<B, LatentRewardModel<B>> for PrmStep<'_> {
     }
 }
 
-/// Mean loss of `model` (evaluation mode) on every path of `set`.
+/// Mean loss of `model` (evaluation mode) on every path of `set`; ends with
+/// `CoreError::StopRequested` between batches once `stop` is raised.
 pub fn evaluate_loss<B: Backend>(
     model: &LatentRewardModel<B>,
     set: &PathSet,
     config: &PrmRunConfig,
+    stop: Option<&StopFlag>,
 ) -> Result<f64> {
     let device = model.head.weight.val().device();
     let questions: Vec<usize> = (0..set.questions.len()).collect();
     let batches = epoch_batches(set, &questions, 64, config.loss.needs_groups(), 0, 0);
     let (mut sum, mut weight) = (0.0, 0.0);
     for batch in &batches {
+        check_stop(stop, "the held-out loss")?;
         let values = model.forward(input_of::<B>(
             set,
             &batch.paths,
@@ -172,7 +169,8 @@ pub struct TrainOptions {
     pub resume: Option<PathBuf>,
     /// Show a progress bar.
     pub progress: bool,
-    /// Stop (after a checkpoint) when requested.
+    /// Stop when requested: after the current update, or within one batch of the held-out
+    /// evaluation (the checkpoint then marks it pending and the resumed run evaluates first).
     pub stop: Option<StopFlag>,
 }
 
@@ -241,7 +239,7 @@ pub fn train<B: AutodiffBackend>(
         per_epoch: true,
     };
     let config_json = serde_json::to_value(&config).expect("config serialises");
-    let (model, start, mut best) = match &options.resume {
+    let (model, start, mut best, pending) = match &options.resume {
         Some(dir) => {
             let (model, state) = load_checkpoint(dir, model, &mut optimizer)?;
             (
@@ -249,13 +247,16 @@ pub fn train<B: AutodiffBackend>(
                 state.position,
                 state
                     .best
+                    .clone()
                     .unwrap_or_else(|| BestMetric::new("loss", Direction::Minimize)),
+                state.evaluation_pending(),
             )
         }
         None => (
             model,
             Position::default(),
             BestMetric::new("loss", Direction::Minimize),
+            false,
         ),
     };
     let mut log = RunLog::open(&t.output_dir, total, start.global_step, options.progress)?;
@@ -268,7 +269,6 @@ pub fn train<B: AutodiffBackend>(
         kind: config.loss,
         step_labels: config.data.step_labels,
         max_seq_len: config.data.max_seq_len,
-        seed: t.seed,
     };
     let loop_config = LoopConfig {
         epochs: t.epochs,
@@ -276,11 +276,43 @@ pub fn train<B: AutodiffBackend>(
         max_grad_norm: t.max_grad_norm,
         start,
         precision: t.precision,
+        seed: t.seed,
     };
     let started = std::time::Instant::now();
     let mut epoch_sum = (0.0, 0usize);
     let mut epoch_losses = Vec::new();
     let mut eval_losses = Vec::new();
+    let stop = options.stop.as_ref();
+    // The held-out loss after an epoch; a stop during it checkpoints with the evaluation pending.
+    let held_out = |model: &LatentRewardModel<B>,
+                    optimizer: &GroupedOptimizer<B, LatentRewardModel<B>>,
+                    state: &TrainingState,
+                    eval: &PathSet| {
+        policy.evaluate_or_interrupt(model, optimizer, state, &config_json, || {
+            evaluate_loss(&model.valid(), eval, &config, stop).map_err(to_core)
+        })
+    };
+    if let (true, Some(eval)) = (pending, &eval_set) {
+        // Stopped during the evaluation due here: evaluate first, then write what was due.
+        let mut state = TrainingState {
+            position: start,
+            best: Some(best.clone()),
+            extra: serde_json::Value::Null,
+        };
+        let loss = held_out(&model, &optimizer, &state, eval)?;
+        eval_losses.push(loss);
+        log.metrics(start.global_step, &[("valid/loss".to_string(), loss)])?;
+        let logged = [("loss".to_string(), loss)];
+        policy.after_evaluation(
+            &model,
+            &optimizer,
+            &mut state,
+            &config_json,
+            &mut best,
+            &logged,
+        )?;
+        policy.after_update(&model, &optimizer, &state, &config_json, stop)?;
+    }
     let (model, records) = train_loop(
         model,
         &mut step,
@@ -302,7 +334,7 @@ pub fn train<B: AutodiffBackend>(
                 let mut logged = vec![("train/epoch_loss".to_string(), train_loss)];
                 let key_value = match &eval_set {
                     Some(eval) => {
-                        let loss = evaluate_loss(&model.valid(), eval, &config).map_err(to_core)?;
+                        let loss = held_out(model, optimizer, &state, eval)?;
                         eval_losses.push(loss);
                         logged.insert(0, ("valid/loss".to_string(), loss));
                         loss
@@ -319,13 +351,7 @@ pub fn train<B: AutodiffBackend>(
                     &[("loss".to_string(), key_value)],
                 )?;
             }
-            policy.after_update(
-                model,
-                optimizer,
-                &state,
-                &config_json,
-                options.stop.as_ref(),
-            )
+            policy.after_update(model, optimizer, &state, &config_json, stop)
         },
     )?;
     let state = TrainingState {

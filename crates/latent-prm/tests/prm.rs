@@ -23,6 +23,14 @@ use latent_prm::PrmError;
 type B = CpuBackend;
 type AB = Autodiff<CpuBackend>;
 
+/// One test at a time: Burn's generator is global to the process and building or loading a model
+/// draws from it outside any lock (lazy initial values), which would change another test's
+/// draws in the middle of its run; the exact comparisons need runs alone in the process.
+fn serial() -> std::sync::MutexGuard<'static, ()> {
+    static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    SERIAL.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 fn temp(name: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("latent-prm-test-{}-{name}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
@@ -94,6 +102,7 @@ fn run_collect(
 
 #[test]
 fn collection_is_deterministic_resumes_without_duplicates_and_validates() {
+    let _serial = serial();
     let dir = temp("collect");
     let (model, questions) = reasoner(&dir);
     let whole = run_collect(&model, &questions, &dir.join("a"), &sampling(), None);
@@ -161,6 +170,7 @@ fn collection_is_deterministic_resumes_without_duplicates_and_validates() {
 
 #[test]
 fn monte_carlo_values_are_fractions_and_end_with_the_path_score() {
+    let _serial = serial();
     let dir = temp("mc");
     let (model, questions) = reasoner(&dir);
     let s = SamplingConfig {
@@ -183,6 +193,7 @@ fn monte_carlo_values_are_fractions_and_end_with_the_path_score() {
 
 #[test]
 fn pooling_with_padding_equals_pooling_the_unpadded_rows() {
+    let _serial = serial();
     let device = Default::default();
     let hidden = Tensor::<B, 3>::random(
         [2, 5, 3],
@@ -245,6 +256,7 @@ fn pooling_with_padding_equals_pooling_the_unpadded_rows() {
 
 #[test]
 fn losses_match_pytorch() {
+    let _serial = serial();
     let text = std::fs::read_to_string(
         PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/losses.json"),
     )
@@ -308,6 +320,7 @@ fn scorer_config(paths: &Path, out: &Path, loss: LossKind, reasoner: &Path) -> P
 
 #[test]
 fn training_writes_every_checkpoint_and_resumes_exactly() {
+    let _serial = serial();
     let dir = temp("train");
     let (model, questions) = reasoner(&dir);
     run_collect(&model, &questions, &dir.join("paths"), &sampling(), None);
@@ -347,7 +360,73 @@ fn training_writes_every_checkpoint_and_resumes_exactly() {
 }
 
 #[test]
+fn a_stop_during_the_held_out_evaluation_resumes_with_it() {
+    let _serial = serial();
+    // One update per epoch (accumulation over the epoch): the first update ends epoch 0, and its
+    // held-out evaluation is the first thing to see the (already raised) stop.
+    let dir = temp("stop-eval");
+    let (model, questions) = reasoner(&dir);
+    run_collect(&model, &questions, &dir.join("paths"), &sampling(), None);
+    let config = |out: &str| {
+        let mut c = scorer_config(&dir.join("paths"), &dir.join(out), LossKind::Mse, &model);
+        c.data.eval = Some(dir.join("paths"));
+        c.training.accumulation = 1000;
+        c
+    };
+    let (_, full) = train::<AB>(
+        &config("whole"),
+        &TrainOptions::default(),
+        &Default::default(),
+    )
+    .unwrap();
+    assert_eq!((full.updates, full.eval_losses.len()), (2, 2));
+
+    let stop = StopFlag::new();
+    stop.request();
+    let options = TrainOptions {
+        stop: Some(stop),
+        ..TrainOptions::default()
+    };
+    let err = train::<AB>(&config("stopped"), &options, &Default::default()).unwrap_err();
+    let checkpoint = dir.join("stopped").join("checkpoint-1");
+    assert!(
+        err.to_string().contains(&checkpoint.display().to_string()),
+        "{err}"
+    );
+    let state: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(checkpoint.join("training_state.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(state["extra"]["evaluation_pending"], true, "{state}");
+    assert!(
+        !dir.join("stopped").join("epoch_0").exists(),
+        "written after the evaluation"
+    );
+
+    let resume = TrainOptions {
+        resume: Some(checkpoint),
+        ..TrainOptions::default()
+    };
+    let (_, resumed) = train::<AB>(&config("stopped"), &resume, &Default::default()).unwrap();
+    assert_eq!(resumed.updates, 1);
+    assert_eq!(
+        resumed.eval_losses, full.eval_losses,
+        "epoch 0 evaluated first"
+    );
+    for sub in ["epoch_0", "best", "final"] {
+        let bytes =
+            |run: &str| std::fs::read(dir.join(run).join(sub).join("model.safetensors")).unwrap();
+        assert!(
+            bytes("stopped") == bytes("whole"),
+            "{sub}/model.safetensors differs"
+        );
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
 fn shipped_configs_load_and_the_design_run_counts_match() {
+    let _serial = serial();
     let repo = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
     std::env::set_current_dir(&repo).unwrap();
     for entry in std::fs::read_dir("configs/prm").unwrap() {

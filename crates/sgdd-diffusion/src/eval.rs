@@ -1,12 +1,14 @@
 //! Evaluation: masked-CE loss and the weighted-bound perplexity on held-out data, and generation
 //! metrics (EM, token F1, BLEU both ways, the cosine between the re-encoded output and the input
 //! vector); for paraphrase also the copy-source baseline, BLEU against the source and the
-//! exact-copy rate.
+//! exact-copy rate. Each loop checks an optional stop flag between its batches, so a stop
+//! (Ctrl-C, SIGTERM) is honoured within one batch (`CoreError::StopRequested`).
 
 use std::path::Path;
 use std::time::Instant;
 
 use burn::prelude::*;
+use latent_core::train::{check_stop, StopFlag};
 use serde::Serialize;
 
 use crate::data::Examples;
@@ -31,16 +33,19 @@ pub struct LossReport {
     pub ppl_bound: f64,
 }
 
-/// Loss on `examples` with fixed corruption seeds (`seed`), no guidance dropout.
+/// Loss on `examples` with fixed corruption seeds (`seed`), no guidance dropout; stops between
+/// batches once `stop` is raised.
 pub fn eval_loss<B: Backend>(
     model: &SgddModel<B>,
     examples: &Examples,
     batch_size: usize,
     seed: u64,
-) -> LossReport {
+    stop: Option<&StopFlag>,
+) -> Result<LossReport> {
     let schedule = MaskSchedule::default();
     let (mut ce, mut masked, mut bound, mut tokens) = (0.0, 0usize, 0.0, 0usize);
     for batch in examples.epoch_batches(batch_size, seed, 0, false) {
+        check_stop(stop, "the held-out loss")?;
         let c = corrupt(&batch, &schedule, model.mask_id(), 0.0);
         let out = diffusion_loss(model, &batch, &c, &schedule, LossKind::MaskedCe);
         ce += out.masked_ce * out.masked_tokens as f64;
@@ -49,11 +54,11 @@ pub fn eval_loss<B: Backend>(
         tokens += out.tokens;
     }
     let bound_per_token = bound / tokens.max(1) as f64;
-    LossReport {
+    Ok(LossReport {
         masked_ce: ce / masked.max(1) as f64,
         bound_per_token,
         ppl_bound: bound_per_token.exp(),
-    }
+    })
 }
 
 /// Text of a generated row: tokens after the start token up to the first end or pad token.
@@ -69,6 +74,7 @@ pub fn row_text<B: Backend>(encoder: &SemanticEncoder<B>, row: &[u32]) -> Result
 }
 
 /// Generated texts for semantic vectors `cond`, in batches; the re-encoded output vectors too.
+/// Stops between batches once `stop` is raised.
 pub fn generate_texts<B: Backend>(
     model: &SgddModel<B>,
     encoder: &SemanticEncoder<B>,
@@ -76,11 +82,13 @@ pub fn generate_texts<B: Backend>(
     len: usize,
     decode: &DecodeConfig,
     batch_size: usize,
+    stop: Option<&StopFlag>,
 ) -> Result<(Vec<String>, Vec<Vec<f32>>)> {
     let device = model.embed.weight.device();
     let schedule = MaskSchedule::default();
     let (mut texts, mut vectors) = (Vec::new(), Vec::new());
     for chunk in cond.chunks(batch_size.max(1)) {
+        check_stop(stop, "generation")?;
         let mut failure = None;
         let embed = |ids: &[u32]| -> Vec<Vec<f32>> {
             let rows: Vec<String> = ids
@@ -162,7 +170,9 @@ pub struct GenerationReport {
     pub samples: Vec<Sample>,
 }
 
-/// Decodes the first `limit` examples (0 = all) and scores them; `paraphrase` adds the copy baselines.
+/// Decodes the first `limit` examples (0 = all) and scores them; `paraphrase` adds the copy
+/// baselines. Stops between generation batches once `stop` is raised.
+#[allow(clippy::too_many_arguments)]
 pub fn eval_generation<B: Backend>(
     model: &SgddModel<B>,
     encoder: &SemanticEncoder<B>,
@@ -171,6 +181,7 @@ pub fn eval_generation<B: Backend>(
     batch_size: usize,
     limit: usize,
     paraphrase: bool,
+    stop: Option<&StopFlag>,
 ) -> Result<GenerationReport> {
     let n = if limit == 0 {
         examples.len()
@@ -179,8 +190,15 @@ pub fn eval_generation<B: Backend>(
     };
     let len = examples.targets.first().map_or(0, Vec::len);
     let start = Instant::now();
-    let (outputs, vectors) =
-        generate_texts(model, encoder, &examples.cond[..n], len, decode, batch_size)?;
+    let (outputs, vectors) = generate_texts(
+        model,
+        encoder,
+        &examples.cond[..n],
+        len,
+        decode,
+        batch_size,
+        stop,
+    )?;
     let seconds = start.elapsed().as_secs_f64();
     let refs: Vec<String> = examples.pairs[..n].iter().map(|p| p.trg.clone()).collect();
     let srcs: Vec<String> = examples.pairs[..n].iter().map(|p| p.src.clone()).collect();

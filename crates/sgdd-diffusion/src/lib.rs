@@ -23,7 +23,7 @@
 //! let device = Default::default();
 //! let (config, encoder, model) = load_trained::<CpuBackend>("runs/sgdd/phase1_wiki/export".as_ref(), &[], &device)?;
 //! let cond = encoder.embed_texts(&["How can I be a good geologist?".to_string()], 1, &device)?;
-//! let (texts, _) = generate_texts(&model, &encoder, &cond, config.model.max_len, &config.decode, 1)?;
+//! let (texts, _) = generate_texts(&model, &encoder, &cond, config.model.max_len, &config.decode, 1, None)?;
 //! println!("{}", texts[0]);
 //! # Ok::<(), sgdd_diffusion::SgddError>(())
 //! ```

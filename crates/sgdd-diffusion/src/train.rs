@@ -156,13 +156,17 @@ pub struct TrainOutcome {
 }
 
 /// Trains per `config` on backend `B` (with autodiff). `resume`: a checkpoint of the same task is
-/// resumed exactly (model, optimizer, scheduler, position); one of another task (phase 1 → phase 2)
-/// gives the initial weights only.
+/// resumed exactly (model, optimizer, scheduler, position; a checkpoint written while a validation
+/// was cut short validates first); one of another task (phase 1 → phase 2) gives the initial
+/// weights only. `stop` (e.g. `StopFlag::ctrl_c()`): once raised, the run ends with
+/// `CoreError::Interrupted` naming the checkpoint to resume from, after the current update or
+/// within one batch of a validation.
 pub fn run_training<B: Backend>(
     config: &RunConfig,
     resume: Option<&Path>,
     device: &B::Device,
     progress: bool,
+    stop: Option<&StopFlag>,
 ) -> Result<TrainOutcome> {
     let out = config.train.out_dir.clone();
     std::fs::create_dir_all(&out).map_err(|e| latent_core::CoreError::io(&out, e))?;
@@ -245,13 +249,13 @@ pub fn run_training<B: Backend>(
         Some(b) if b.key == t.best_metric => b,
         _ => BestMetric::new(t.best_metric.clone(), direction_of(&t.best_metric)),
     };
-    let stop = StopFlag::ctrl_c().ok();
     let loop_config = LoopConfig {
         epochs: t.epochs,
         accumulation: t.accumulation,
         max_grad_norm: t.max_grad_norm,
         start: state.position,
         precision: t.precision,
+        seed: t.seed,
     };
     let mut step = DiffusionStep {
         schedule: MaskSchedule::default(),
@@ -259,8 +263,68 @@ pub fn run_training<B: Backend>(
         cfg_prob: t.cfg_prob,
     };
     let tokens_per_batch = t.batch_size * config.model.max_len;
-    let mut last_valid = Vec::new();
     let paraphrase = config.task == Task::QqpParaphrase;
+    // Validation after epoch `epoch` (held-out loss; EM/BLEU of decoded examples when configured),
+    // logged; a stop request is honoured within one evaluation batch.
+    let validate = |m: &SgddModel<Autodiff<B>>,
+                    epoch: usize,
+                    step: usize,
+                    log: &mut RunLog|
+     -> latent_core::Result<Vec<(String, f64)>> {
+        let valid_model = m.valid();
+        let seed = t.seed ^ 0x5eed;
+        let loss =
+            eval_loss(&valid_model, &valid_set, t.eval_batch_size, seed, stop).map_err(to_core)?;
+        let mut logged = vec![
+            ("valid/loss".to_string(), loss.masked_ce),
+            ("valid/bound".to_string(), loss.bound_per_token),
+            ("valid/ppl_bound".to_string(), loss.ppl_bound),
+        ];
+        if t.eval_generate > 0 {
+            let report = eval_generation(
+                &valid_model,
+                &encoder,
+                &valid_set,
+                &config.decode,
+                t.eval_batch_size,
+                t.eval_generate,
+                paraphrase,
+                stop,
+            )
+            .map_err(to_core)?;
+            logged.extend([
+                ("valid/exact_match".to_string(), report.scores.exact_match),
+                ("valid/token_f1".to_string(), report.scores.token_f1),
+                (
+                    "valid/sentence_bleu".to_string(),
+                    report.scores.sentence_bleu,
+                ),
+                ("valid/corpus_bleu".to_string(), report.scores.corpus_bleu),
+                ("valid/cosine".to_string(), report.cosine),
+            ]);
+            write_samples(
+                &out.join(format!("samples_epoch{epoch}.jsonl")),
+                &report.samples,
+            )
+            .map_err(to_core)?;
+        }
+        log.metrics(step, &logged)?;
+        log.note(&format!("epoch {epoch}: {}", fmt_metrics(&logged)))?;
+        Ok(logged)
+    };
+    let mut last_valid = Vec::new();
+    let mut state = state;
+    if state.evaluation_pending() {
+        // Stopped during the validation due here: validate first, then write what was due.
+        state.extra = json!({"seed": t.seed});
+        let position = state.position;
+        let logged = policy.evaluate_or_interrupt(&model, &optim, &state, &run_config, || {
+            validate(&model, position.epoch - 1, position.global_step, &mut log)
+        })?;
+        policy.after_evaluation(&model, &optim, &mut state, &run_config, &mut best, &logged)?;
+        policy.after_update(&model, &optim, &state, &run_config, stop)?;
+        last_valid = logged;
+    }
     let (model, records) = train(
         model,
         &mut step,
@@ -274,52 +338,14 @@ pub fn run_training<B: Backend>(
                 best: Some(best.clone()),
                 extra: json!({"seed": t.seed}),
             };
-            policy.after_update(m, o, &state, &run_config, stop.as_ref())?;
             if position.next_batch == 0 {
-                let valid_model = m.valid();
-                let loss = eval_loss(&valid_model, &valid_set, t.eval_batch_size, t.seed ^ 0x5eed);
-                let mut logged = vec![
-                    ("valid/loss".to_string(), loss.masked_ce),
-                    ("valid/bound".to_string(), loss.bound_per_token),
-                    ("valid/ppl_bound".to_string(), loss.ppl_bound),
-                ];
-                if t.eval_generate > 0 {
-                    let report = eval_generation(
-                        &valid_model,
-                        &encoder,
-                        &valid_set,
-                        &config.decode,
-                        t.eval_batch_size,
-                        t.eval_generate,
-                        paraphrase,
-                    )
-                    .map_err(to_core)?;
-                    logged.extend([
-                        ("valid/exact_match".to_string(), report.scores.exact_match),
-                        ("valid/token_f1".to_string(), report.scores.token_f1),
-                        (
-                            "valid/sentence_bleu".to_string(),
-                            report.scores.sentence_bleu,
-                        ),
-                        ("valid/corpus_bleu".to_string(), report.scores.corpus_bleu),
-                        ("valid/cosine".to_string(), report.cosine),
-                    ]);
-                    write_samples(
-                        &out.join(format!("samples_epoch{}.jsonl", position.epoch - 1)),
-                        &report.samples,
-                    )
-                    .map_err(to_core)?;
-                }
-                log.metrics(position.global_step, &logged)?;
-                log.note(&format!(
-                    "epoch {}: {}",
-                    position.epoch - 1,
-                    fmt_metrics(&logged)
-                ))?;
+                let logged = policy.evaluate_or_interrupt(m, o, &state, &run_config, || {
+                    validate(m, position.epoch - 1, position.global_step, &mut log)
+                })?;
                 policy.after_evaluation(m, o, &mut state, &run_config, &mut best, &logged)?;
                 last_valid = logged;
             }
-            Ok(())
+            policy.after_update(m, o, &state, &run_config, stop)
         },
     )?;
     let final_state = TrainingState {

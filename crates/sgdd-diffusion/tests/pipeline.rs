@@ -1,7 +1,7 @@
 //! The whole pipeline on the tiny BERT fixture and the shipped samples (`configs/sgdd/test_tiny.yaml`):
 //! training on the shared loop with validation and checkpoints, an exact resume that continues the
-//! logged steps, a phase 2 warm start from a phase 1 checkpoint, and the export loaded back for
-//! decoding with identical logits.
+//! logged steps, a stop during a validation resumed exactly, a phase 2 warm start from a phase 1
+//! checkpoint, and the export loaded back for decoding with identical logits.
 
 use std::path::{Path, PathBuf};
 
@@ -27,6 +27,14 @@ fn config(out: &Path, extra: &[&str]) -> RunConfig {
     RunConfig::load(root.join("../../configs/sgdd/test_tiny.yaml"), &overrides).unwrap()
 }
 
+/// One test at a time: Burn's generator is global to the process and building or loading a model
+/// draws from it outside any lock (lazy initial values), which would change another test's
+/// draws in the middle of its run; the exact-resume comparisons need runs alone in the process.
+fn serial() -> std::sync::MutexGuard<'static, ()> {
+    static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    SERIAL.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 fn tmp(name: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("sgdd-pipeline-{name}-{}", std::process::id()));
     std::fs::remove_dir_all(&dir).ok();
@@ -45,10 +53,11 @@ fn steps_logged(dir: &Path) -> Vec<u64> {
 
 #[test]
 fn trains_validates_checkpoints_and_exports() {
+    let _serial = serial();
     let out = tmp("train");
     let config = config(&out, &["train.epochs=3", "train.lr=0.01"]);
     let device = Default::default();
-    let outcome = run_training::<B>(&config, None, &device, false).unwrap();
+    let outcome = run_training::<B>(&config, None, &device, false, None).unwrap();
     let per_epoch = outcome.updates / 3;
     assert!(per_epoch > 0 && outcome.updates == 3 * per_epoch);
     for d in ["best", "final", "export"] {
@@ -76,8 +85,8 @@ fn trains_validates_checkpoints_and_exports() {
     let (_, valid) = split_pairs(&config).unwrap();
     let valid = Examples::build(valid, &encoder, &config, None, &device).unwrap();
     let fresh = build_model::<B, B>(&config, &encoder, config.model.embedding_init, &device);
-    let before = eval_loss(&fresh, &valid, 16, 7).masked_ce;
-    let after = eval_loss(&trained, &valid, 16, 7).masked_ce;
+    let before = eval_loss(&fresh, &valid, 16, 7, None).unwrap().masked_ce;
+    let after = eval_loss(&trained, &valid, 16, 7, None).unwrap().masked_ce;
     assert!(
         after < before - 0.3,
         "held-out masked CE {before} -> {after}"
@@ -122,20 +131,100 @@ fn trains_validates_checkpoints_and_exports() {
     let (loaded_config, _, _) = load_trained::<B>(&rope_only, &overrides, &device).unwrap();
     assert!(!loaded_config.model.absolute_positions);
     assert_eq!(loaded_config.decode.cfg_scale, 0.0);
-    let (texts, vectors) =
-        generate_texts(&trained, &encoder, &valid.cond[..2], 24, &config.decode, 2).unwrap();
+    let (texts, vectors) = generate_texts(
+        &trained,
+        &encoder,
+        &valid.cond[..2],
+        24,
+        &config.decode,
+        2,
+        None,
+    )
+    .unwrap();
     assert_eq!((texts.len(), vectors.len()), (2, 2));
     std::fs::remove_dir_all(out).ok();
 }
 
+/// `metrics.jsonl` without its timings.
+fn metrics_logged(dir: &Path) -> Vec<serde_json::Value> {
+    std::fs::read_to_string(dir.join("metrics.jsonl"))
+        .unwrap()
+        .lines()
+        .map(|l| {
+            let mut v: serde_json::Value = serde_json::from_str(l).unwrap();
+            let map = v.as_object_mut().unwrap();
+            map.remove("tokens_per_s");
+            map.remove("elapsed_s");
+            v
+        })
+        .collect()
+}
+
+#[test]
+fn a_stop_during_validation_checkpoints_and_the_resumed_run_validates_first() {
+    let _serial = serial();
+    // One update per epoch (accumulation over the whole epoch), so the first update ends epoch 0 and
+    // its validation is the first thing to see the (already raised) stop.
+    let extra = ["train.epochs=2", "train.accumulation=1000"];
+    let device = Default::default();
+    let whole = tmp("stop-whole");
+    let full = run_training::<B>(&config(&whole, &extra), None, &device, false, None).unwrap();
+    assert_eq!(full.updates, 2);
+
+    let out = tmp("stop-validation");
+    let stop = latent_core::train::StopFlag::new();
+    stop.request();
+    let Err(err) = run_training::<B>(&config(&out, &extra), None, &device, false, Some(&stop))
+    else {
+        panic!("the run was not interrupted");
+    };
+    let checkpoint = out.join("checkpoint-1");
+    assert!(
+        err.to_string().contains(&checkpoint.display().to_string()),
+        "{err}"
+    );
+    let state: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(checkpoint.join("training_state.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(state["extra"]["evaluation_pending"], true, "{state}");
+    assert!(
+        !out.join("samples_epoch0.jsonl").exists(),
+        "validation was cut short"
+    );
+
+    let resumed = run_training::<B>(
+        &config(&out, &extra),
+        Some(&checkpoint),
+        &device,
+        false,
+        None,
+    )
+    .unwrap();
+    assert_eq!(resumed.updates, 1);
+    assert_eq!(metrics_logged(&out), metrics_logged(&whole));
+    assert_eq!(resumed.best, full.best);
+    assert_eq!(resumed.last_valid, full.last_valid);
+    for dir in ["best", "final"] {
+        let bytes = |root: &Path| std::fs::read(root.join(dir).join("model.safetensors")).unwrap();
+        assert!(
+            bytes(&out) == bytes(&whole),
+            "{dir}/model.safetensors differs"
+        );
+    }
+    std::fs::remove_dir_all(out).ok();
+    std::fs::remove_dir_all(whole).ok();
+}
+
 #[test]
 fn resume_continues_and_phase2_warm_starts_from_phase1() {
+    let _serial = serial();
     let out = tmp("resume");
     let device = Default::default();
     let one = config(&out, &["train.epochs=1", "train.eval_generate=0"]);
-    let first = run_training::<B>(&one, None, &device, false).unwrap();
+    let first = run_training::<B>(&one, None, &device, false, None).unwrap();
     let two = config(&out, &["train.epochs=2", "train.eval_generate=0"]);
-    let second = run_training::<B>(&two, Some(&out.join("final")), &device, false).unwrap();
+    let second = run_training::<B>(&two, Some(&out.join("final")), &device, false, None).unwrap();
     assert_eq!(
         second.updates, first.updates,
         "the resumed run does epoch 2 only"
@@ -159,7 +248,7 @@ fn resume_continues_and_phase2_warm_starts_from_phase1() {
         ],
     );
     assert_eq!(qqp.task, Task::QqpParaphrase);
-    let outcome = run_training::<B>(&qqp, Some(&out.join("final")), &device, false).unwrap();
+    let outcome = run_training::<B>(&qqp, Some(&out.join("final")), &device, false, None).unwrap();
     assert!(outcome.updates > 0);
     let log = std::fs::read_to_string(p2.join("training.log")).unwrap();
     assert!(log.contains("warm start"), "{log}");
@@ -183,6 +272,7 @@ fn resume_continues_and_phase2_warm_starts_from_phase1() {
 
 #[test]
 fn initial_weights_follow_the_seed() {
+    let _serial = serial();
     let device = Default::default();
     let base = config(&tmp("seeded"), &[]);
     let encoder =

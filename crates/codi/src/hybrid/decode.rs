@@ -77,6 +77,7 @@ pub fn evaluate_hybrid<B: Backend>(
     let per_batch = eval.batch_size.max(1);
     let mut records = Vec::with_capacity(examples.len());
     for (i, chunk) in examples.chunks(per_batch).enumerate() {
+        latent_core::train::check_stop(eval.stop.as_ref(), "evaluation")?;
         let controllers = (0..chunk.len())
             .map(|r| {
                 let index = i * per_batch + r;
@@ -217,6 +218,52 @@ mod tests {
     use crate::eval::evaluate;
     use crate::hybrid::controller::SwitchRule;
     use crate::Task;
+
+    /// A stop raised during an evaluation ends it before the next batch: the progress callback
+    /// raises it after the first batch, and no second batch is decoded (plain and hybrid).
+    #[test]
+    fn a_stop_ends_an_evaluation_before_its_next_batch() {
+        let (model, tokenizer, examples) = crate::hybrid::testing::tiny_setup();
+        assert!(examples.len() > 2);
+        let stop = latent_core::train::StopFlag::new();
+        let eval = EvalConfig {
+            batch_size: 2,
+            max_new_tokens: 4,
+            num_latent: 2,
+            stop: Some(stop.clone()),
+            ..EvalConfig::default()
+        };
+        let stopped = |e: &CodiError| {
+            matches!(
+                e,
+                CodiError::Core(latent_core::CoreError::StopRequested { .. })
+            )
+        };
+        let mut done = Vec::new();
+        let err = evaluate(&model, Task::Codi, &tokenizer, &examples, &eval, |n| {
+            done.push(n);
+            stop.request();
+        })
+        .unwrap_err();
+        assert!(stopped(&err), "{err}");
+        assert_eq!(done, [2]);
+        let controller = ControllerConfig {
+            mode: BaselineMode::Latent,
+            num_latent: 2,
+            ..ControllerConfig::default()
+        };
+        let err = evaluate_hybrid(
+            &model,
+            &tokenizer,
+            &examples,
+            &eval,
+            &controller,
+            None,
+            |_| {},
+        )
+        .unwrap_err();
+        assert!(stopped(&err), "{err}");
+    }
 
     /// The all-latent mode is plain CODI decoding and the all-explicit mode is CoT decoding: both
     /// must write exactly what [`evaluate`] writes, row for row, in mixed-length batches.

@@ -155,6 +155,17 @@ impl Checkpoint {
         Ok(t)
     }
 
+    /// The value under `key` in the header metadata of the checkpoint's first file (`None` when
+    /// absent, or for host tensors).
+    pub fn metadata(&self, key: &str) -> Result<Option<String>> {
+        let Some((path, bytes)) = self.files.first() else {
+            return Ok(None);
+        };
+        let (_, header) =
+            SafeTensors::read_metadata(bytes).map_err(|e| safetensors_error(path, e))?;
+        Ok(header.metadata().as_ref().and_then(|m| m.get(key)).cloned())
+    }
+
     /// Reads `key` as f32, or `None` when absent.
     pub fn read(&self, key: &str) -> Result<Option<HostTensor>> {
         if let Some(t) = self.host.get(key) {
@@ -219,6 +230,17 @@ pub fn write_safetensors(
     tensors: &[(String, HostTensor)],
     dtype: SaveDtype,
 ) -> Result<()> {
+    write_safetensors_with_metadata(path, tensors, dtype, &[])
+}
+
+/// [`write_safetensors`] with further `(key, value)` entries in the header's metadata (read back
+/// with [`Checkpoint::metadata`]).
+pub fn write_safetensors_with_metadata(
+    path: &Path,
+    tensors: &[(String, HostTensor)],
+    dtype: SaveDtype,
+    metadata: &[(String, String)],
+) -> Result<()> {
     let encoded: Vec<(String, Vec<usize>, Vec<u8>)> = tensors
         .iter()
         .map(|(key, t)| {
@@ -251,10 +273,56 @@ pub fn write_safetensors(
                 .map_err(|e| safetensors_error(path, e))
         })
         .collect::<Result<Vec<_>>>()?;
-    let metadata = HashMap::from([("format".to_string(), "pt".to_string())]);
+    let extra = !metadata.is_empty();
+    let mut metadata: HashMap<String, String> = metadata.iter().cloned().collect();
+    metadata.insert("format".to_string(), "pt".to_string());
     let bytes =
         safetensors::serialize(views, Some(metadata)).map_err(|e| safetensors_error(path, e))?;
+    // The header's metadata is written in hash-map order: with more than one entry, sort the
+    // header so the same tensors always give the same bytes.
+    let bytes = if extra { sorted_header(bytes) } else { bytes };
     crate::atomic::write_atomic(path, &bytes)
+}
+
+/// `value` with the keys of every object in sorted order (whichever map serde_json is built with).
+fn sort_keys(value: serde_json::Value) -> serde_json::Value {
+    match value {
+        serde_json::Value::Object(map) => {
+            let mut entries: Vec<(String, serde_json::Value)> = map.into_iter().collect();
+            entries.sort_by(|a, b| a.0.cmp(&b.0));
+            serde_json::Value::Object(
+                entries
+                    .into_iter()
+                    .map(|(k, v)| (k, sort_keys(v)))
+                    .collect(),
+            )
+        }
+        other => other,
+    }
+}
+
+/// `bytes` (a serialised safetensors file) with its JSON header's keys sorted. Reordering keys
+/// keeps the header's length, so the data offsets stay valid; anything unexpected leaves the file
+/// as it was.
+fn sorted_header(mut bytes: Vec<u8>) -> Vec<u8> {
+    let Some(len) = bytes
+        .get(..8)
+        .map(|b| u64::from_le_bytes(b.try_into().expect("8 bytes")) as usize)
+    else {
+        return bytes;
+    };
+    let Some(header) = bytes.get(8..8 + len) else {
+        return bytes;
+    };
+    let sorted = std::str::from_utf8(header)
+        .ok()
+        .and_then(|text| serde_json::from_str::<serde_json::Value>(text.trim_end()).ok())
+        .and_then(|value| serde_json::to_string(&sort_keys(value)).ok());
+    if let Some(text) = sorted.filter(|t| t.len() <= len) {
+        let padded = format!("{text:<len$}");
+        bytes[8..8 + len].copy_from_slice(padded.as_bytes());
+    }
+    bytes
 }
 
 #[cfg(test)]
@@ -274,6 +342,45 @@ mod tests {
             data: (0..12).map(|v| v as f32).collect(),
         };
         assert_eq!(wide.last_axis_part(1, 3).data, vec![2.0, 3.0, 8.0, 9.0]);
+    }
+
+    #[test]
+    fn files_with_metadata_have_the_same_bytes_every_time_and_read_back() {
+        let dir = std::env::temp_dir().join(format!("latent-core-st-meta-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let tensors = vec![
+            (
+                "b.weight".to_string(),
+                HostTensor {
+                    shape: vec![3],
+                    data: vec![1.0, 2.0, 3.0],
+                },
+            ),
+            (
+                "a.weight".to_string(),
+                HostTensor {
+                    shape: vec![1, 2],
+                    data: vec![4.0, 5.0],
+                },
+            ),
+        ];
+        let metadata: Vec<(String, String)> = (0..6)
+            .map(|i| (format!("key{i}"), format!("value {i}")))
+            .collect();
+        let mut files = Vec::new();
+        // Each write hashes its metadata map with new random keys.
+        for i in 0..8 {
+            let path = dir.join(format!("{i}.safetensors"));
+            write_safetensors_with_metadata(&path, &tensors, SaveDtype::F32, &metadata).unwrap();
+            files.push(std::fs::read(&path).unwrap());
+            let back = Checkpoint::open(&[path]).unwrap();
+            assert_eq!(back.metadata("key3").unwrap().as_deref(), Some("value 3"));
+            assert_eq!(back.metadata("format").unwrap().as_deref(), Some("pt"));
+            assert_eq!(back.read("a.weight").unwrap(), Some(tensors[1].1.clone()));
+            assert_eq!(back.read("b.weight").unwrap(), Some(tensors[0].1.clone()));
+        }
+        assert!(files.iter().all(|f| *f == files[0]));
+        std::fs::remove_dir_all(&dir).ok();
     }
 
     #[test]

@@ -40,6 +40,7 @@ use tokenizers::Tokenizer;
 use super::sampling::{argmax, Sampler, SamplingConfig, TokenDistribution};
 use super::stepper::{StepOutput, Stepper};
 use crate::model::kv_cache::index_tensor;
+use crate::stop::{check_stop, StopFlag};
 use crate::{CoreError, Result};
 
 /// What one live row does next.
@@ -126,6 +127,9 @@ pub struct DecodeConfig {
     pub sampling: SamplingConfig,
     /// Drop finished rows from the batch (and their cache rows). Off: they stay as masked padding.
     pub compact: bool,
+    /// When this flag is raised (Ctrl-C, SIGTERM), decoding ends before its next step with
+    /// [`CoreError::StopRequested`]: a stop is honoured within one decoding step.
+    pub stop: Option<StopFlag>,
 }
 
 impl Default for DecodeConfig {
@@ -136,6 +140,7 @@ impl Default for DecodeConfig {
             stop_strings: Vec::new(),
             sampling: SamplingConfig::greedy(),
             compact: true,
+            stop: None,
         }
     }
 }
@@ -341,6 +346,7 @@ pub fn decode<B: Backend, P: DecodePolicy<B>>(
         live.clear();
     }
     while !live.is_empty() {
+        check_stop(config.stop.as_ref(), "decoding")?;
         let batch_rows = stepper.live_rows();
         let (logits, hidden) = if batch_rows.len() == stepper.batch() {
             (out.logits, out.hidden)

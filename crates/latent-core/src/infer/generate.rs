@@ -69,6 +69,7 @@ pub fn generate<B: Backend>(
         stop_strings: config.stop_strings.clone(),
         sampling: config.sampling.clone(),
         compact: true,
+        stop: None,
     };
     let decoded = decode(stepper, first, &mut policy, &loop_config, tokenizer)?;
     let decode_seconds = start.elapsed().as_secs_f64();

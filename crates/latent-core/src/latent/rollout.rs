@@ -23,6 +23,7 @@ use crate::infer::{
     decode, DecodeConfig, DecodePolicy, Next, NextInputs, SamplingConfig, StepView, Stepper,
     StopReason,
 };
+use crate::stop::StopFlag;
 use crate::{CoreError, Result};
 
 /// What to roll out.
@@ -43,6 +44,9 @@ pub struct RolloutConfig {
     pub answer_delimiter: String,
     /// Mix thinking states into the inputs (`false`: plain token rollouts, as GRPO).
     pub mix: bool,
+    /// Ends the rollout with [`CoreError::StopRequested`] within one decoding step once raised.
+    #[serde(skip)]
+    pub stop: Option<StopFlag>,
 }
 
 /// Rollouts of a batch of prompts, host-side, aligned with `prompt + completion` ids.
@@ -226,6 +230,7 @@ pub fn rollout<B: Backend>(
         stop_strings: Vec::new(),
         sampling: config.sampling.clone(),
         compact: true,
+        stop: config.stop.clone(),
     };
     let decoded = decode(stepper, first, &mut policy, &loop_config, Some(tokenizer))?;
     let hidden = model.lm.config().hidden_size;

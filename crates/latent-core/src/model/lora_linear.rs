@@ -32,12 +32,16 @@ impl<B: Backend> LoraPair<B> {
         device: &B::Device,
     ) -> Self {
         let bound = 1.0 / (d_in as f64).sqrt();
+        let lora_a: Param<Tensor<B, 2>> = Initializer::Uniform {
+            min: -bound,
+            max: bound,
+        }
+        .init([d_in, r], device);
+        // Drawn now, from the generator as the caller seeded it (`seed_backend`), not lazily at
+        // first use, wherever (and on whichever thread) that happens.
+        let _ = lora_a.val();
         Self {
-            lora_a: Initializer::Uniform {
-                min: -bound,
-                max: bound,
-            }
-            .init([d_in, r], device),
+            lora_a,
             lora_b: Initializer::Zeros.init([r, d_out], device),
             scaling,
             dropout: Dropout { prob: dropout },

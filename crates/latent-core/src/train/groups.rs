@@ -225,6 +225,14 @@ impl<B: AutodiffBackend, M: AutodiffModule<B>> GroupedOptimizer<B, M> {
             .collect()
     }
 
+    /// `(group name, schedule)` per group.
+    pub fn schedules(&self) -> Vec<(String, LrSchedule)> {
+        self.groups
+            .iter()
+            .map(|g| (g.name.clone(), g.schedule.clone()))
+            .collect()
+    }
+
     /// Applies update number `update` (0-based) to `module` with (already accumulated and clipped) `grads`.
     pub fn step(&mut self, update: usize, mut module: M, mut grads: GradientsParams) -> M {
         for group in &mut self.groups {

@@ -30,7 +30,7 @@
 //!
 //! fn fit(model: CausalLm<AB>, batches: Vec<Tensor<AB, 2, Int>>) -> latent_core::Result<CausalLm<AB>> {
 //!     let config = LoopConfig { epochs: 3, accumulation: 4, max_grad_norm: Some(1.0), start: Default::default(),
-//!                              precision: Precision::Bf16 };
+//!                              seed: 0, precision: Precision::Bf16 };
 //!     let groups = [
 //!         // GRPO-style groups: a module-path prefix selects each group's parameters.
 //!         ParamGroupConfig { name: "head".into(), prefixes: vec!["lm_head".into()], lr: 1e-4,
@@ -50,22 +50,28 @@ pub mod best;
 pub mod checkpoint;
 pub mod clip;
 pub mod groups;
+pub mod micro_batch_rng;
 pub mod plot;
 pub mod precision;
 pub mod run_log;
 pub mod schedule;
+pub mod scheduler_state;
 pub mod state_dict;
-pub mod stop;
 pub mod trainer;
 pub mod value_checks;
+pub mod weights;
 
+pub use crate::stop::{check_stop, SignalAction, SignalHandler, StopFlag};
 pub use best::{BestMetric, Direction};
-pub use checkpoint::{load_checkpoint, save_checkpoint, CheckpointPolicy, Position, TrainingState};
+pub use checkpoint::{
+    load_checkpoint, save_checkpoint, CheckpointPolicy, Position, TrainingState, EVALUATION_PENDING,
+};
 pub use clip::{clip_grad_norm, global_grad_norm, scale_to_max_norm};
 pub use groups::{AdamWSettings, GroupedOptimizer, OptimizerTensors, ParamGroupConfig};
+pub use micro_batch_rng::micro_batch_seed;
 pub use precision::{LossScale, Precision};
 pub use run_log::RunLog;
 pub use schedule::{total_updates, LrSchedule, ScheduleKind};
-pub use stop::StopFlag;
 pub use trainer::{train, LoopConfig, StepIndex, StepLoss, TrainStep, UpdateRecord};
 pub use value_checks::{first_problem, parameter_dtype_problem, Expect};
+pub use weights::{load_training_weights, save_training_weights};

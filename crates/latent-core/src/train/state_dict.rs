@@ -9,11 +9,21 @@ use crate::{CoreError, Result};
 
 /// Every float parameter of `module`, `(path, values)`, in visiting order.
 pub fn module_tensors<B: Backend, M: Module<B>>(module: &M) -> Vec<(String, HostTensor)> {
-    struct Collect {
+    module_tensors_where(module, |_, _| true)
+}
+
+/// The float parameters of `module` that `keep(path, trainable)` selects, `(path, values)`, in
+/// visiting order (`trainable`: the parameter requires a gradient).
+pub fn module_tensors_where<B: Backend, M: Module<B>>(
+    module: &M,
+    keep: impl Fn(&str, bool) -> bool,
+) -> Vec<(String, HostTensor)> {
+    struct Collect<F> {
+        keep: F,
         path: Vec<String>,
         out: Vec<(String, HostTensor)>,
     }
-    impl<B: Backend> ModuleVisitor<B> for Collect {
+    impl<B: Backend, F: Fn(&str, bool) -> bool> ModuleVisitor<B> for Collect<F> {
         fn enter_module(&mut self, name: &str, _: &str) {
             self.path.push(name.to_string());
         }
@@ -21,15 +31,62 @@ pub fn module_tensors<B: Backend, M: Module<B>>(module: &M) -> Vec<(String, Host
             self.path.pop();
         }
         fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<B, D>>) {
-            self.out.push((self.path.join("."), to_host(param.val())));
+            let path = self.path.join(".");
+            let value = param.val();
+            if (self.keep)(&path, value.is_require_grad()) {
+                self.out.push((path, to_host(value)));
+            }
         }
     }
     let mut collect = Collect {
+        keep,
         path: Vec::new(),
         out: Vec::new(),
     };
     module.visit(&mut collect);
     collect.out
+}
+
+/// A float parameter as the checkpoint code sees it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ParamInfo {
+    /// Module path (`layers.0.self_attn.q_proj.weight`).
+    pub path: String,
+    /// Shape.
+    pub shape: Vec<usize>,
+    /// Whether it requires a gradient (trains).
+    pub trainable: bool,
+}
+
+/// Path, shape and trainability of every float parameter of `module`, in visiting order (no
+/// values are read).
+pub fn parameters<B: Backend, M: Module<B>>(module: &M) -> Vec<ParamInfo> {
+    struct List {
+        path: Vec<String>,
+        out: Vec<ParamInfo>,
+    }
+    impl<B: Backend> ModuleVisitor<B> for List {
+        fn enter_module(&mut self, name: &str, _: &str) {
+            self.path.push(name.to_string());
+        }
+        fn exit_module(&mut self, _: &str, _: &str) {
+            self.path.pop();
+        }
+        fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<B, D>>) {
+            let value = param.val();
+            self.out.push(ParamInfo {
+                path: self.path.join("."),
+                shape: value.dims().to_vec(),
+                trainable: value.is_require_grad(),
+            });
+        }
+    }
+    let mut list = List {
+        path: Vec::new(),
+        out: Vec::new(),
+    };
+    module.visit(&mut list);
+    list.out
 }
 
 /// A tensor's values on the host (f32).
@@ -47,12 +104,23 @@ pub fn load_module_tensors<B: Backend, M: Module<B>>(
     module: M,
     checkpoint: &Checkpoint,
 ) -> Result<M> {
-    struct Load<'a> {
+    load_module_tensors_where(module, checkpoint, |_, _| true)
+}
+
+/// As [`load_module_tensors`], for the parameters `load(path, trainable)` selects; the others keep
+/// their values. Every selected parameter must be present.
+pub fn load_module_tensors_where<B: Backend, M: Module<B>>(
+    module: M,
+    checkpoint: &Checkpoint,
+    load: impl Fn(&str, bool) -> bool,
+) -> Result<M> {
+    struct Load<'a, F> {
         checkpoint: &'a Checkpoint,
+        select: F,
         path: Vec<String>,
         error: Option<CoreError>,
     }
-    impl Load<'_> {
+    impl<F> Load<'_, F> {
         fn tensor<B: Backend, const D: usize>(
             &self,
             param: &Param<Tensor<B, D>>,
@@ -83,7 +151,7 @@ pub fn load_module_tensors<B: Backend, M: Module<B>>(
             Ok(tensor.set_require_grad(current.is_require_grad()))
         }
     }
-    impl<B: Backend> ModuleMapper<B> for Load<'_> {
+    impl<B: Backend, F: Fn(&str, bool) -> bool> ModuleMapper<B> for Load<'_, F> {
         fn enter_module(&mut self, name: &str, _: &str) {
             self.path.push(name.to_string());
         }
@@ -91,7 +159,9 @@ pub fn load_module_tensors<B: Backend, M: Module<B>>(
             self.path.pop();
         }
         fn map_float<const D: usize>(&mut self, param: Param<Tensor<B, D>>) -> Param<Tensor<B, D>> {
-            if self.error.is_some() {
+            if self.error.is_some()
+                || !(self.select)(&self.path.join("."), param.val().is_require_grad())
+            {
                 return param;
             }
             match self.tensor(&param) {
@@ -105,6 +175,7 @@ pub fn load_module_tensors<B: Backend, M: Module<B>>(
     }
     let mut load = Load {
         checkpoint,
+        select: load,
         path: Vec::new(),
         error: None,
     };

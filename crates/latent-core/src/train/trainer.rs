@@ -12,6 +12,7 @@ use burn::tensor::DType;
 use super::checkpoint::Position;
 use super::clip::{global_grad_norm, scale_to_max_norm};
 use super::groups::GroupedOptimizer;
+use super::micro_batch_rng::seed_micro_batch;
 use super::precision::{grads_to_master, master_copy, working_copy, Precision};
 use crate::{CoreError, Result};
 
@@ -49,7 +50,7 @@ pub trait TrainStep<B: AutodiffBackend, M: AutodiffModule<B>> {
 }
 
 /// Loop settings.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Default)]
 pub struct LoopConfig {
     /// Passes over the data.
     pub epochs: usize,
@@ -61,6 +62,10 @@ pub struct LoopConfig {
     pub start: Position,
     /// Numerics of forward, backward and update ([`Precision::F32`]: the parameters' own dtype).
     pub precision: Precision,
+    /// Seed of the backend generator streams: each micro-batch's loss runs with the generator
+    /// seeded from `(seed, update, epoch, micro-batch)` (see [`super::micro_batch_rng`]), so
+    /// dropout masks are the same in a resumed run.
+    pub seed: u64,
 }
 
 /// One optimizer update, as logged.
@@ -129,6 +134,7 @@ where
         .or_else(|| precision.initial_loss_scale());
     let mut records = Vec::new();
     let mut update = config.start.global_step;
+    let device = model.devices().into_iter().next().unwrap_or_default();
     for epoch in config.start.epoch..config.epochs {
         let batches = data(epoch).into_iter();
         let n = batches.len();
@@ -147,9 +153,11 @@ where
                 epoch,
                 micro_batch: i,
             };
+            let rng = seed_micro_batch::<B>(&device, config.seed, at);
             let current = working.as_ref().unwrap_or(&model);
             let out = step.loss(current, &batch, at)?;
             let loss_value: f64 = out.loss.clone().into_scalar().elem();
+            drop(rng);
             if !loss_value.is_finite() {
                 return Err(CoreError::NonFinite(format!(
                     "loss is {loss_value} at epoch {epoch}, micro-batch {i}, update {update}"
