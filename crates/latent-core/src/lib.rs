@@ -39,7 +39,10 @@ pub mod train;
 
 #[cfg(feature = "cuda")]
 pub use device::CudaBackend;
-pub use device::{parse_dtype, peak_rss_mb, seed_backend, BackendJob, CpuBackend, DeviceSpec};
+pub use device::{
+    parse_dtype, peak_rss_mb, seed_backend, BackendJob, CpuBackend, DeviceList, DeviceSpec,
+    DevicesJob,
+};
 pub use error::{CoreError, Result};
 pub use hf::config::{Family, ModelConfig};
 pub use hf::safetensors::SaveDtype;

@@ -1,8 +1,7 @@
 //! One data-parallel replica's handle on Burn's collective (`burn-collective`): registration, the
-//! gradient all-reduce (`GradientsParams::all_reduce` from burn-optim), small all-reduces of host
-//! numbers (logged losses, the stop flag), and the abort that releases replicas blocked in a
-//! collective when another one fails. No communication of our own: every exchange is a
-//! burn-collective `all_reduce`.
+//! gradient all-reduce, small all-reduces of host numbers (logged losses, the stop flag), and the
+//! abort that releases replicas blocked in a collective when another one fails. No communication
+//! of our own: every exchange is a burn-collective `all_reduce`.
 //!
 //! burn-collective runs one collective server per process and backend type, so data-parallel
 //! runs of one process take turns ([`run_lock`]).
@@ -134,7 +133,7 @@ impl Abort {
 
 /// One replica: its peer id (= its rank among all replicas), the replica count and its device.
 /// `B` is the inner (non-autodiff) backend, on which the collective runs.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub(crate) struct Peer<B: Backend> {
     /// Rank among all replicas of all nodes.
     pub rank: usize,
@@ -142,9 +141,27 @@ pub(crate) struct Peer<B: Backend> {
     pub peers: usize,
     /// This replica's device.
     pub device: B::Device,
+    /// Set when a collective operation of this replica failed.
+    collective_failed: AtomicBool,
 }
 
 impl<B: Backend> Peer<B> {
+    /// Replica `rank` of `peers`, on `device`.
+    pub(crate) fn new(rank: usize, peers: usize, device: B::Device) -> Self {
+        Self {
+            rank,
+            peers,
+            device,
+            collective_failed: AtomicBool::new(false),
+        }
+    }
+
+    /// Whether a collective operation of this replica has failed (after an abort: because
+    /// another replica reset the collective).
+    pub(crate) fn collective_failed(&self) -> bool {
+        self.collective_failed.load(Ordering::SeqCst)
+    }
+
     fn id(&self) -> PeerId {
         PeerId::from(self.rank)
     }
@@ -159,6 +176,7 @@ impl<B: Backend> Peer<B> {
     }
 
     fn collective(&self, what: &str, err: CollectiveError) -> CoreError {
+        self.collective_failed.store(true, Ordering::SeqCst);
         self.error(format!("{what}: burn-collective error {err:?}"))
     }
 
@@ -192,8 +210,14 @@ impl<B: Backend> Peer<B> {
         Ok(host.into_iter().map(f64::from).collect())
     }
 
-    /// The mean of `grads` over every replica (burn-optim's `GradientsParams::all_reduce`, in
-    /// parameter-id order: replicas are forks of one model, so their ids agree).
+    /// The mean of `grads` over every replica: one burn-collective `all_reduce` per gradient,
+    /// in the module's visit order (the same on every replica of every node).
+    ///
+    /// burn-optim's `GradientsParams::all_reduce` orders the gradients by parameter id instead,
+    /// which only agrees between replicas forked from one model in one process: the ids of a
+    /// model built in another process are other random numbers, so nodes would pair different
+    /// parameters' gradients (burn-collective reports `PeerSentIncoherentTensor`, or, when the
+    /// shapes happen to match, sums them silently).
     ///
     /// A parameter whose gradient some replicas lack (unused by their shard) gets a zero
     /// gradient on those replicas first, so every replica reduces the same tensors and the mean
@@ -215,17 +239,56 @@ impl<B: Backend> Peer<B> {
         };
         model.visit(&mut presence);
         let seen = presence.seen;
-        if !seen.is_empty() {
-            let counts = self.all_reduce_values(&seen, ReduceOperation::Sum)?;
-            model.visit(&mut ZeroFill::<B, _> {
-                grads: &mut grads,
-                counts: counts.into_iter(),
-                device: self.device.clone(),
-            });
+        if seen.is_empty() {
+            return Ok(grads);
         }
-        grads
-            .all_reduce::<B>(self.id(), ReduceOperation::Mean)
-            .map_err(|e| self.collective("gradient all-reduce", e))
+        let counts = self.all_reduce_values(&seen, ReduceOperation::Sum)?;
+        model.visit(&mut ZeroFill::<B, _> {
+            grads: &mut grads,
+            counts: counts.into_iter(),
+            device: self.device.clone(),
+        });
+        let mut mean = Mean {
+            peer: self,
+            grads: &mut grads,
+            error: None,
+        };
+        model.visit(&mut mean);
+        match mean.error {
+            Some(e) => Err(self.collective("gradient all-reduce", e)),
+            None => Ok(grads),
+        }
+    }
+}
+
+/// Replaces each gradient by its mean over the replicas, in visit order; stops at the first
+/// error.
+struct Mean<'a, B: Backend> {
+    peer: &'a Peer<B>,
+    grads: &'a mut GradientsParams,
+    error: Option<CollectiveError>,
+}
+
+impl<AB: AutodiffBackend> ModuleVisitor<AB> for Mean<'_, AB::InnerBackend> {
+    fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<AB, D>>) {
+        if self.error.is_some() {
+            return;
+        }
+        let Some(grad) = self.grads.remove::<AB::InnerBackend, D>(param.id) else {
+            return;
+        };
+        let reduced = all_reduce::<AB::InnerBackend>(
+            self.peer.id(),
+            grad.into_primitive().tensor(),
+            ReduceOperation::Mean,
+        );
+        match reduced {
+            Ok(g) => self.grads.register::<AB::InnerBackend, D>(
+                param.id,
+                Tensor::from_primitive(TensorPrimitive::Float(g)),
+            ),
+            Err(e) => self.error = Some(e),
+        }
     }
 }
 

@@ -93,11 +93,6 @@ where
         .global
         .as_ref()
         .map_or(0, |g| g.node_index as usize * local);
-    let peer = |i: usize| Peer::<B::InnerBackend> {
-        rank: first_rank + i,
-        peers,
-        device: parallel.devices[i].clone(),
-    };
     if local == 0 {
         return Err(crate::CoreError::Device {
             spec: String::new(),
@@ -108,6 +103,8 @@ where
         let model = model.fork(&parallel.devices[0]);
         return train(model, &mut make_step(0), data, optimizer, config, on_update);
     }
+    let peer =
+        |i: usize| Peer::<B::InnerBackend>::new(first_rank + i, peers, parallel.devices[i].clone());
     let collective = collective_config(local, parallel.global.as_ref())?;
     let logs = parallel.is_logging_node();
     let _turn = run_lock();
@@ -137,8 +134,8 @@ where
                             None::<&mut NoLog<B, M>>,
                         )
                     };
-                    settle::<B::InnerBackend, _>(abort, catch::<B::InnerBackend, _>(abort, run))
-                        .map(|_| ())
+                    let outcome = catch(abort, &peer, run);
+                    settle(abort, &peer, outcome).map(|_| ())
                 })
             })
             .collect();
@@ -155,7 +152,8 @@ where
                 logs.then_some(&mut on_update),
             )
         };
-        let first = settle::<B::InnerBackend, _>(&abort, catch::<B::InnerBackend, _>(&abort, run));
+        let outcome = catch(&abort, &first_peer, run);
+        let first = settle(&abort, &first_peer, outcome);
         let others: Vec<_> = handles
             .into_iter()
             .map(|h| h.join().unwrap_or_else(Ending::Panicked))
@@ -226,16 +224,24 @@ fn pick<T>(first: Ending<T>, others: Vec<Ending<()>>) -> Result<T> {
 type Outcome<T> = std::thread::Result<Result<T>>;
 
 /// Runs one replica; a panic releases the other replicas from the collective first.
-fn catch<B: Backend, T>(abort: &Abort, run: impl FnOnce() -> Result<T>) -> Outcome<T> {
+fn catch<B: Backend, T>(
+    abort: &Abort,
+    _peer: &Peer<B>,
+    run: impl FnOnce() -> Result<T>,
+) -> Outcome<T> {
     std::panic::catch_unwind(std::panic::AssertUnwindSafe(run)).inspect_err(|_| abort.raise::<B>())
 }
 
-/// Classifies a replica's end; the first replica to fail on its own releases the others.
-fn settle<B: Backend, T>(abort: &Abort, outcome: Outcome<T>) -> Ending<T> {
+/// Classifies a replica's end: a replica whose collective operation failed after another one
+/// aborted the run, or that stopped on the logging replica's request, follows; any other error
+/// is a cause, and the first cause releases the other replicas.
+fn settle<B: Backend, T>(abort: &Abort, peer: &Peer<B>, outcome: Outcome<T>) -> Ending<T> {
     match outcome {
         Err(panic) => Ending::Panicked(panic),
         Ok(Ok(t)) => Ending::Done(t),
-        Ok(Err(e)) if abort.raised() || is_follow(&e) => Ending::Followed(e),
+        Ok(Err(e)) if is_follow(&e) || (abort.raised() && peer.collective_failed()) => {
+            Ending::Followed(e)
+        }
         Ok(Err(e)) => {
             abort.raise::<B>();
             Ending::Failed(e)
