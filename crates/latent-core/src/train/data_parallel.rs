@@ -5,9 +5,9 @@
 //! and saves (the caller's `on_update` runs on it, on the calling thread).
 //!
 //! Each shard's loss is the mean over its examples, scaled by `replicas × shard / micro-batch`
-//! (1 when the micro-batch splits evenly), so the mean of the replicas' gradients is the gradient
-//! of the mean loss of the whole micro-batch, as on one device. The logged loss and terms are the
-//! replicas' mean, i.e. those of the whole micro-batch.
+//! (1 when the micro-batch splits evenly, 0 for a replica left without examples), so the mean of
+//! the replicas' gradients is the gradient of the mean loss of the whole micro-batch, as on one
+//! device. The logged loss and terms are the replicas' mean, i.e. those of the whole micro-batch.
 
 use burn::module::AutodiffModule;
 use burn::optim::GradientsParams;
@@ -63,8 +63,13 @@ impl<D> DataParallel<D> {
 /// error it returns (a Ctrl-C stop, a failed save) ends every replica after that update. Returns
 /// the first replica's model (on `parallel.devices[0]`) and the updates as logged.
 ///
-/// With a single replica in the run this is `train` itself. A micro-batch must hold at least as
-/// many examples as there are replicas. An error on one replica (a NaN loss on its shard, a
+/// Parameters not yet initialised (Burn initialises lazily, at first use) are initialised here,
+/// once, before the replicas are made: seed them beforehand (or initialise them under the seed,
+/// as `latent_prm::train::build_model` does) for a reproducible run.
+///
+/// With a single replica in the run this is `train` itself, on `model` as given. A micro-batch with fewer examples
+/// than replicas (a last partial one) leaves some replicas without examples: they contribute a
+/// zero gradient. An error on one replica (a NaN loss on its shard, a
 /// failed shard) releases the others from the collective and is the error returned; on
 /// several nodes, the other nodes' replicas are not released (burn-collective has no abort
 /// across nodes) and must be stopped by hand.
@@ -100,7 +105,6 @@ where
         });
     }
     if peers == 1 {
-        let model = model.fork(&parallel.devices[0]);
         return train(model, &mut make_step(0), data, optimizer, config, on_update);
     }
     let peer =
@@ -111,6 +115,9 @@ where
     // Forget what an earlier aborted run may have left in this process's collective server.
     burn_collective::reset_collective::<B::InnerBackend>();
     let abort = Abort::default();
+    // Burn initialises parameters lazily and a clone of an uninitialised parameter initialises
+    // on its own: initialise them once (forking does), so every replica starts from these values.
+    let model = model.fork(&parallel.devices[0]);
     let replicas: Vec<(M, GroupedOptimizer<B, M>)> = (1..local)
         .map(|_| (model.clone(), optimizer.clone()))
         .collect();
@@ -342,11 +349,18 @@ where
         let units = batch.units();
         let range = shard_range(units, self.peer.rank, self.peer.peers)
             .map_err(|e| self.peer.error(e.to_string()))?;
+        let weight = (self.peer.peers * range.len()) as f64 / units as f64;
+        // A replica left without examples (fewer than replicas) runs the last one at weight 0:
+        // a zero gradient and zero terms of the right names, so the all-reduces still match.
+        let range = if range.is_empty() {
+            units - 1..units
+        } else {
+            range
+        };
         let shard = batch
-            .shard(range.clone(), &self.peer.device)
+            .shard(range, &self.peer.device)
             .map_err(|e| self.peer.error(e.to_string()))?;
         let mut out = self.inner.loss(model, &shard, at)?;
-        let weight = (self.peer.peers * range.len()) as f64 / units as f64;
         if weight != 1.0 {
             out.loss = out.loss.mul_scalar(weight);
             for (_, v) in &mut out.terms {
