@@ -327,3 +327,40 @@ impl<AB: AutodiffBackend, I: Iterator<Item = f64>> ModuleVisitor<AB>
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn node(index: u32, orchestrator: &str) -> GlobalCollective {
+        GlobalCollective {
+            num_nodes: 2,
+            node_index: index,
+            orchestrator: orchestrator.into(),
+            node_address: "ws://10.0.0.2:3001".into(),
+            data_port: 3001,
+        }
+    }
+
+    #[test]
+    fn global_settings_are_checked_before_any_connection() {
+        assert!(collective_config(2, None).unwrap().is_valid());
+        assert!(collective_config(1, Some(&node(1, "ws://10.0.0.1:3000")))
+            .unwrap()
+            .is_valid());
+        let err = collective_config(1, Some(&node(0, "10.0.0.1:3000")))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("orchestrator") && err.contains("expected ws://host:port"),
+            "{err}"
+        );
+        let err = collective_config(1, Some(&node(2, "ws://10.0.0.1:3000")))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("node_index") && err.contains("num_nodes = 2"),
+            "{err}"
+        );
+    }
+}

@@ -67,12 +67,12 @@ impl<D> DataParallel<D> {
 /// once, before the replicas are made: seed them beforehand (or initialise them under the seed,
 /// as `latent_prm::train::build_model` does) for a reproducible run.
 ///
-/// With a single replica in the run this is `train` itself, on `model` as given. A micro-batch with fewer examples
-/// than replicas (a last partial one) leaves some replicas without examples: they contribute a
-/// zero gradient. An error on one replica (a NaN loss on its shard, a
-/// failed shard) releases the others from the collective and is the error returned; on
-/// several nodes, the other nodes' replicas are not released (burn-collective has no abort
-/// across nodes) and must be stopped by hand.
+/// With a single replica in the run this is `train` itself, on `model` as given. A micro-batch
+/// with fewer examples than replicas (a last partial one) leaves some replicas without examples:
+/// they contribute a zero gradient. An error on one replica (a NaN loss on its shard, a failed
+/// shard) releases the others from the collective and is the error returned; on several nodes,
+/// the other nodes' replicas are not released (burn-collective has no abort across nodes) and
+/// must be stopped by hand.
 #[allow(clippy::too_many_arguments)]
 pub fn train_data_parallel<B, M, S, D, I>(
     parallel: &DataParallel<B::Device>,
@@ -230,7 +230,8 @@ fn pick<T>(first: Ending<T>, others: Vec<Ending<()>>) -> Result<T> {
 /// What a replica's run returned, or its panic.
 type Outcome<T> = std::thread::Result<Result<T>>;
 
-/// Runs one replica; a panic releases the other replicas from the collective first.
+/// Runs one replica (`_peer` names the backend whose collective a panic resets); a panic releases
+/// the other replicas from the collective first.
 fn catch<B: Backend, T>(
     abort: &Abort,
     _peer: &Peer<B>,
