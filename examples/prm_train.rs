@@ -4,7 +4,12 @@
 //! cargo run --release --example prm_train -- --config configs/prm/qwen3-0.6b.yaml --dry-run
 //! cargo run --release --example prm_train -- --config configs/prm/cpu-demo.yaml --set loss=listwise
 //! cargo run --release --example prm_train -- --config X.yaml --resume runs/prm/train/checkpoint-100
+//! cargo run --release --example prm_train -- --config configs/prm/cpu-demo.yaml --devices cpu,cpu
+//! cargo run --release --features cuda --example prm_train -- --config X.yaml --devices cuda:0,cuda:1
 //! ```
+//! `--devices` runs one replica per device (data parallel: each micro-batch is split across them,
+//! gradients are averaged before the clip and update; the first replica logs and saves); without
+//! it the run uses `training.device`.
 //! `--dry-run` prints the parameter counts from `config.json` alone, allocating nothing; Ctrl-C
 //! writes a checkpoint and stops.
 
@@ -14,10 +19,10 @@ use burn::backend::Autodiff;
 use burn::prelude::*;
 use clap::Parser;
 use latent_core::train::StopFlag;
-use latent_core::{BackendJob, DeviceSpec};
+use latent_core::{DeviceList, DevicesJob};
 use latent_prm::config::PrmRunConfig;
 use latent_prm::paths::CollectionMeta;
-use latent_prm::train::{parameter_counts, train, TrainOptions};
+use latent_prm::train::{parameter_counts, train_on, TrainOptions};
 
 #[derive(Parser, Debug)]
 #[command(about = "Train the latent reward model on collected latent paths")]
@@ -37,6 +42,10 @@ struct Args {
     /// Hide the progress bar.
     #[arg(long)]
     quiet: bool,
+    /// Data-parallel replicas, one per device (`cpu,cpu`, `cuda:0,cuda:1`); default:
+    /// `training.device`.
+    #[arg(long)]
+    devices: Option<String>,
 }
 
 type Out = Result<(), Box<dyn std::error::Error>>;
@@ -57,17 +66,17 @@ fn dry_run(config: &PrmRunConfig) -> Out {
 
 struct Job(Args, PrmRunConfig);
 
-impl BackendJob for Job {
+impl DevicesJob for Job {
     type Output = Out;
 
-    fn run<B: Backend>(self, device: B::Device) -> Out {
+    fn run<B: Backend>(self, devices: Vec<B::Device>) -> Out {
         let Job(args, config) = self;
         let options = TrainOptions {
             resume: args.resume,
             progress: !args.quiet,
             stop: Some(StopFlag::ctrl_c()?),
         };
-        let (_, report) = train::<Autodiff<B>>(&config, &options, &device)?;
+        let (_, report) = train_on::<Autodiff<B>>(&config, &options, &devices)?;
         println!("{}", serde_json::to_string_pretty(&report)?);
         Ok(())
     }
@@ -84,6 +93,10 @@ fn main() -> Out {
     if args.dry_run {
         return dry_run(&config);
     }
-    let device: DeviceSpec = config.training.device.parse()?;
-    device.run(Job(args, config))?
+    let devices: DeviceList = args
+        .devices
+        .as_deref()
+        .unwrap_or(&config.training.device)
+        .parse()?;
+    devices.run(Job(args, config))?
 }

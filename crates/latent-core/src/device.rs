@@ -87,6 +87,97 @@ impl DeviceSpec {
     }
 }
 
+/// A parsed `--devices` list (`cpu,cpu`, `cuda:0,cuda:1`): one data-parallel replica per entry
+/// (see `train::data_parallel`), all on one backend. A device may repeat: the CPU backend has a
+/// single device, so `cpu,cpu` runs two replicas on it (sharing its threads).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeviceList(Vec<DeviceSpec>);
+
+impl FromStr for DeviceList {
+    type Err = CoreError;
+
+    fn from_str(s: &str) -> Result<Self> {
+        let bad = |reason: String| CoreError::Device {
+            spec: s.to_string(),
+            reason,
+        };
+        let mut specs = Vec::new();
+        for (i, entry) in s.split(',').enumerate() {
+            if entry.trim().is_empty() {
+                return Err(bad(format!(
+                    "entry {} is empty; expected a comma-separated list such as cpu,cpu or \
+                     cuda:0,cuda:1",
+                    i + 1
+                )));
+            }
+            let spec: DeviceSpec = entry.parse().map_err(|e| match e {
+                CoreError::Device { reason, .. } => {
+                    bad(format!("entry {} ({:?}): {reason}", i + 1, entry.trim()))
+                }
+                other => other,
+            })?;
+            if let Some(first) = specs.first() {
+                if std::mem::discriminant(first) != std::mem::discriminant(&spec) {
+                    return Err(bad(format!(
+                        "{first} and {spec} are on different backends; every replica of a \
+                         data-parallel run uses the same one"
+                    )));
+                }
+            }
+            specs.push(spec);
+        }
+        Ok(Self(specs))
+    }
+}
+
+impl fmt::Display for DeviceList {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let names: Vec<String> = self.0.iter().map(DeviceSpec::to_string).collect();
+        write!(f, "{}", names.join(","))
+    }
+}
+
+/// Code generic over the backend, run by [`DeviceList::run`] with every device of the list.
+pub trait DevicesJob {
+    /// What the job returns.
+    type Output;
+    /// Runs the job on backend `B` with `devices` (one per list entry, in order).
+    fn run<B: Backend>(self, devices: Vec<B::Device>) -> Self::Output;
+}
+
+impl DeviceList {
+    /// The entries, in order (never empty).
+    pub fn specs(&self) -> &[DeviceSpec] {
+        &self.0
+    }
+
+    /// Runs `job` on the list's backend with its devices. Fails for `cuda` entries when built
+    /// without the `cuda` feature.
+    pub fn run<J: DevicesJob>(&self, job: J) -> Result<J::Output> {
+        match self.0[0] {
+            DeviceSpec::Cpu => Ok(job.run::<CpuBackend>(vec![Default::default(); self.0.len()])),
+            #[cfg(feature = "cuda")]
+            DeviceSpec::Cuda(_) => {
+                let devices = self
+                    .0
+                    .iter()
+                    .map(|spec| match spec {
+                        DeviceSpec::Cuda(i) => burn::backend::cuda::CudaDevice::new(*i),
+                        DeviceSpec::Cpu => unreachable!("checked when parsed"),
+                    })
+                    .collect();
+                Ok(job.run::<CudaBackend>(devices))
+            }
+            #[cfg(not(feature = "cuda"))]
+            DeviceSpec::Cuda(_) => Err(CoreError::Device {
+                spec: self.to_string(),
+                reason: "this binary was built without the `cuda` feature (rebuild with --features cuda)"
+                    .into(),
+            }),
+        }
+    }
+}
+
 /// Parses a `--dtype` value: `f32`, `bf16` or `f16`.
 pub fn parse_dtype(s: &str) -> Result<burn::tensor::DType> {
     use burn::tensor::DType;
@@ -121,5 +212,35 @@ mod tests {
         let err = "tpu".parse::<DeviceSpec>().unwrap_err().to_string();
         assert!(err.contains("tpu"), "{err}");
         assert!("cuda:x".parse::<DeviceSpec>().is_err());
+    }
+
+    #[test]
+    fn parses_device_lists() {
+        let list: DeviceList = "cpu, cpu".parse().unwrap();
+        assert_eq!(list.specs(), &[DeviceSpec::Cpu, DeviceSpec::Cpu]);
+        assert_eq!(list.to_string(), "cpu,cpu");
+        let list: DeviceList = "cuda:0,cuda:1".parse().unwrap();
+        assert_eq!(list.specs(), &[DeviceSpec::Cuda(0), DeviceSpec::Cuda(1)]);
+        assert_eq!(
+            "cuda".parse::<DeviceList>().unwrap().specs(),
+            &[DeviceSpec::Cuda(0)]
+        );
+        let err = |s: &str| s.parse::<DeviceList>().unwrap_err().to_string();
+        let e = err("cpu,,cpu");
+        assert!(
+            e.contains("\"cpu,,cpu\"") && e.contains("entry 2 is empty"),
+            "{e}"
+        );
+        let e = err("cuda:0,cuda:x");
+        assert!(
+            e.contains("entry 2 (\"cuda:x\")") && e.contains("cuda:<index>"),
+            "{e}"
+        );
+        let e = err("cpu,cuda:0");
+        assert!(
+            e.contains("cpu and cuda:0 are on different backends"),
+            "{e}"
+        );
+        assert!(err("").contains("entry 1 is empty"));
     }
 }

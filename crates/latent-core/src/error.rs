@@ -165,6 +165,17 @@ pub enum CoreError {
         /// The accepted range.
         reason: String,
     },
+    /// Data-parallel training failed on a replica: a collective operation (burn-collective)
+    /// failed, a micro-batch could not be sharded, or another replica stopped the run.
+    #[error("data parallel: peer {peer} on {device}: {reason}")]
+    DataParallel {
+        /// The replica's peer id (its rank among all replicas).
+        peer: usize,
+        /// Its device.
+        device: String,
+        /// What happened.
+        reason: String,
+    },
     /// A method crate's own error raised inside the training loop (e.g. from a `TrainStep`).
     #[error("{0}")]
     Method(Box<dyn std::error::Error + Send + Sync>),

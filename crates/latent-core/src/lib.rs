@@ -42,7 +42,9 @@ pub mod train;
 pub use backend_rng::{seed_backend, BackendRng};
 #[cfg(feature = "cuda")]
 pub use device::CudaBackend;
-pub use device::{parse_dtype, peak_rss_mb, BackendJob, CpuBackend, DeviceSpec};
+pub use device::{
+    parse_dtype, peak_rss_mb, BackendJob, CpuBackend, DeviceList, DeviceSpec, DevicesJob,
+};
 pub use error::{CoreError, Result};
 pub use hf::config::{Family, ModelConfig};
 pub use hf::safetensors::SaveDtype;

@@ -1,6 +1,8 @@
 //! Micro-batches of collected paths: which paths (shuffled per epoch, whole questions for the
 //! listwise loss) and their tensors (left-padded question ids, thoughts, labels).
 
+use std::ops::Range;
+
 use burn::prelude::*;
 use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
@@ -17,6 +19,29 @@ pub struct MicroBatch {
     pub paths: Vec<usize>,
     /// Consecutive run lengths of paths of one question (sum = `paths.len()`).
     pub groups: Vec<usize>,
+}
+
+/// Data-parallel shards cut whole groups (one path each for the pointwise losses, whole
+/// questions for the listwise one, whose loss is a mean over questions).
+impl<B: Backend> latent_core::train::Shard<B> for MicroBatch {
+    fn units(&self) -> usize {
+        self.groups.len()
+    }
+
+    fn shard(&self, range: Range<usize>, _device: &B::Device) -> latent_core::Result<Self> {
+        let groups = self.groups.get(range.clone()).ok_or_else(|| {
+            latent_core::CoreError::Shape(format!(
+                "shard of groups {range:?} of a micro-batch of {} groups",
+                self.groups.len()
+            ))
+        })?;
+        let start: usize = self.groups[..range.start].iter().sum();
+        let len: usize = groups.iter().sum();
+        Ok(Self {
+            paths: self.paths[start..start + len].to_vec(),
+            groups: groups.to_vec(),
+        })
+    }
 }
 
 /// The micro-batches of epoch `epoch` over the paths of `questions` (positions in the set):

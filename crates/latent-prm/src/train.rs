@@ -12,9 +12,9 @@ use burn::prelude::*;
 use burn::tensor::backend::AutodiffBackend;
 use latent_codi::CodiModel;
 use latent_core::train::{
-    check_stop, load_checkpoint, total_updates, train as train_loop, AdamWSettings, BestMetric,
-    CheckpointPolicy, Direction, GroupedOptimizer, LoopConfig, ParamGroupConfig, Position, RunLog,
-    ScheduleKind, StepIndex, StepLoss, StopFlag, TrainStep, TrainingState,
+    check_stop, load_checkpoint, total_updates, train_data_parallel, AdamWSettings, BestMetric,
+    CheckpointPolicy, DataParallel, Direction, GroupedOptimizer, LoopConfig, ParamGroupConfig,
+    Position, RunLog, ScheduleKind, StepIndex, StepLoss, StopFlag, TrainStep, TrainingState,
 };
 use latent_core::{parse_dtype, seed_backend, CausalLm, Pretrained};
 use serde::Serialize;
@@ -47,7 +47,10 @@ pub fn build_model<B: Backend>(
 ) -> Result<LatentRewardModel<B>> {
     let backbone = load_backbone(config, device)?;
     let _rng = seed_backend::<B>(device, config.training.seed);
-    scorer_on(backbone, config, Path::new("<config>"))
+    // Burn initialises parameters lazily, at first use: draw them now, under the seed (forking
+    // initialises each one and keeps it a trainable leaf), so every copy of the model (a
+    // data-parallel replica) holds these values.
+    Ok(scorer_on(backbone, config, Path::new("<config>"))?.fork(device))
 }
 
 /// The scorer `config` describes over `backbone` (`config_path` names the config in errors).
@@ -195,6 +198,22 @@ pub fn train<B: AutodiffBackend>(
     options: &TrainOptions,
     device: &B::Device,
 ) -> Result<(LatentRewardModel<B>, TrainReport)> {
+    train_on::<B>(config, options, std::slice::from_ref(device))
+}
+
+/// [`train`] with one replica per device (`--devices cpu,cpu`, `cuda:0,cuda:1`): each micro-batch
+/// of `training.batch_size` paths (whole questions for the listwise loss) is split across the
+/// replicas and their gradients are averaged before the clip and the update
+/// (`latent_core::train::data_parallel`); the first replica logs and saves. Returns the first
+/// replica's model (on `devices[0]`).
+pub fn train_on<B: AutodiffBackend>(
+    config: &PrmRunConfig,
+    options: &TrainOptions,
+    devices: &[B::Device],
+) -> Result<(LatentRewardModel<B>, TrainReport)> {
+    let device = devices
+        .first()
+        .ok_or_else(|| PrmError::config("training.device", "no device to train on".to_string()))?;
     let set = PathSet::load(&config.data.train)?;
     let eval_set = config
         .data
@@ -264,7 +283,7 @@ pub fn train<B: AutodiffBackend>(
         "latent reward model: {} training questions x {} paths ({} steps of width {}), loss {:?}, {} updates ({} micro-batches of {} per epoch, accumulation {})",
         questions.len(), set.meta.sampling.paths_per_question, set.steps(), set.hidden(), config.loss, total, per_epoch, t.batch_size, t.accumulation
     ))?;
-    let mut step = PrmStep {
+    let step = |_replica| PrmStep {
         set: &set,
         kind: config.loss,
         step_labels: config.data.step_labels,
@@ -313,9 +332,10 @@ pub fn train<B: AutodiffBackend>(
         )?;
         policy.after_update(&model, &optimizer, &state, &config_json, stop)?;
     }
-    let (model, records) = train_loop(
+    let (model, records) = train_data_parallel(
+        &DataParallel::local(devices.to_vec()),
         model,
-        &mut step,
+        step,
         |epoch| epoch_batches(&set, &questions, t.batch_size, whole, t.seed, epoch),
         &mut optimizer,
         &loop_config,

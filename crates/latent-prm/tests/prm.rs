@@ -17,7 +17,7 @@ use latent_prm::config::{DataSection, ModelSection, PrmRunConfig, TrainingSectio
 use latent_prm::loss::{prm_loss, LossKind};
 use latent_prm::model::{pool, HeadKind, LatentRewardModel, Pooling, PrmInput};
 use latent_prm::paths::{CollectionMeta, PathSet, METADATA_FILE};
-use latent_prm::train::{load_scorer, train, TrainOptions};
+use latent_prm::train::{load_scorer, train, train_on, TrainOptions};
 use latent_prm::PrmError;
 
 type B = CpuBackend;
@@ -420,6 +420,63 @@ fn a_stop_during_the_held_out_evaluation_resumes_with_it() {
             bytes("stopped") == bytes("whole"),
             "{sub}/model.safetensors differs"
         );
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn two_replicas_train_the_scorer_as_one_device() {
+    let _serial = serial();
+    // Data parallel (`prm_train --devices cpu,cpu`): micro-batches of 2 paths (MSE) or 2 whole
+    // questions (listwise) split 1 + 1 across two CPU replicas; no dropout, so both runs see the
+    // same function. The weights match a one-device run.
+    let dir = temp("parallel");
+    let (model, questions) = reasoner(&dir);
+    run_collect(&model, &questions, &dir.join("paths"), &sampling(), None);
+    for loss in [LossKind::Mse, LossKind::Listwise] {
+        let mut config = scorer_config(&dir.join("paths"), &dir.join("one"), loss, &model);
+        config.model.dropout = 0.0;
+        let options = TrainOptions::default();
+        let (one, one_report) = train::<AB>(&config, &options, &Default::default()).unwrap();
+        config.training.output_dir = dir.join("two");
+        let devices = [Default::default(), Default::default()];
+        let (two, two_report) = train_on::<AB>(&config, &options, &devices).unwrap();
+        assert_eq!(one_report.updates, two_report.updates);
+        assert!(dir.join("two/final/model.safetensors").exists());
+        for (a, b) in one_report.epoch_losses.iter().zip(&two_report.epoch_losses) {
+            assert!((a - b).abs() < 1e-5, "{loss:?}: epoch loss {a} vs {b}");
+        }
+        let diff = |a: Vec<f32>, b: Vec<f32>| {
+            a.iter()
+                .zip(&b)
+                .map(|(x, y)| (x - y).abs())
+                .fold(0.0, f32::max)
+        };
+        let head = diff(
+            values(one.head.weight.val().inner()),
+            values(two.head.weight.val().inner()),
+        );
+        let embed = diff(
+            values(one.backbone.embed_tokens.weight.val().inner()),
+            values(two.backbone.embed_tokens.weight.val().inner()),
+        );
+        assert!(
+            head < 1e-5 && embed < 1e-5,
+            "{loss:?}: head {head}, embeddings {embed}"
+        );
+        if loss == LossKind::Mse {
+            // (The listwise loss barely moves this untrained reasoner's scorer.)
+            let start = load_scorer::<B>(&dir.join("one/checkpoint-1"), &Default::default())
+                .unwrap()
+                .0;
+            let moved = diff(
+                values(start.head.weight.val()),
+                values(two.head.weight.val().inner()),
+            );
+            assert!(moved > 1e-4, "the head moved by {moved} after update 1");
+        }
+        std::fs::remove_dir_all(dir.join("one")).unwrap();
+        std::fs::remove_dir_all(dir.join("two")).unwrap();
     }
     std::fs::remove_dir_all(&dir).unwrap();
 }

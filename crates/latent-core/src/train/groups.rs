@@ -68,6 +68,7 @@ fn default_kind() -> ScheduleKind {
     ScheduleKind::Constant
 }
 
+#[derive(Clone)]
 struct Group<B: AutodiffBackend, M: AutodiffModule<B>> {
     name: String,
     schedule: LrSchedule,
@@ -75,7 +76,9 @@ struct Group<B: AutodiffBackend, M: AutodiffModule<B>> {
     parts: Vec<(Vec<ParamId>, OptimizerAdaptor<AdamW, M, B>)>,
 }
 
-/// The optimizers of every group of one module.
+/// The optimizers of every group of one module. A clone carries the same state (data-parallel
+/// replicas start from clones).
+#[derive(Clone)]
 pub struct GroupedOptimizer<B: AutodiffBackend, M: AutodiffModule<B>> {
     groups: Vec<Group<B, M>>,
     sizes: Vec<(String, usize)>,

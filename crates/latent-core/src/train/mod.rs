@@ -49,6 +49,8 @@
 pub mod best;
 pub mod checkpoint;
 pub mod clip;
+mod collective;
+pub mod data_parallel;
 pub mod groups;
 pub mod micro_batch_rng;
 pub mod plot;
@@ -56,6 +58,7 @@ pub mod precision;
 pub mod run_log;
 pub mod schedule;
 pub mod scheduler_state;
+pub mod shard;
 pub mod state_dict;
 pub mod trainer;
 pub mod value_checks;
@@ -67,11 +70,13 @@ pub use checkpoint::{
     load_checkpoint, save_checkpoint, CheckpointPolicy, Position, TrainingState, EVALUATION_PENDING,
 };
 pub use clip::{clip_grad_norm, global_grad_norm, scale_to_max_norm};
+pub use data_parallel::{train_data_parallel, DataParallel, GlobalCollective};
 pub use groups::{AdamWSettings, GroupedOptimizer, OptimizerTensors, ParamGroupConfig};
 pub use micro_batch_rng::micro_batch_seed;
 pub use precision::{LossScale, Precision};
 pub use run_log::RunLog;
 pub use schedule::{total_updates, LrSchedule, ScheduleKind};
+pub use shard::{shard_range, Shard};
 pub use trainer::{train, LoopConfig, StepIndex, StepLoss, TrainStep, UpdateRecord};
 pub use value_checks::{first_problem, parameter_dtype_problem, Expect};
 pub use weights::{load_training_weights, save_training_weights};

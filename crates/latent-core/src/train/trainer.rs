@@ -47,6 +47,13 @@ pub trait TrainStep<B: AutodiffBackend, M: AutodiffModule<B>> {
     /// Edits the accumulated gradient of an update before clipping (e.g. zeroing the rows of an
     /// embedding that must stay fixed while its new rows train). The default leaves it alone.
     fn adjust_gradients(&mut self, _model: &M, _grads: &mut GradientsParams) {}
+
+    /// Turns the accumulated (and adjusted) gradient of an update into the one that is clipped
+    /// and applied: data-parallel training all-reduces it across the replicas here
+    /// ([`super::data_parallel`]). The default returns it unchanged.
+    fn sync_gradients(&mut self, _model: &M, grads: GradientsParams) -> Result<GradientsParams> {
+        Ok(grads)
+    }
 }
 
 /// Loop settings.
@@ -179,6 +186,7 @@ where
                     grads_to_master(&model, &mut grads, unscale);
                 }
                 step.adjust_gradients(&model, &mut grads);
+                let mut grads = step.sync_gradients(&model, grads)?;
                 let grad_norm = global_grad_norm::<B, M>(&model, &grads);
                 let overflow = !grad_norm.is_finite();
                 if overflow && scale.is_none() {
