@@ -6,15 +6,15 @@
 //! cargo run --release --example prm_train -- --config X.yaml --resume runs/prm/train/checkpoint-100
 //! ```
 //! `--dry-run` prints the parameter counts from `config.json` alone, allocating nothing; Ctrl-C
-//! writes a checkpoint and stops.
+//! writes a checkpoint and stops. `training.checkpointing: true` trains with activation
+//! checkpointing (docs/training.md).
 
 use std::path::PathBuf;
 
-use burn::backend::Autodiff;
-use burn::prelude::*;
+use burn::tensor::backend::AutodiffBackend;
 use clap::Parser;
-use latent_core::train::StopFlag;
-use latent_core::{BackendJob, DeviceSpec};
+use latent_core::train::{AutodiffJob, StopFlag, TrainingJob};
+use latent_core::DeviceSpec;
 use latent_prm::config::PrmRunConfig;
 use latent_prm::paths::CollectionMeta;
 use latent_prm::train::{parameter_counts, train, TrainOptions};
@@ -57,17 +57,17 @@ fn dry_run(config: &PrmRunConfig) -> Out {
 
 struct Job(Args, PrmRunConfig);
 
-impl BackendJob for Job {
+impl AutodiffJob for Job {
     type Output = Out;
 
-    fn run<B: Backend>(self, device: B::Device) -> Out {
+    fn run<B: AutodiffBackend>(self, device: B::Device) -> Out {
         let Job(args, config) = self;
         let options = TrainOptions {
             resume: args.resume,
             progress: !args.quiet,
             stop: Some(StopFlag::ctrl_c()?),
         };
-        let (_, report) = train::<Autodiff<B>>(&config, &options, &device)?;
+        let (_, report) = train::<B>(&config, &options, &device)?;
         println!("{}", serde_json::to_string_pretty(&report)?);
         Ok(())
     }
@@ -85,5 +85,7 @@ fn main() -> Out {
         return dry_run(&config);
     }
     let device: DeviceSpec = config.training.device.parse()?;
-    device.run(Job(args, config))?
+    let checkpointing = config.training.checkpointing;
+    let job = Job(args, config);
+    device.run(TrainingJob { checkpointing, job })?
 }

@@ -5,7 +5,6 @@
 
 use std::path::{Path, PathBuf};
 
-use burn::backend::Autodiff;
 use burn::module::{AutodiffModule, Module};
 use burn::prelude::*;
 use burn::tensor::backend::AutodiffBackend;
@@ -155,18 +154,19 @@ pub struct TrainOutcome {
     pub export: PathBuf,
 }
 
-/// Trains per `config` on backend `B` (with autodiff). `resume`: a checkpoint of the same task is
+/// Trains per `config` on autodiff backend `A` (the frozen encoder and validation run on its inner
+/// backend; `train.checkpointing` picks `A` in `sgdd_train`). `resume`: a checkpoint of the same task is
 /// resumed exactly (model, optimizer, scheduler, position); one of another task (phase 1 → phase 2)
 /// gives the initial weights only.
-pub fn run_training<B: Backend>(
+pub fn run_training<A: AutodiffBackend>(
     config: &RunConfig,
     resume: Option<&Path>,
-    device: &B::Device,
+    device: &A::Device,
     progress: bool,
 ) -> Result<TrainOutcome> {
     let out = config.train.out_dir.clone();
     std::fs::create_dir_all(&out).map_err(|e| latent_core::CoreError::io(&out, e))?;
-    let encoder = SemanticEncoder::<B>::load(&config.encoder_path()?, device)?;
+    let encoder = SemanticEncoder::<A::InnerBackend>::load(&config.encoder_path()?, device)?;
     let (train_pairs, valid_pairs) = split_pairs(config)?;
     let cache = out.join("cache");
     let train_set = Examples::build(train_pairs, &encoder, config, Some(&cache), device)?;
@@ -183,8 +183,7 @@ pub fn run_training<B: Backend>(
             ),
         ));
     }
-    let model: SgddModel<Autodiff<B>> =
-        build_model(config, &encoder, config.model.embedding_init, device);
+    let model: SgddModel<A> = build_model(config, &encoder, config.model.embedding_init, device);
     let params = ParamCounts {
         encoder: encoder.model.num_params(),
         trainable: model.num_params(),

@@ -48,7 +48,8 @@ fn trains_validates_checkpoints_and_exports() {
     let out = tmp("train");
     let config = config(&out, &["train.epochs=3", "train.lr=0.01"]);
     let device = Default::default();
-    let outcome = run_training::<B>(&config, None, &device, false).unwrap();
+    let outcome =
+        run_training::<burn::backend::Autodiff<B>>(&config, None, &device, false).unwrap();
     let per_epoch = outcome.updates / 3;
     assert!(per_epoch > 0 && outcome.updates == 3 * per_epoch);
     for d in ["best", "final", "export"] {
@@ -133,9 +134,11 @@ fn resume_continues_and_phase2_warm_starts_from_phase1() {
     let out = tmp("resume");
     let device = Default::default();
     let one = config(&out, &["train.epochs=1", "train.eval_generate=0"]);
-    let first = run_training::<B>(&one, None, &device, false).unwrap();
+    let first = run_training::<burn::backend::Autodiff<B>>(&one, None, &device, false).unwrap();
     let two = config(&out, &["train.epochs=2", "train.eval_generate=0"]);
-    let second = run_training::<B>(&two, Some(&out.join("final")), &device, false).unwrap();
+    let second =
+        run_training::<burn::backend::Autodiff<B>>(&two, Some(&out.join("final")), &device, false)
+            .unwrap();
     assert_eq!(
         second.updates, first.updates,
         "the resumed run does epoch 2 only"
@@ -159,7 +162,9 @@ fn resume_continues_and_phase2_warm_starts_from_phase1() {
         ],
     );
     assert_eq!(qqp.task, Task::QqpParaphrase);
-    let outcome = run_training::<B>(&qqp, Some(&out.join("final")), &device, false).unwrap();
+    let outcome =
+        run_training::<burn::backend::Autodiff<B>>(&qqp, Some(&out.join("final")), &device, false)
+            .unwrap();
     assert!(outcome.updates > 0);
     let log = std::fs::read_to_string(p2.join("training.log")).unwrap();
     assert!(log.contains("warm start"), "{log}");

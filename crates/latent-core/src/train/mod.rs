@@ -46,6 +46,7 @@
 //! }
 //! ```
 
+pub mod autodiff;
 pub mod best;
 pub mod checkpoint;
 pub mod clip;
@@ -59,6 +60,7 @@ pub mod stop;
 pub mod trainer;
 pub mod value_checks;
 
+pub use autodiff::{AutodiffJob, Checkpointed, TrainingJob};
 pub use best::{BestMetric, Direction};
 pub use checkpoint::{load_checkpoint, save_checkpoint, CheckpointPolicy, Position, TrainingState};
 pub use clip::{clip_grad_norm, global_grad_norm, scale_to_max_norm};
