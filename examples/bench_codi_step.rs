@@ -12,12 +12,15 @@
 //! read with `--set` overrides; the model is built from its `model.config` with random weights (no
 //! download, as `codi_train --dry-run`). Every step trains on the same synthetic micro-batch of
 //! `--batch` examples with `--question`, `--cot` and `--answer` random token ids each (defaults
-//! 4 × 64 / 96 / 8: the published run's question and CoT lengths, at 4 examples per micro-batch
-//! where the published run has 32 on an A100), through `latent_core::train::train` as
-//! `codi_train` does: the CODI loss (teacher pass, question pass, 6 latent steps, decoder pass),
-//! backward, global-norm clipping and the AdamW update. `--no-update` times forward + backward
+//! 4 × 64 / 96 / 8: round lengths at the upper end of GSM8k-Aug's, whose validation questions have
+//! a median of 215 characters, about 50 GPT-2 tokens, and whose equation CoTs are shorter; 4
+//! examples per micro-batch where the published run has 32 on an A100), through
+//! `latent_core::train::train` as `codi_train` does: the CODI loss (teacher pass, question pass,
+//! 6 latent steps, decoder pass), backward, global-norm clipping and the AdamW update. `--no-update` times forward + backward
 //! only. Peak RSS is the process's, so run one process per mode; `peak_rss_before_steps_mb` is
-//! the peak after building the model, before the first step. Timing excludes `--warmup` steps.
+//! the peak after building the model, before the first step. Timing excludes `--warmup` steps;
+//! each step reports its wall time and the CPU time of the whole process (all threads, from
+//! `/proc/self/stat`), which on a shared machine moves less than the wall time.
 
 use std::path::PathBuf;
 use std::time::Instant;
@@ -80,6 +83,48 @@ struct Args {
     device: DeviceSpec,
 }
 
+/// Wall and process CPU time since the last lap.
+struct Laps {
+    wall: Instant,
+    cpu: Option<f64>,
+}
+
+/// One step's seconds: wall time and CPU time of the process (all threads).
+#[derive(Debug, Clone, Copy)]
+struct Lap {
+    wall: f64,
+    cpu: Option<f64>,
+}
+
+/// CPU seconds (user + system) of this process so far, from `/proc/self/stat` (Linux reports
+/// them in units of 1/100 s), or `None` where unavailable.
+fn process_cpu_seconds() -> Option<f64> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    // Fields after the command name (which may hold spaces) start at the state, field 3.
+    let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
+    let ticks = |i: usize| fields.get(i - 3)?.parse::<f64>().ok();
+    Some((ticks(14)? + ticks(15)?) / 100.0)
+}
+
+impl Laps {
+    fn start() -> Self {
+        Self {
+            wall: Instant::now(),
+            cpu: process_cpu_seconds(),
+        }
+    }
+
+    fn lap(&mut self) -> Lap {
+        let now = Self::start();
+        let lap = Lap {
+            wall: (now.wall - self.wall).as_secs_f64(),
+            cpu: now.cpu.zip(self.cpu).map(|(b, a)| b - a),
+        };
+        *self = now;
+        lap
+    }
+}
+
 /// splitmix64: the synthetic ids, reproducible without a random-number crate.
 struct Ids(u64);
 
@@ -118,7 +163,7 @@ fn synthetic_batch(args: &Args, tokens: &SpecialTokens) -> CodiBatch {
     collate(&refs, tokens, true)
 }
 
-/// Seconds of each of `n` optimizer updates of `codi_train`'s loop (loss, backward, clipping,
+/// The times of each of `n` optimizer updates of `codi_train`'s loop (loss, backward, clipping,
 /// AdamW), one micro-batch per update.
 fn update_seconds<B: AutodiffBackend>(
     model: latent_codi::CodiModel<B>,
@@ -126,7 +171,7 @@ fn update_seconds<B: AutodiffBackend>(
     step: &mut CodiStep,
     batch: &CodiBatch,
     n: usize,
-) -> Result<Vec<f64>, Box<dyn std::error::Error>> {
+) -> Result<Vec<Lap>, Box<dyn std::error::Error>> {
     let t = &config.training;
     let groups = [ParamGroupConfig {
         name: "model".into(),
@@ -148,8 +193,8 @@ fn update_seconds<B: AutodiffBackend>(
         start: Default::default(),
         precision: t.precision,
     };
-    let mut seconds = Vec::with_capacity(n);
-    let mut last = Instant::now();
+    let mut laps = Vec::with_capacity(n);
+    let mut clock = Laps::start();
     train(
         model,
         step,
@@ -158,25 +203,24 @@ fn update_seconds<B: AutodiffBackend>(
         &loop_config,
         |_, _, _, _| {
             // The loop has read the loss and the gradient norm back to the host: the update is done.
-            seconds.push(last.elapsed().as_secs_f64());
-            last = Instant::now();
+            laps.push(clock.lap());
             Ok(())
         },
     )?;
-    Ok(seconds)
+    Ok(laps)
 }
 
-/// Seconds of each of `n` forward + backward passes.
+/// The times of each of `n` forward + backward passes.
 fn backward_seconds<B: AutodiffBackend>(
     model: &latent_codi::CodiModel<B>,
     step: &mut CodiStep,
     batch: &CodiBatch,
     n: usize,
     device: &B::Device,
-) -> Result<Vec<f64>, Box<dyn std::error::Error>> {
-    let mut seconds = Vec::with_capacity(n);
+) -> Result<Vec<Lap>, Box<dyn std::error::Error>> {
+    let mut laps = Vec::with_capacity(n);
+    let mut clock = Laps::start();
     for micro_batch in 0..n {
-        let start = Instant::now();
         let at = StepIndex {
             micro_batch,
             ..StepIndex::default()
@@ -185,9 +229,9 @@ fn backward_seconds<B: AutodiffBackend>(
         let grads = loss.backward();
         B::sync(device)?;
         drop(grads);
-        seconds.push(start.elapsed().as_secs_f64());
+        laps.push(clock.lap());
     }
-    Ok(seconds)
+    Ok(laps)
 }
 
 struct Bench {
@@ -218,7 +262,9 @@ impl AutodiffJob for Bench {
             update_seconds(model, &config, &mut step, &batch, n)?
         };
         let timed = &all[args.warmup.min(all.len())..];
-        let mean = timed.iter().sum::<f64>() / timed.len().max(1) as f64;
+        let wall: Vec<f64> = timed.iter().map(|l| l.wall).collect();
+        let cpu: Option<Vec<f64>> = timed.iter().map(|l| l.cpu).collect();
+        let mean = |v: &[f64]| v.iter().sum::<f64>() / v.len().max(1) as f64;
         Ok(serde_json::json!({
             "bench": "codi_step",
             "backend": std::any::type_name::<B>(),
@@ -246,8 +292,10 @@ impl AutodiffJob for Bench {
             "decoder_shape": [batch.decoder.ids.rows, batch.decoder.ids.cols],
             "warmup": args.warmup,
             "steps": args.steps,
-            "seconds_per_step": timed,
-            "ms_per_step": 1000.0 * mean,
+            "seconds_per_step": wall,
+            "ms_per_step": 1000.0 * mean(&wall),
+            "cpu_seconds_per_step": cpu,
+            "cpu_ms_per_step": cpu.as_deref().map(|c| 1000.0 * mean(c)),
             "peak_rss_before_steps_mb": before_steps,
             "peak_rss_mb": peak_rss_mb(),
         }))

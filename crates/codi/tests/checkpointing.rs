@@ -3,6 +3,7 @@
 //! does), and training on that backend gives the parameters training on `Autodiff<B>` gives.
 
 use std::path::{Path, PathBuf};
+use std::sync::Mutex;
 
 use burn::tensor::backend::AutodiffBackend;
 use latent_codi::config::CodiRunConfig;
@@ -132,9 +133,15 @@ fn largest_change(a: &Parameters, b: &Parameters) -> f32 {
     largest
 }
 
+/// Held by each comparison for its two trainings. `train` attaches the LoRA adapters after the
+/// model is built, drawing from the backend's global generator that `build` seeded; a model built
+/// on another test's thread in between would reseed it and give the two runs different adapters.
+static SERIAL: Mutex<()> = Mutex::new(());
+
 /// Trains `config` (with `overrides`) with and without checkpointing, each into its own output
 /// directory, and checks both give the same parameters (and that training moved them).
 fn same_training_both_ways(name: &str, overrides: &[String]) {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     let out = std::env::temp_dir().join(format!("codi-ckpt-{name}-{}", std::process::id()));
     let run = |checkpointing: bool| {
         let mut all = overrides.to_vec();
