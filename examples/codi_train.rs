@@ -7,12 +7,12 @@
 //! cargo run --release --example codi_train -- --config X.yaml --set training.epochs=3 --set method.task=cot_sft
 //! ```
 //! `--resume` continues from the newest checkpoint in `training.output_dir`; Ctrl-C saves one and stops.
+//! `training.checkpointing: true` trains with activation checkpointing (docs/training.md).
 
 use std::path::PathBuf;
 
-use burn::backend::Autodiff;
 use burn::module::AutodiffModule;
-use burn::prelude::*;
+use burn::tensor::backend::AutodiffBackend;
 use clap::Parser;
 use latent_codi::config::{resolve_data_path, CodiRunConfig};
 use latent_codi::data::prepare;
@@ -21,8 +21,8 @@ use latent_codi::model::count_parameters;
 use latent_codi::run::{
     build, build_model, load_problems, make_trainable, prep_config, train, TrainOptions,
 };
-use latent_core::train::StopFlag;
-use latent_core::{BackendJob, DeviceSpec};
+use latent_core::train::{AutodiffJob, StopFlag, TrainingJob};
+use latent_core::DeviceSpec;
 
 #[derive(Parser, Debug)]
 #[command(about = "Train CODI / CoT-SFT / No-CoT-SFT from a YAML config")]
@@ -55,15 +55,15 @@ struct Job {
 
 type Out = Result<(), Box<dyn std::error::Error>>;
 
-impl BackendJob for Job {
+impl AutodiffJob for Job {
     type Output = Out;
 
-    fn run<B: Backend>(self, device: B::Device) -> Out {
+    fn run<B: AutodiffBackend>(self, device: B::Device) -> Out {
         let Job { args, config } = self;
         if args.dry_run {
             return dry_run::<B>(&config, &device);
         }
-        let built = build::<Autodiff<B>>(&config, &device)?;
+        let built = build::<B>(&config, &device)?;
         let prep = prep_config(&config, &built.meta, built.model.lm.config());
         let train_path = config.data.train.clone().ok_or("data.train is not set")?;
         let problems = load_problems(
@@ -80,7 +80,7 @@ impl BackendJob for Job {
             progress: !args.quiet,
             stop: Some(StopFlag::ctrl_c()?),
         };
-        let (model, report) = train::<Autodiff<B>>(&config, built, &examples, &options)?;
+        let (model, report) = train::<B>(&config, built, &examples, &options)?;
         println!("{}", serde_json::to_string_pretty(&report)?);
         let Some(eval_path) = config.data.eval.clone().filter(|_| !args.no_eval) else {
             return Ok(());
@@ -129,12 +129,12 @@ impl BackendJob for Job {
 }
 
 /// Builds the architecture with lazy random weights, attaches what training would, and counts.
-fn dry_run<B: Backend>(config: &CodiRunConfig, device: &B::Device) -> Out {
+fn dry_run<B: AutodiffBackend>(config: &CodiRunConfig, device: &B::Device) -> Out {
     let mut arch = config.clone();
     if arch.model.config.is_some() {
         arch.model.name_or_path = None;
     }
-    let (model, _, meta) = build_model::<Autodiff<B>>(&arch, device)?;
+    let (model, _, meta) = build_model::<B>(&arch, device)?;
     let model = make_trainable(model, config)?;
     let all = count_parameters(&model);
     let prj = count_parameters(&model.prj);
@@ -186,7 +186,9 @@ fn main() {
             } else {
                 config.training.device.parse()?
             };
-            device.run(Job { args, config })?
+            let checkpointing = config.training.checkpointing;
+            let job = Job { args, config };
+            device.run(TrainingJob { checkpointing, job })?
         });
     if let Err(e) = result {
         eprintln!("error: {e}");

@@ -9,12 +9,12 @@
 //! `--dry-run` prints the trainable parameters per group and the optimizer updates per epoch from
 //! `model.config` (or the model's `config.json`) alone, allocating nothing. `--resume` continues
 //! from the newest checkpoint in `training.output_dir`; Ctrl-C saves one and stops.
+//! `training.checkpointing: true` trains with activation checkpointing (docs/training.md).
 
 use std::path::PathBuf;
 
-use burn::backend::Autodiff;
 use burn::module::AutodiffModule;
-use burn::prelude::*;
+use burn::tensor::backend::AutodiffBackend;
 use clap::Parser;
 use grpo_rl::batch::EpochPlan;
 use grpo_rl::eval::{evaluate, EvalSettings};
@@ -23,8 +23,8 @@ use grpo_rl::prompt::PromptBuilder;
 use grpo_rl::train::{train, TrainOptions};
 use grpo_rl::{GrpoRunConfig, Gsm8kReward};
 use latent_core::hf::hub::resolve_model;
-use latent_core::train::StopFlag;
-use latent_core::{BackendJob, DeviceSpec, ModelConfig};
+use latent_core::train::{AutodiffJob, StopFlag, TrainingJob};
+use latent_core::{DeviceSpec, ModelConfig};
 
 #[derive(Parser, Debug)]
 #[command(about = "Train a policy with GRPO / HRPO from a YAML config")]
@@ -102,12 +102,12 @@ fn dry_run(config: &GrpoRunConfig) -> Out {
     Ok(())
 }
 
-impl BackendJob for Job {
+impl AutodiffJob for Job {
     type Output = Out;
 
-    fn run<B: Backend>(self, device: B::Device) -> Out {
+    fn run<B: AutodiffBackend>(self, device: B::Device) -> Out {
         let Job { args, config } = self;
-        let built = build::<Autodiff<B>>(&config, &device)?;
+        let built = build::<B>(&config, &device)?;
         let builder = PromptBuilder::new(
             built.tokenizer.clone(),
             built.tokenizer_path.clone(),
@@ -187,5 +187,7 @@ fn main() -> Out {
         return dry_run(&config);
     }
     let device: DeviceSpec = config.training.device.parse()?;
-    device.run(Job { args, config })?
+    let checkpointing = config.training.checkpointing;
+    let job = Job { args, config };
+    device.run(TrainingJob { checkpointing, job })?
 }

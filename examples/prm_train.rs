@@ -11,15 +11,15 @@
 //! gradients are averaged before the clip and update; the first replica logs and saves); without
 //! it the run uses `training.device`.
 //! `--dry-run` prints the parameter counts from `config.json` alone, allocating nothing; Ctrl-C
-//! writes a checkpoint and stops.
+//! writes a checkpoint and stops. `training.checkpointing: true` trains with activation
+//! checkpointing (docs/training.md).
 
 use std::path::PathBuf;
 
-use burn::backend::Autodiff;
-use burn::prelude::*;
+use burn::tensor::backend::AutodiffBackend;
 use clap::Parser;
-use latent_core::train::StopFlag;
-use latent_core::{DeviceList, DevicesJob};
+use latent_core::train::{AutodiffDevicesJob, StopFlag, TrainingJob};
+use latent_core::DeviceList;
 use latent_prm::config::PrmRunConfig;
 use latent_prm::paths::CollectionMeta;
 use latent_prm::train::{parameter_counts, train_on, TrainOptions};
@@ -66,17 +66,17 @@ fn dry_run(config: &PrmRunConfig) -> Out {
 
 struct Job(Args, PrmRunConfig);
 
-impl DevicesJob for Job {
+impl AutodiffDevicesJob for Job {
     type Output = Out;
 
-    fn run<B: Backend>(self, devices: Vec<B::Device>) -> Out {
+    fn run<B: AutodiffBackend>(self, devices: Vec<B::Device>) -> Out {
         let Job(args, config) = self;
         let options = TrainOptions {
             resume: args.resume,
             progress: !args.quiet,
             stop: Some(StopFlag::ctrl_c()?),
         };
-        let (_, report) = train_on::<Autodiff<B>>(&config, &options, &devices)?;
+        let (_, report) = train_on::<B>(&config, &options, &devices)?;
         println!("{}", serde_json::to_string_pretty(&report)?);
         Ok(())
     }
@@ -98,5 +98,7 @@ fn main() -> Out {
         .as_deref()
         .unwrap_or(&config.training.device)
         .parse()?;
-    devices.run(Job(args, config))?
+    let checkpointing = config.training.checkpointing;
+    let job = Job(args, config);
+    devices.run(TrainingJob { checkpointing, job })?
 }

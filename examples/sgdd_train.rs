@@ -8,13 +8,14 @@
 //! the other task (phase 1 → phase 2) it takes its weights and starts a fresh optimizer.
 //! Writes checkpoints (`checkpoint-N`, `best`, `final`), `export/`, `metrics.jsonl`,
 //! `training.log`, `training_stats.json` and `loss.png` under `train.out_dir`.
+//! `train.checkpointing: true` trains with activation checkpointing (docs/training.md).
 
 use std::path::PathBuf;
 
-use burn::prelude::*;
+use burn::tensor::backend::AutodiffBackend;
 use clap::Parser;
-use latent_core::train::StopFlag;
-use latent_core::{BackendJob, DeviceSpec};
+use latent_core::train::{AutodiffJob, StopFlag, TrainingJob};
+use latent_core::DeviceSpec;
 use sgdd_diffusion::config::RunConfig;
 use sgdd_diffusion::train::run_training;
 
@@ -39,13 +40,13 @@ struct Args {
 
 struct Train(Args, RunConfig);
 
-impl BackendJob for Train {
+impl AutodiffJob for Train {
     type Output = sgdd_diffusion::Result<()>;
 
-    fn run<B: Backend>(self, device: B::Device) -> Self::Output {
+    fn run<A: AutodiffBackend>(self, device: A::Device) -> Self::Output {
         let (args, config) = (self.0, self.1);
         let stop = StopFlag::ctrl_c()?;
-        let outcome = run_training::<B>(
+        let outcome = run_training::<A>(
             &config,
             args.resume.as_deref(),
             &device,
@@ -76,8 +77,10 @@ fn main() {
     let args = Args::parse();
     let result = RunConfig::load(&args.config, &args.overrides).and_then(|config| {
         let device = args.device;
+        let checkpointing = config.train.checkpointing;
+        let job = Train(args, config);
         device
-            .run(Train(args, config))
+            .run(TrainingJob { checkpointing, job })
             .map_err(Into::into)
             .and_then(|r| r)
     });

@@ -237,6 +237,11 @@ pub struct TrainingSection {
     /// see docs/training.md).
     #[serde(default)]
     pub precision: Precision,
+    /// Activation (gradient) checkpointing: train on Burn's `Autodiff<B, BalancedCheckpointing>`,
+    /// which recomputes the outputs of element-wise operations in the backward pass instead of
+    /// keeping them (`latent_core::train::autodiff`; memory and time in docs/performance.md).
+    #[serde(default)]
+    pub checkpointing: bool,
 }
 
 fn cosine() -> ScheduleKind {

@@ -280,6 +280,7 @@ pub fn setup(cfg: &ExperimentConfig) -> Result<CodiRunConfig> {
             keep_last: 1,
             device: "cpu".into(),
             precision: cfg.precision,
+            checkpointing: false,
         },
         eval: EvalSection {
             batch_size: 100,

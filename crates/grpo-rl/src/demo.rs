@@ -278,6 +278,7 @@ fn run_config(cfg: &DemoConfig, variant: Variant, sft: &Path, prompts: usize) ->
             projection_log_every: 10,
             device: "cpu".into(),
             precision: Default::default(),
+            checkpointing: false,
         },
         data: DataSection {
             train: cfg.output_dir.join("data/train.txt"),

@@ -115,6 +115,7 @@ fn config(dir: &str, thinking: Option<ThinkingSource>) -> GrpoRunConfig {
             projection_log_every: 1,
             device: "cpu".into(),
             precision: Default::default(),
+            checkpointing: false,
         },
         data: DataSection {
             train: latent_datasets::data_dir::sample("gsm8k/test_sample.jsonl"),

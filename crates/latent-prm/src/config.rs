@@ -104,6 +104,10 @@ pub struct TrainingSection {
     /// Training numerics: `f32`, `bf16` or `f16` (bf16/f16: f32 master weights and optimizer state;
     /// see docs/training.md).
     pub precision: Precision,
+    /// Activation (gradient) checkpointing: train on Burn's `Autodiff<B, BalancedCheckpointing>`,
+    /// which recomputes the outputs of element-wise operations in the backward pass instead of
+    /// keeping them (`latent_core::train::autodiff`; memory and time in docs/performance.md).
+    pub checkpointing: bool,
 }
 
 impl Default for TrainingSection {
@@ -122,6 +126,7 @@ impl Default for TrainingSection {
             keep_last: 3,
             device: "cpu".into(),
             precision: Precision::F32,
+            checkpointing: false,
         }
     }
 }

@@ -5,7 +5,6 @@
 
 use std::path::{Path, PathBuf};
 
-use burn::backend::Autodiff;
 use burn::module::{AutodiffModule, Module};
 use burn::prelude::*;
 use burn::tensor::backend::AutodiffBackend;
@@ -155,22 +154,23 @@ pub struct TrainOutcome {
     pub export: PathBuf,
 }
 
-/// Trains per `config` on backend `B` (with autodiff). `resume`: a checkpoint of the same task is
+/// Trains per `config` on autodiff backend `A` (the frozen encoder and validation run on its inner
+/// backend; `train.checkpointing` picks `A` in `sgdd_train`). `resume`: a checkpoint of the same task is
 /// resumed exactly (model, optimizer, scheduler, position; a checkpoint written while a validation
 /// was cut short validates first); one of another task (phase 1 → phase 2) gives the initial
 /// weights only. `stop` (e.g. `StopFlag::ctrl_c()`): once raised, the run ends with
 /// `CoreError::Interrupted` naming the checkpoint to resume from, after the current update or
 /// within one batch of a validation.
-pub fn run_training<B: Backend>(
+pub fn run_training<A: AutodiffBackend>(
     config: &RunConfig,
     resume: Option<&Path>,
-    device: &B::Device,
+    device: &A::Device,
     progress: bool,
     stop: Option<&StopFlag>,
 ) -> Result<TrainOutcome> {
     let out = config.train.out_dir.clone();
     std::fs::create_dir_all(&out).map_err(|e| latent_core::CoreError::io(&out, e))?;
-    let encoder = SemanticEncoder::<B>::load(&config.encoder_path()?, device)?;
+    let encoder = SemanticEncoder::<A::InnerBackend>::load(&config.encoder_path()?, device)?;
     let (train_pairs, valid_pairs) = split_pairs(config)?;
     let cache = out.join("cache");
     let train_set = Examples::build(train_pairs, &encoder, config, Some(&cache), device)?;
@@ -187,8 +187,7 @@ pub fn run_training<B: Backend>(
             ),
         ));
     }
-    let model: SgddModel<Autodiff<B>> =
-        build_model(config, &encoder, config.model.embedding_init, device);
+    let model: SgddModel<A> = build_model(config, &encoder, config.model.embedding_init, device);
     let params = ParamCounts {
         encoder: encoder.model.num_params(),
         trainable: model.num_params(),
@@ -266,7 +265,7 @@ pub fn run_training<B: Backend>(
     let paraphrase = config.task == Task::QqpParaphrase;
     // Validation after epoch `epoch` (held-out loss; EM/BLEU of decoded examples when configured),
     // logged; a stop request is honoured within one evaluation batch.
-    let validate = |m: &SgddModel<Autodiff<B>>,
+    let validate = |m: &SgddModel<A>,
                     epoch: usize,
                     step: usize,
                     log: &mut RunLog|

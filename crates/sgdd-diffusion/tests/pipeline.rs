@@ -57,7 +57,8 @@ fn trains_validates_checkpoints_and_exports() {
     let out = tmp("train");
     let config = config(&out, &["train.epochs=3", "train.lr=0.01"]);
     let device = Default::default();
-    let outcome = run_training::<B>(&config, None, &device, false, None).unwrap();
+    let outcome =
+        run_training::<burn::backend::Autodiff<B>>(&config, None, &device, false, None).unwrap();
     let per_epoch = outcome.updates / 3;
     assert!(per_epoch > 0 && outcome.updates == 3 * per_epoch);
     for d in ["best", "final", "export"] {
@@ -168,14 +169,26 @@ fn a_stop_during_validation_checkpoints_and_the_resumed_run_validates_first() {
     let extra = ["train.epochs=2", "train.accumulation=1000"];
     let device = Default::default();
     let whole = tmp("stop-whole");
-    let full = run_training::<B>(&config(&whole, &extra), None, &device, false, None).unwrap();
+    let full = run_training::<burn::backend::Autodiff<B>>(
+        &config(&whole, &extra),
+        None,
+        &device,
+        false,
+        None,
+    )
+    .unwrap();
     assert_eq!(full.updates, 2);
 
     let out = tmp("stop-validation");
     let stop = latent_core::train::StopFlag::new();
     stop.request();
-    let Err(err) = run_training::<B>(&config(&out, &extra), None, &device, false, Some(&stop))
-    else {
+    let Err(err) = run_training::<burn::backend::Autodiff<B>>(
+        &config(&out, &extra),
+        None,
+        &device,
+        false,
+        Some(&stop),
+    ) else {
         panic!("the run was not interrupted");
     };
     let checkpoint = out.join("checkpoint-1");
@@ -193,7 +206,7 @@ fn a_stop_during_validation_checkpoints_and_the_resumed_run_validates_first() {
         "validation was cut short"
     );
 
-    let resumed = run_training::<B>(
+    let resumed = run_training::<burn::backend::Autodiff<B>>(
         &config(&out, &extra),
         Some(&checkpoint),
         &device,
@@ -222,9 +235,17 @@ fn resume_continues_and_phase2_warm_starts_from_phase1() {
     let out = tmp("resume");
     let device = Default::default();
     let one = config(&out, &["train.epochs=1", "train.eval_generate=0"]);
-    let first = run_training::<B>(&one, None, &device, false, None).unwrap();
+    let first =
+        run_training::<burn::backend::Autodiff<B>>(&one, None, &device, false, None).unwrap();
     let two = config(&out, &["train.epochs=2", "train.eval_generate=0"]);
-    let second = run_training::<B>(&two, Some(&out.join("final")), &device, false, None).unwrap();
+    let second = run_training::<burn::backend::Autodiff<B>>(
+        &two,
+        Some(&out.join("final")),
+        &device,
+        false,
+        None,
+    )
+    .unwrap();
     assert_eq!(
         second.updates, first.updates,
         "the resumed run does epoch 2 only"
@@ -248,7 +269,14 @@ fn resume_continues_and_phase2_warm_starts_from_phase1() {
         ],
     );
     assert_eq!(qqp.task, Task::QqpParaphrase);
-    let outcome = run_training::<B>(&qqp, Some(&out.join("final")), &device, false, None).unwrap();
+    let outcome = run_training::<burn::backend::Autodiff<B>>(
+        &qqp,
+        Some(&out.join("final")),
+        &device,
+        false,
+        None,
+    )
+    .unwrap();
     assert!(outcome.updates > 0);
     let log = std::fs::read_to_string(p2.join("training.log")).unwrap();
     assert!(log.contains("warm start"), "{log}");

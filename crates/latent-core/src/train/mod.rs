@@ -46,6 +46,7 @@
 //! }
 //! ```
 
+pub mod autodiff;
 pub mod best;
 pub mod checkpoint;
 pub mod clip;
@@ -65,6 +66,7 @@ pub mod value_checks;
 pub mod weights;
 
 pub use crate::stop::{check_stop, SignalAction, SignalHandler, StopFlag};
+pub use autodiff::{AutodiffDevicesJob, AutodiffJob, Checkpointed, TrainingJob};
 pub use best::{BestMetric, Direction};
 pub use checkpoint::{
     load_checkpoint, save_checkpoint, CheckpointPolicy, Position, TrainingState, EVALUATION_PENDING,
