@@ -35,8 +35,7 @@ use latent_codi::run::{build_model, make_trainable};
 use latent_codi::step::CodiStep;
 use latent_codi::SpecialTokens;
 use latent_core::train::{
-    train, AdamWSettings, AutodiffJob, GroupedOptimizer, LoopConfig, ParamGroupConfig, Precision,
-    StepIndex, TrainStep, TrainingJob,
+    train, AutodiffJob, LoopConfig, Precision, StepIndex, TrainStep, TrainingJob,
 };
 use latent_core::{peak_rss_mb, DeviceSpec};
 use latent_datasets::answer::GoldAnswer;
@@ -173,19 +172,7 @@ fn update_seconds<B: AutodiffBackend>(
     n: usize,
 ) -> Result<Vec<Lap>, Box<dyn std::error::Error>> {
     let t = &config.training;
-    let groups = [ParamGroupConfig {
-        name: "model".into(),
-        prefixes: vec![],
-        lr: t.learning_rate,
-        weight_decay: t.weight_decay,
-        schedule: t.schedule,
-        warmup_ratio: t.warmup_ratio,
-    }];
-    let adamw = AdamWSettings {
-        no_decay_bias_and_norm: true,
-        ..AdamWSettings::default()
-    };
-    let mut optimizer = GroupedOptimizer::new(&model, &groups, &adamw, n)?;
+    let mut optimizer = latent_codi::run::codi_optimizer(&model, config, n)?;
     let loop_config = LoopConfig {
         epochs: 1,
         accumulation: 1,

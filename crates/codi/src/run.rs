@@ -402,6 +402,42 @@ pub fn epoch_batches<T>(
         .collect()
 }
 
+/// The optimizer of a CODI run over `total` updates: one group for the model (the config's lr,
+/// weight decay and schedule; no decay on biases and norms) and, with `embeddings: new_tokens`, a
+/// first group for the embedding rows without weight decay (so the base rows, whose gradient is
+/// zeroed, stay exactly as they are).
+pub fn codi_optimizer<B: AutodiffBackend>(
+    model: &CodiModel<B>,
+    config: &CodiRunConfig,
+    total: usize,
+) -> Result<GroupedOptimizer<B, CodiModel<B>>> {
+    let t = &config.training;
+    let mut groups = vec![ParamGroupConfig {
+        name: "model".into(),
+        prefixes: vec![],
+        lr: t.learning_rate,
+        weight_decay: t.weight_decay,
+        schedule: t.schedule,
+        warmup_ratio: t.warmup_ratio,
+    }];
+    if config.method.embeddings == EmbeddingTraining::NewTokens {
+        groups.insert(
+            0,
+            ParamGroupConfig {
+                name: "new_token_embeddings".into(),
+                prefixes: vec!["lm.embed_tokens".into()],
+                weight_decay: 0.0,
+                ..groups[0].clone()
+            },
+        );
+    }
+    let adamw = AdamWSettings {
+        no_decay_bias_and_norm: true,
+        ..AdamWSettings::default()
+    };
+    Ok(GroupedOptimizer::new(model, &groups, &adamw, total)?)
+}
+
 /// The example order of `epoch`: a shuffle seeded by `seed` and the epoch.
 pub fn epoch_order(n: usize, seed: u64, epoch: usize) -> Vec<usize> {
     shuffled_indices(n, seed ^ (epoch as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15))
@@ -443,31 +479,7 @@ where
     let batches_per_epoch = examples.div_ceil(per_batch);
     let accumulation = config.accumulation();
     let total = total_updates(t.epochs, batches_per_epoch, accumulation);
-    let mut groups = vec![ParamGroupConfig {
-        name: "model".into(),
-        prefixes: vec![],
-        lr: t.learning_rate,
-        weight_decay: t.weight_decay,
-        schedule: t.schedule,
-        warmup_ratio: t.warmup_ratio,
-    }];
-    if config.method.embeddings == EmbeddingTraining::NewTokens {
-        // No weight decay, so the base rows (zero gradient) stay exactly as they are.
-        groups.insert(
-            0,
-            ParamGroupConfig {
-                name: "new_token_embeddings".into(),
-                prefixes: vec!["lm.embed_tokens".into()],
-                weight_decay: 0.0,
-                ..groups[0].clone()
-            },
-        );
-    }
-    let adamw = AdamWSettings {
-        no_decay_bias_and_norm: true,
-        ..AdamWSettings::default()
-    };
-    let mut optimizer = GroupedOptimizer::new(&model, &groups, &adamw, total)?;
+    let mut optimizer = codi_optimizer(&model, config, total)?;
     let policy = CheckpointPolicy {
         dir: t.output_dir.clone(),
         every_updates: t.save_every_updates,
