@@ -8,6 +8,8 @@
 //! ```
 //! `--resume` continues from the newest checkpoint in `training.output_dir`; Ctrl-C saves one and stops.
 //! `training.checkpointing: true` trains with activation checkpointing (docs/training.md).
+//! `--devices cpu,cpu` (or `cuda:0,cuda:1`, built with `--features cuda`) trains one data-parallel
+//! replica per device: `per_device_batch_size` examples on each, `effective_batch_size` per update.
 
 use std::path::PathBuf;
 
@@ -19,10 +21,11 @@ use latent_codi::data::prepare;
 use latent_codi::eval::{evaluate, EvalConfig};
 use latent_codi::model::count_parameters;
 use latent_codi::run::{
-    build, build_model, load_problems, make_trainable, prep_config, train, TrainOptions,
+    build, build_model, load_problems, make_trainable, micro_batching, prep_config, train_on,
+    TrainOptions,
 };
-use latent_core::train::{AutodiffJob, StopFlag, TrainingJob};
-use latent_core::DeviceSpec;
+use latent_core::train::{AutodiffDevicesJob, StopFlag, TrainingJob};
+use latent_core::DeviceList;
 
 #[derive(Parser, Debug)]
 #[command(about = "Train CODI / CoT-SFT / No-CoT-SFT from a YAML config")]
@@ -46,6 +49,10 @@ struct Args {
     /// Hide the progress bar.
     #[arg(long)]
     quiet: bool,
+    /// Data-parallel replicas, one per device (`cpu,cpu`, `cuda:0,cuda:1`); default:
+    /// `training.device`.
+    #[arg(long)]
+    devices: Option<String>,
 }
 
 struct Job {
@@ -55,13 +62,14 @@ struct Job {
 
 type Out = Result<(), Box<dyn std::error::Error>>;
 
-impl AutodiffJob for Job {
+impl AutodiffDevicesJob for Job {
     type Output = Out;
 
-    fn run<B: AutodiffBackend>(self, device: B::Device) -> Out {
+    fn run<B: AutodiffBackend>(self, devices: Vec<B::Device>) -> Out {
         let Job { args, config } = self;
+        let device = devices[0].clone();
         if args.dry_run {
-            return dry_run::<B>(&config, &device);
+            return dry_run::<B>(&config, &device, devices.len());
         }
         let built = build::<B>(&config, &device)?;
         let prep = prep_config(&config, &built.meta, built.model.lm.config());
@@ -80,7 +88,7 @@ impl AutodiffJob for Job {
             progress: !args.quiet,
             stop: Some(StopFlag::ctrl_c()?),
         };
-        let (model, report) = train::<B>(&config, built, &examples, &options)?;
+        let (model, report) = train_on::<B>(&config, built, &examples, &options, &devices)?;
         println!("{}", serde_json::to_string_pretty(&report)?);
         let Some(eval_path) = config.data.eval.clone().filter(|_| !args.no_eval) else {
             return Ok(());
@@ -129,7 +137,7 @@ impl AutodiffJob for Job {
 }
 
 /// Builds the architecture with lazy random weights, attaches what training would, and counts.
-fn dry_run<B: AutodiffBackend>(config: &CodiRunConfig, device: &B::Device) -> Out {
+fn dry_run<B: AutodiffBackend>(config: &CodiRunConfig, device: &B::Device, replicas: usize) -> Out {
     let mut arch = config.clone();
     if arch.model.config.is_some() {
         arch.model.name_or_path = None;
@@ -163,7 +171,8 @@ fn dry_run<B: AutodiffBackend>(config: &CodiRunConfig, device: &B::Device) -> Ou
             "projection_parameters": prj.total,
             "vocab_size": model.lm.config().vocab_size,
             "special_tokens": meta.tokens,
-            "accumulation": config.accumulation(),
+            "replicas": replicas,
+            "accumulation": micro_batching(config, replicas)?.1,
             "data": data,
         })
     );
@@ -180,15 +189,20 @@ fn main() {
     let result = CodiRunConfig::load(&args.config, &args.overrides)
         .map_err(Into::into)
         .and_then(|config| {
-            // Counting parameters needs no accelerator.
-            let device: DeviceSpec = if args.dry_run {
-                DeviceSpec::Cpu
+            let devices: DeviceList = args
+                .devices
+                .as_deref()
+                .unwrap_or(&config.training.device)
+                .parse()?;
+            // Counting parameters needs no accelerator: as many CPU replicas instead.
+            let devices: DeviceList = if args.dry_run {
+                vec!["cpu"; devices.specs().len()].join(",").parse()?
             } else {
-                config.training.device.parse()?
+                devices
             };
             let checkpointing = config.training.checkpointing;
             let job = Job { args, config };
-            device.run(TrainingJob { checkpointing, job })?
+            devices.run(TrainingJob { checkpointing, job })?
         });
     if let Err(e) = result {
         eprintln!("error: {e}");

@@ -6,6 +6,15 @@
 //! - Student decoder: `<eot> ‖ A` predicting `A ‖ EOS`, right-padded.
 //!
 //! The distilled positions are the pre-answer token in the teacher sequence and in the decoder.
+//!
+//! A batch splits into data-parallel shards ([`Shard`]): the shard of rows `a..b` is exactly the
+//! batch [`collate`] makes of those examples alone (their rows, with the padding columns no row
+//! of the shard uses dropped).
+
+use std::ops::Range;
+
+use burn::prelude::Backend;
+use latent_core::train::Shard;
 
 use crate::data::Tokenized;
 use crate::tokens::SpecialTokens;
@@ -38,6 +47,47 @@ impl Grid {
     pub fn get(&self, r: usize, c: usize) -> i64 {
         self.data[r * self.cols + c]
     }
+
+    /// Rows `rows`, columns `cols`.
+    fn window(&self, rows: Range<usize>, cols: Range<usize>) -> Self {
+        let data = rows
+            .clone()
+            .flat_map(|r| self.data[r * self.cols + cols.start..r * self.cols + cols.end].to_vec())
+            .collect();
+        Self {
+            data,
+            rows: rows.len(),
+            cols: cols.len(),
+        }
+    }
+}
+
+/// The columns of `mask`'s rows `rows` holding a real token: from the first to the last used
+/// column (at least one column, as [`collate`] makes).
+fn used_columns(mask: &Grid, rows: Range<usize>) -> Range<usize> {
+    let mut used = rows.flat_map(|r| (0..mask.cols).filter(move |&c| mask.get(r, c) != 0));
+    let first = used.next();
+    let (start, end) = used.fold((first, first), |(lo, hi), c| {
+        (lo.map(|l| l.min(c)), hi.map(|h| h.max(c)))
+    });
+    match (start, end) {
+        (Some(s), Some(e)) => s..e + 1,
+        _ => 0..1.min(mask.cols),
+    }
+}
+
+impl SeqBatch {
+    /// Rows `rows` of a right-padded batch, without the padding columns they do not use.
+    fn rows(&self, rows: Range<usize>) -> Self {
+        let cols = 0..used_columns(&self.mask, rows.clone()).end;
+        Self {
+            ids: self.ids.window(rows.clone(), cols.clone()),
+            mask: self.mask.window(rows.clone(), cols.clone()),
+            targets: self.targets.window(rows.clone(), cols.clone()),
+            weights: self.weights.window(rows.clone(), cols),
+            distill: self.distill[rows].to_vec(),
+        }
+    }
 }
 
 /// A sequence batch: ids, attention mask, next-token targets and which targets count.
@@ -68,6 +118,36 @@ pub struct CodiBatch {
     pub question_lens: Vec<usize>,
     /// Number of examples.
     pub size: usize,
+}
+
+/// The rows of a range of examples, as [`collate`] would make of them alone; `device` is unused
+/// (a batch lives on the host until the loss uploads it).
+impl<B: Backend> Shard<B> for CodiBatch {
+    fn units(&self) -> usize {
+        self.size
+    }
+
+    fn shard(&self, range: Range<usize>, _device: &B::Device) -> latent_core::Result<Self> {
+        if range.start >= range.end || range.end > self.size {
+            return Err(latent_core::CoreError::Shape(format!(
+                "shard rows {range:?} of a CODI batch of {} examples",
+                self.size
+            )));
+        }
+        let (ids, mask) = &self.question;
+        // The question is left-padded: keep the columns from the first one a shard row uses.
+        let q = used_columns(mask, range.clone()).start..mask.cols;
+        Ok(Self {
+            teacher: self.teacher.rows(range.clone()),
+            question: (
+                ids.window(range.clone(), q.clone()),
+                mask.window(range.clone(), q),
+            ),
+            decoder: self.decoder.rows(range.clone()),
+            question_lens: self.question_lens[range.clone()].to_vec(),
+            size: range.len(),
+        })
+    }
 }
 
 /// Right-padded sequences of `parts[i]` concatenated; targets from `counted_from[i]` on.
@@ -210,5 +290,27 @@ mod tests {
         let plain = collate(&[&a], &t, false);
         assert_eq!(plain.teacher.ids.data, vec![10, 11, 12, 30, 31, 32]);
         assert_eq!(plain.teacher.distill, vec![4]);
+    }
+
+    #[test]
+    fn a_shard_is_the_batch_of_its_examples_alone() {
+        type B = latent_core::CpuBackend;
+        let t = SpecialTokens::assign(100, None, 3);
+        let long = example(&[10, 11, 12, 14], &[20, 21, 23], &[30, 31, 32], 1);
+        let short = example(&[13], &[22], &[33], 0);
+        let mid = example(&[15, 16], &[24, 25], &[34, 35], 1);
+        let all = collate(&[&long, &short, &mid], &t, true);
+        let device = Default::default();
+        for (range, rows) in [
+            (0..1, vec![&long]),
+            (1..3, vec![&short, &mid]),
+            (1..2, vec![&short]),
+            (0..3, vec![&long, &short, &mid]),
+        ] {
+            let shard = Shard::<B>::shard(&all, range.clone(), &device).unwrap();
+            assert_eq!(shard, collate(&rows, &t, true), "rows {range:?}");
+        }
+        assert_eq!(Shard::<B>::units(&all), 3);
+        assert!(Shard::<B>::shard(&all, 2..4, &device).is_err());
     }
 }

@@ -2,16 +2,16 @@
 //! the model, read and preprocess data, train on `latent_core::train::train` with logs, resumable
 //! checkpoints and Ctrl-C handling, save the final model, evaluate.
 
-use std::cell::RefCell;
 use std::path::{Path, PathBuf};
-use std::rc::Rc;
+use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use burn::prelude::*;
 use burn::tensor::backend::AutodiffBackend;
 use latent_core::train::{
-    load_checkpoint, total_updates, AdamWSettings, CheckpointPolicy, GroupedOptimizer, LoopConfig,
-    ParamGroupConfig, Position, RunLog, StopFlag, TrainingState,
+    load_checkpoint, total_updates, train_data_parallel, AdamWSettings, CheckpointPolicy,
+    DataParallel, GroupedOptimizer, LoopConfig, ParamGroupConfig, Position, RunLog, Shard,
+    StopFlag, TrainStep, TrainingState,
 };
 use latent_core::{CausalLm, ModelConfig, Pretrained};
 use latent_datasets::batch::shuffled_indices;
@@ -359,6 +359,33 @@ pub fn train<B: AutodiffBackend>(
     examples: &[Tokenized],
     options: &TrainOptions,
 ) -> Result<(CodiModel<B>, TrainReport)> {
+    let device = model_device(&built.model);
+    train_on(config, built, examples, options, &[device])
+}
+
+/// The device `model`'s parameters are on (the default device for a model without any).
+fn model_device<B: Backend>(model: &CodiModel<B>) -> B::Device {
+    model.devices().into_iter().next().unwrap_or_default()
+}
+
+/// [`train`] with one replica per device (`codi_train --devices cpu,cpu` or `cuda:0,cuda:1`):
+/// each micro-batch holds `per_device_batch_size` examples per replica and is split across them
+/// (`latent_core::train::data_parallel`); each replica computes the loss of its rows, and the
+/// replicas' gradients are averaged before the clip and the update, so an update still covers
+/// `effective_batch_size` examples ([`micro_batching`]); the first replica logs and saves.
+///
+/// As with PyTorch's DistributedDataParallel, a replica's loss is the mean over its own rows
+/// (its tokens for the CE terms, its rows' teacher states for the distillation scale), so a run on
+/// `n` devices equals a one-device run with `n` times the accumulation, not one with `n` times
+/// the micro-batch in one pass. `built.model`
+/// must be on `devices[0]`; the returned model is there too.
+pub fn train_on<B: AutodiffBackend>(
+    config: &CodiRunConfig,
+    built: Built<B>,
+    examples: &[Tokenized],
+    options: &TrainOptions,
+    devices: &[B::Device],
+) -> Result<(CodiModel<B>, TrainReport)> {
     let task = config.method.task;
     let tokens = built.meta.tokens;
     let new_rows_only = config.method.embeddings == EmbeddingTraining::NewTokens;
@@ -368,7 +395,7 @@ pub fn train<B: AutodiffBackend>(
         train_rows_from: new_rows_only.then_some(tokens.base_vocab),
     };
     let with_cot = task != Task::NoCotSft;
-    let per_batch = config.training.per_device_batch_size;
+    let (per_batch, _) = micro_batching(config, devices.len())?;
     let seed = config.training.seed;
     let batches = move |epoch: usize| {
         epoch_batches(examples.len(), per_batch, seed, epoch, |idx| {
@@ -382,8 +409,9 @@ pub fn train<B: AutodiffBackend>(
         examples.len(),
         step,
         batches,
-        |b| batch_tokens(b, task),
+        move |b| batch_tokens(b, task),
         options,
+        devices,
     )
 }
 
@@ -443,25 +471,50 @@ pub fn epoch_order(n: usize, seed: u64, epoch: usize) -> Vec<usize> {
     shuffled_indices(n, seed ^ (epoch as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15))
 }
 
-/// The training driver behind [`train`], for any [`TrainStep`] on a CODI model: `batches(epoch)`
-/// gives an epoch's micro-batches of `examples` examples (`tokens` counts the real tokens of one,
-/// for the throughput log). Sets the trainable parameters, runs `latent_core::train::train` with
-/// the config's optimizer, schedule, logs and checkpoints, and saves `output_dir/final_model`
-/// with `codi.json` saying `method.task`.
-///
-/// [`TrainStep`]: latent_core::train::TrainStep
+/// Examples per micro-batch and micro-batches per update of a run on `replicas` devices:
+/// `per_device_batch_size` examples on each replica, so a micro-batch holds `replicas` times as
+/// many and `effective_batch_size` (the examples of one update, whatever the device count) is
+/// reached with `effective_batch_size / (per_device_batch_size × replicas)` micro-batches; an error
+/// naming the key when it is not a multiple.
+pub fn micro_batching(config: &CodiRunConfig, replicas: usize) -> Result<(usize, usize)> {
+    let t = &config.training;
+    let micro = t.per_device_batch_size * replicas.max(1);
+    if micro == 0 || !t.effective_batch_size.is_multiple_of(micro) {
+        return Err(CodiError::Config {
+            path: PathBuf::from("<run config>"),
+            key: "training.effective_batch_size".into(),
+            reason: format!(
+                "{} is not a multiple of per_device_batch_size {} x {} devices",
+                t.effective_batch_size,
+                t.per_device_batch_size,
+                replicas.max(1)
+            ),
+        });
+    }
+    Ok((micro, t.effective_batch_size / micro))
+}
+
+/// The training driver behind [`train_on`], for any [`TrainStep`] on a CODI model:
+/// `batches(epoch)` gives an epoch's micro-batches of `examples` examples (`tokens` counts the real
+/// tokens of one, for the throughput log). Sets the trainable parameters, runs the shared loop
+/// (`latent_core::train::train_data_parallel`: one replica per entry of `devices`, each a clone of
+/// `step` on its [`Shard`] of every micro-batch) with the config's optimizer, schedule, logs and
+/// checkpoints, and saves `output_dir/final_model` with `codi.json` saying `method.task`.
+#[allow(clippy::too_many_arguments)]
 pub fn train_with<B, S>(
     config: &CodiRunConfig,
     built: Built<B>,
     examples: usize,
-    mut step: S,
-    mut batches: impl FnMut(usize) -> Vec<S::Batch>,
-    tokens: impl Fn(&S::Batch) -> usize,
+    step: S,
+    batches: impl Fn(usize) -> Vec<S::Batch> + Sync,
+    tokens: impl Fn(&S::Batch) -> usize + Sync,
     options: &TrainOptions,
+    devices: &[B::Device],
 ) -> Result<(CodiModel<B>, TrainReport)>
 where
     B: AutodiffBackend,
-    S: latent_core::train::TrainStep<B, CodiModel<B>>,
+    S: TrainStep<B, CodiModel<B>> + Clone + Sync,
+    S::Batch: Shard<B>,
 {
     if examples == 0 {
         return Err(CodiError::Empty("the training set".into()));
@@ -475,9 +528,8 @@ where
     let task = config.method.task;
     let model = make_trainable(model, config)?;
     let parameters = count_parameters(&model);
-    let per_batch = t.per_device_batch_size;
+    let (per_batch, accumulation) = micro_batching(config, devices.len())?;
     let batches_per_epoch = examples.div_ceil(per_batch);
-    let accumulation = config.accumulation();
     let total = total_updates(t.epochs, batches_per_epoch, accumulation);
     let mut optimizer = codi_optimizer(&model, config, total)?;
     let policy = CheckpointPolicy {
@@ -507,15 +559,26 @@ where
         total,
         t.effective_batch_size
     ))?;
-    let tokens_per_batch: Rc<RefCell<Vec<usize>>> = Rc::default();
+    // Real tokens of each micro-batch of the current epoch (every replica writes the same).
+    let tokens_per_batch: Arc<Mutex<Vec<usize>>> = Arc::default();
     let data = {
-        let tokens_per_batch = Rc::clone(&tokens_per_batch);
+        let tokens_per_batch = Arc::clone(&tokens_per_batch);
         move |epoch: usize| {
             let epoch_batches = batches(epoch);
-            *tokens_per_batch.borrow_mut() = epoch_batches.iter().map(&tokens).collect();
+            let counts = epoch_batches.iter().map(&tokens).collect();
+            *tokens_per_batch.lock().unwrap_or_else(|e| e.into_inner()) = counts;
             epoch_batches
         }
     };
+    if devices.len() > 1 {
+        log.note(&format!(
+            "data parallel: {} replicas of {} examples each per micro-batch of {}, accumulation {}",
+            devices.len(),
+            t.per_device_batch_size,
+            per_batch,
+            accumulation
+        ))?;
+    }
     let loop_config = LoopConfig {
         epochs: t.epochs,
         accumulation,
@@ -526,14 +589,16 @@ where
     };
     let started = Instant::now();
     let mut last_losses: Vec<(usize, f64)> = Vec::new();
-    let (trained, records) = latent_core::train::train(
+    let parallel = DataParallel::local(devices.to_vec());
+    let (trained, records) = train_data_parallel(
+        &parallel,
         model,
-        &mut step,
+        |_replica| step.clone(),
         data,
         &mut optimizer,
         &loop_config,
         |model, optimizer, record, position| {
-            let counts = tokens_per_batch.borrow();
+            let counts = tokens_per_batch.lock().unwrap_or_else(|e| e.into_inner());
             let end = if position.next_batch == 0 {
                 counts.len()
             } else {

@@ -16,6 +16,10 @@
 //! sample, or one drawn for `hybrid_cot_only_ratio`) would repeat the teacher sequence, whose CE
 //! the teacher pass already has.
 
+use std::ops::Range;
+
+use burn::prelude::Backend;
+use latent_core::train::Shard;
 use latent_datasets::rng::SplitMix64;
 use serde::{Deserialize, Serialize};
 
@@ -197,6 +201,39 @@ pub struct HybridBatch {
     pub eot_teacher: Vec<Vec<Option<usize>>>,
     /// Student rows.
     pub size: usize,
+    /// What the batch was collated from, so that a data-parallel shard is collated afresh.
+    pub source: HybridSource,
+}
+
+/// The inputs of [`collate_hybrid`], kept with its batch.
+#[derive(Debug, Clone, PartialEq)]
+pub struct HybridSource {
+    /// The examples, one per teacher row.
+    pub examples: Vec<HybridExample>,
+    /// Their `cot_only` flags.
+    pub cot_only: Vec<bool>,
+    /// The special tokens.
+    pub tokens: SpecialTokens,
+}
+
+/// The examples `range` (teacher rows), collated alone; `device` is unused (a batch lives on the
+/// host until the loss uploads it).
+impl<B: Backend> Shard<B> for HybridBatch {
+    fn units(&self) -> usize {
+        self.source.examples.len()
+    }
+
+    fn shard(&self, range: Range<usize>, _device: &B::Device) -> latent_core::Result<Self> {
+        let s = &self.source;
+        if range.start >= range.end || range.end > s.examples.len() {
+            return Err(latent_core::CoreError::Shape(format!(
+                "shard rows {range:?} of a Phase 2 batch of {} examples",
+                s.examples.len()
+            )));
+        }
+        let rows: Vec<&HybridExample> = s.examples[range.clone()].iter().collect();
+        Ok(collate_hybrid(&rows, &s.cot_only[range], &s.tokens))
+    }
 }
 
 /// Collates hybrid examples; `cot_only[r]` trains row `r` as pure explicit CoT (teacher only).
@@ -268,6 +305,11 @@ pub fn collate_hybrid(
         distill,
         eot_teacher,
         size: b,
+        source: HybridSource {
+            examples: examples.iter().map(|&e| e.clone()).collect(),
+            cot_only: cot_only.to_vec(),
+            tokens: *tokens,
+        },
     }
 }
 
@@ -394,6 +436,17 @@ mod tests {
             batch.eot_teacher,
             vec![vec![None, None], vec![Some(2), Some(2)]]
         );
+        // A data-parallel shard is the batch of its rows alone, their cot_only flags included.
+        let flags = [false, true, false];
+        let flagged = collate_hybrid(&[&a, &b, &c], &flags, &t);
+        let shard = |r| Shard::<latent_core::CpuBackend>::shard(&flagged, r, &Default::default());
+        assert_eq!(
+            shard(1..3).unwrap(),
+            collate_hybrid(&[&b, &c], &flags[1..], &t)
+        );
+        assert_eq!(shard(0..1).unwrap(), collate_hybrid(&[&a], &flags[..1], &t));
+        assert_eq!(Shard::<latent_core::CpuBackend>::units(&flagged), 3);
+        assert!(shard(3..4).is_err());
         // Pure CoT: teacher only.
         let cot = collate_hybrid(&[&a], &[true], &t);
         assert_eq!((cot.size, cot.chunks.len()), (0, 0));

@@ -246,6 +246,7 @@ pub fn run_phase2<B: AutodiffBackend>(
         batches,
         batch_tokens,
         options,
+        std::slice::from_ref(device),
     )?;
     HybridSettings::from(&file.generator).write(&report.saved)?;
     Ok((model, report))
