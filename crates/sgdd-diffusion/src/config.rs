@@ -248,12 +248,33 @@ impl RunConfig {
                 format!("{} is negative", self.decode.cfg_scale),
             ));
         }
-        if !t.best_metric.starts_with("valid/") {
+        if t.eval_batch_size < t.batch_size {
+            return Err(bad(
+                "train.eval_batch_size",
+                format!(
+                    "{} is smaller than train.batch_size {}; validation runs without gradients \
+                     and takes batches at least as large as training's",
+                    t.eval_batch_size, t.batch_size
+                ),
+            ));
+        }
+        let metric = t.best_metric.as_str();
+        if GENERATION_METRICS.contains(&metric) && t.eval_generate == 0 {
             return Err(bad(
                 "train.best_metric",
                 format!(
-                    "{:?} is not a logged validation key (valid/...)",
-                    t.best_metric
+                    "{metric:?} is a generation metric, but train.eval_generate is 0: nothing is \
+                     generated at validation, so no best checkpoint would ever be chosen (set \
+                     eval_generate or pick one of {LOSS_METRICS:?})"
+                ),
+            ));
+        }
+        if !LOSS_METRICS.contains(&metric) && !GENERATION_METRICS.contains(&metric) {
+            return Err(bad(
+                "train.best_metric",
+                format!(
+                    "{metric:?} is not a logged validation key: one of {LOSS_METRICS:?} or, with \
+                     eval_generate > 0, {GENERATION_METRICS:?}"
                 ),
             ));
         }
@@ -265,6 +286,18 @@ impl RunConfig {
         expand_path(&self.encoder)
     }
 }
+
+/// Validation keys logged at every validation.
+pub const LOSS_METRICS: [&str; 3] = ["valid/loss", "valid/bound", "valid/ppl_bound"];
+
+/// Validation keys logged only when `train.eval_generate > 0`.
+pub const GENERATION_METRICS: [&str; 5] = [
+    "valid/exact_match",
+    "valid/token_f1",
+    "valid/sentence_bleu",
+    "valid/corpus_bleu",
+    "valid/cosine",
+];
 
 #[cfg(test)]
 mod tests {
@@ -303,5 +336,39 @@ mod tests {
             err.contains("c.yaml") && err.contains("train.cfg_prob"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn validation_batches_and_the_best_metric_are_checked() {
+        let err = |overrides: &[&str]| {
+            let overrides: Vec<String> = overrides.iter().map(|s| s.to_string()).collect();
+            base()
+                .with_overrides(&overrides)
+                .unwrap()
+                .validate("c.yaml", &overrides)
+                .err()
+                .map(|e| e.to_string())
+        };
+        let small = err(&["train.batch_size=32", "train.eval_batch_size=16"]).unwrap();
+        assert!(
+            small.contains("train.eval_batch_size") && small.contains("32"),
+            "{small}"
+        );
+        assert_eq!(
+            err(&["train.batch_size=32", "train.eval_batch_size=32"]),
+            None
+        );
+        let never = err(&["train.best_metric=valid/token_f1", "train.eval_generate=0"]).unwrap();
+        assert!(
+            never.contains("train.best_metric") && never.contains("eval_generate"),
+            "{never}"
+        );
+        assert_eq!(
+            err(&["train.best_metric=valid/token_f1", "train.eval_generate=8"]),
+            None
+        );
+        let unknown = err(&["train.best_metric=valid/f1"]).unwrap();
+        assert!(unknown.contains("not a logged validation key"), "{unknown}");
+        assert_eq!(err(&["train.best_metric=valid/bound"]), None);
     }
 }

@@ -201,3 +201,39 @@ fn each_step_commits_per_the_cosine_schedule() {
     }
     assert_eq!(left, 0);
 }
+
+#[test]
+fn guidance_in_half_precision_keeps_the_mask_logit_finite() {
+    // f16 parameters: −1e9 would round to −inf and guidance compute (−inf) − (−inf) = NaN.
+    let (_, model) = small();
+    let model = latent_core::model::cast_module(model, burn::tensor::DType::F16);
+    let device = Default::default();
+    let tokens = ids_tensor::<B>(&[2, MASK, 7, MASK, 9, 3], 2, 3, &device);
+    let t = float_tensor::<B, 1>(vec![0.7, 0.2], [2], &device);
+    let cond = float_tensor::<B, 2>(
+        (0..32).map(|i| (i as f32 * 0.37).sin()).collect(),
+        [2, 16],
+        &device,
+    )
+    .cast(burn::tensor::DType::F16);
+    let logits = guided_logits(&model, tokens, t, cond, 2.0);
+    assert_eq!(logits.dtype(), burn::tensor::DType::F16);
+    let values: Vec<f32> = logits
+        .cast(burn::tensor::DType::F32)
+        .into_data()
+        .to_vec()
+        .unwrap();
+    assert!(
+        values.iter().all(|v| v.is_finite()),
+        "a non-finite guided logit"
+    );
+    let want = sgdd_diffusion::decoder::mask_logit(burn::tensor::DType::F16) as f32;
+    for (i, row) in values.chunks(50).enumerate() {
+        assert_eq!(row[MASK as usize], want, "position {i}: the mask logit");
+        let mut others = row.iter().enumerate().filter(|&(k, _)| k != MASK as usize);
+        assert!(
+            others.all(|(_, &v)| v > want),
+            "position {i}: <mask> is not the lowest"
+        );
+    }
+}

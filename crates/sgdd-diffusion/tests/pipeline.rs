@@ -254,6 +254,33 @@ fn resume_continues_and_phase2_warm_starts_from_phase1() {
     let want: Vec<u64> = (1..=2 * first.updates as u64).collect();
     assert_eq!(steps, want, "logged steps continue across the resume");
 
+    // That continuation is exact only because test_tiny's schedule is constant without warm-up.
+    // A finished cosine run resumed with 2 epochs would go on along a cosine fitted to 2 epochs
+    // whose first epoch it never trained: refused, naming the schedule.
+    let cosine = tmp("resume-cosine");
+    let cos = |epochs: &str| {
+        config(
+            &cosine,
+            &[epochs, "train.eval_generate=0", "train.schedule=cosine"],
+        )
+    };
+    run_training::<burn::backend::Autodiff<B>>(&cos("train.epochs=1"), None, &device, false, None)
+        .unwrap();
+    let err = run_training::<burn::backend::Autodiff<B>>(
+        &cos("train.epochs=2"),
+        Some(&cosine.join("final")),
+        &device,
+        false,
+        None,
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(
+        err.contains("scheduler.json") && err.contains("Cosine"),
+        "{err}"
+    );
+    std::fs::remove_dir_all(cosine).ok();
+
     // Phase 2 (another task, longer sequences as QQP needs) from the phase 1 checkpoint: weights
     // only, fresh position; the position table grows from 24 to 32 rows.
     let p2 = tmp("phase2");

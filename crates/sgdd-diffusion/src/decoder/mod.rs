@@ -10,7 +10,7 @@ pub mod time;
 
 pub use config::{DecoderConfig, EmbeddingInit};
 pub use embed_init::pca_embedding;
-pub use model::{SgddModel, MASK_LOGIT};
+pub use model::{mask_logit, SgddModel, MASK_LOGIT};
 
 use burn::nn::Linear;
 use burn::prelude::*;

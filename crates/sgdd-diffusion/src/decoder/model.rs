@@ -6,6 +6,7 @@
 use burn::module::{Initializer, Param};
 use burn::nn::{Embedding, Linear};
 use burn::prelude::*;
+use burn::tensor::DType;
 use latent_core::hf::config::{NormKind, RopeConfig, RopeScaling};
 use latent_core::hf::safetensors::Checkpoint;
 use latent_core::model::{to_dtype, Norm, Rope};
@@ -18,8 +19,21 @@ use super::time::TimeEmbedding;
 /// The checkpoint key of the absolute position table.
 pub(crate) const POSITIONS_KEY: &str = "positions.weight";
 
-/// Logit given to the absorbing token: the head never predicts `<mask>`.
+/// Logit given to the absorbing token in f32 and bf16: the head never predicts `<mask>`.
 pub const MASK_LOGIT: f32 = -1e9;
+
+/// The absorbing token's logit in `dtype`: [`MASK_LOGIT`], or a quarter of the most negative
+/// finite value where that is closer to zero (f16: −16376; −1e9 would become −inf there, and
+/// classifier-free guidance would then compute (−inf) − (−inf) = NaN). Finite, so guidance's
+/// `cond − uncond` is exactly 0 at `<mask>`; a quarter of the range leaves room for the softmax's
+/// shift by the row maximum without overflowing.
+pub fn mask_logit(dtype: DType) -> f64 {
+    let lowest = match dtype {
+        DType::F16 => f64::from(burn::tensor::f16::MIN),
+        _ => f64::from(f32::MIN),
+    };
+    f64::from(MASK_LOGIT).max(lowest / 4.0)
+}
 
 /// The trainable part of SGDD.
 #[derive(Module, Debug)]
@@ -201,7 +215,7 @@ impl<B: Backend> SgddModel<B> {
     }
 
     /// The tied head on selected hidden states: `[n, hidden]` → `[n, vocab]`, `<mask>` at
-    /// [`MASK_LOGIT`]. Training and decoding apply it to the masked positions only (the vocabulary
+    /// [`mask_logit`] of the logits' dtype. Training and decoding apply it to the masked positions only (the vocabulary
     /// projection and its softmax dominate the cost of a small decoder).
     pub fn head(&self, hidden: Tensor<B, 2>) -> Tensor<B, 2> {
         let [n, _] = hidden.dims();
@@ -211,7 +225,7 @@ impl<B: Backend> SgddModel<B> {
         let dtype = logits.dtype();
         logits.slice_assign(
             [0..n, m..m + 1],
-            Tensor::full([n, 1], MASK_LOGIT, (&device, dtype)),
+            Tensor::full([n, 1], mask_logit(dtype), (&device, dtype)),
         )
     }
 
