@@ -22,7 +22,7 @@ use latent_codi::eval::{evaluate, EvalConfig};
 use latent_codi::model::count_parameters;
 use latent_codi::run::{
     build, build_model, load_problems, make_trainable, micro_batching, prep_config, train_on,
-    TrainOptions,
+    training_examples, TrainOptions,
 };
 use latent_core::train::{AutodiffDevicesJob, StopFlag, TrainingJob};
 use latent_core::DeviceList;
@@ -73,13 +73,12 @@ impl AutodiffDevicesJob for Job {
         }
         let built = build::<B>(&config, &device)?;
         let prep = prep_config(&config, &built.meta, built.model.lm.config());
-        let train_path = config.data.train.clone().ok_or("data.train is not set")?;
-        let problems = load_problems(
-            &train_path,
-            config.data.train_format,
-            config.data.max_train_samples,
-        )?;
-        let (examples, report) = prepare(&problems, &built.tokenizer, &prep)?;
+        let (examples, report) = training_examples(&config, &built)?;
+        let train_path = config
+            .data
+            .train
+            .as_deref()
+            .unwrap_or(std::path::Path::new(""));
         eprintln!("training data {}: {report:?}", train_path.display());
         let tokenizer = built.tokenizer.clone();
         let num_latent = built.meta.num_latent;

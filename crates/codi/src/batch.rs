@@ -65,14 +65,12 @@ impl Grid {
 /// The columns of `mask`'s rows `rows` holding a real token: from the first to the last used
 /// column (at least one column, as [`collate`] makes).
 fn used_columns(mask: &Grid, rows: Range<usize>) -> Range<usize> {
-    let mut used = rows.flat_map(|r| (0..mask.cols).filter(move |&c| mask.get(r, c) != 0));
-    let first = used.next();
-    let (start, end) = used.fold((first, first), |(lo, hi), c| {
-        (lo.map(|l| l.min(c)), hi.map(|h| h.max(c)))
-    });
-    match (start, end) {
-        (Some(s), Some(e)) => s..e + 1,
-        _ => 0..1.min(mask.cols),
+    let used = rows.flat_map(|r| (0..mask.cols).filter(move |&c| mask.get(r, c) != 0));
+    let (start, end) = used.fold((usize::MAX, 0), |(lo, hi), c| (lo.min(c), hi.max(c + 1)));
+    if start < end {
+        start..end
+    } else {
+        0..1.min(mask.cols)
     }
 }
 

@@ -24,7 +24,9 @@ use crate::config::{
 use crate::data::{prepare, Problem};
 use crate::eval::{evaluate, EvalSummary};
 use crate::loss::DistillLoss;
-use crate::run::{build, load_problems, prep_config, train, TrainOptions, TrainReport};
+use crate::run::{
+    build, load_problems, prep_config, train, training_examples, TrainOptions, TrainReport,
+};
 use crate::{CodiError, Result, Task};
 
 /// Settings of the experiment (the defaults are the documented run).
@@ -300,12 +302,7 @@ pub fn phase<B: AutodiffBackend>(
 ) -> Result<(TrainReport, EvalSummary)> {
     let built = build::<B>(run, device)?;
     let prep = prep_config(run, &built.meta, built.model.lm.config());
-    let problems = load_problems(
-        run.data.train.as_ref().expect("set"),
-        run.data.train_format,
-        run.data.max_train_samples,
-    )?;
-    let (examples, _) = prepare(&problems, &built.tokenizer, &prep)?;
+    let (examples, _) = training_examples(run, &built)?;
     let (test_examples, _) = prepare(test, &built.tokenizer, &prep)?;
     let tokenizer = built.tokenizer.clone();
     let num_latent = built.meta.num_latent;

@@ -93,6 +93,24 @@ pub fn model_prep_config(meta: &CodiMeta, lm: &ModelConfig) -> PrepConfig {
     }
 }
 
+/// The training set of `config` (`data.train` in `data.train_format`, at most
+/// `data.max_train_samples`) preprocessed for `built`'s model and tokenizer, with what
+/// preprocessing kept; an error naming `data.train` when it is not set.
+pub fn training_examples<B: Backend>(
+    config: &CodiRunConfig,
+    built: &Built<B>,
+) -> Result<(Vec<Tokenized>, PrepReport)> {
+    let d = &config.data;
+    let path = d.train.as_ref().ok_or_else(|| CodiError::Config {
+        path: PathBuf::from("<run config>"),
+        key: "data.train".into(),
+        reason: "is not set".into(),
+    })?;
+    let problems = load_problems(path, d.train_format, d.max_train_samples)?;
+    let prep = prep_config(config, &built.meta, built.model.lm.config());
+    prepare(&problems, &built.tokenizer, &prep)
+}
+
 /// The preprocessing settings of a run.
 pub fn prep_config(config: &CodiRunConfig, meta: &CodiMeta, lm: &ModelConfig) -> PrepConfig {
     PrepConfig {
@@ -359,13 +377,8 @@ pub fn train<B: AutodiffBackend>(
     examples: &[Tokenized],
     options: &TrainOptions,
 ) -> Result<(CodiModel<B>, TrainReport)> {
-    let device = model_device(&built.model);
+    let device = built.model.lm.device();
     train_on(config, built, examples, options, &[device])
-}
-
-/// The device `model`'s parameters are on (the default device for a model without any).
-fn model_device<B: Backend>(model: &CodiModel<B>) -> B::Device {
-    model.devices().into_iter().next().unwrap_or_default()
 }
 
 /// [`train`] with one replica per device (`codi_train --devices cpu,cpu` or `cuda:0,cuda:1`):
@@ -377,8 +390,8 @@ fn model_device<B: Backend>(model: &CodiModel<B>) -> B::Device {
 /// As with PyTorch's DistributedDataParallel, a replica's loss is the mean over its own rows
 /// (its tokens for the CE terms, its rows' teacher states for the distillation scale), so a run on
 /// `n` devices equals a one-device run with `n` times the accumulation, not one with `n` times
-/// the micro-batch in one pass. `built.model`
-/// must be on `devices[0]`; the returned model is there too.
+/// the micro-batch in one pass. `built.model` must be on `devices[0]`; the returned model is
+/// there too.
 pub fn train_on<B: AutodiffBackend>(
     config: &CodiRunConfig,
     built: Built<B>,

@@ -7,8 +7,7 @@ use std::sync::Mutex;
 
 use burn::tensor::backend::AutodiffBackend;
 use latent_codi::config::CodiRunConfig;
-use latent_codi::data::prepare;
-use latent_codi::run::{build, load_problems, prep_config, train, TrainOptions};
+use latent_codi::run::{build, train, training_examples, TrainOptions};
 use latent_core::train::state_dict::module_tensors;
 use latent_core::train::{AutodiffJob, TrainingJob};
 use latent_core::{BackendJob, CpuBackend};
@@ -90,14 +89,7 @@ impl AutodiffJob for TrainTiny {
     fn run<A: AutodiffBackend>(self, device: A::Device) -> Self::Output {
         let config = self.config;
         let built = build::<A>(&config, &device).unwrap();
-        let prep = prep_config(&config, &built.meta, built.model.lm.config());
-        let problems = load_problems(
-            config.data.train.as_ref().unwrap(),
-            config.data.train_format,
-            config.data.max_train_samples,
-        )
-        .unwrap();
-        let (examples, _) = prepare(&problems, &built.tokenizer, &prep).unwrap();
+        let (examples, _) = training_examples(&config, &built).unwrap();
         let host = |m: &latent_codi::CodiModel<A>| -> Parameters {
             module_tensors(m)
                 .into_iter()

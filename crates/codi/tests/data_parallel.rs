@@ -6,8 +6,7 @@ use std::path::{Path, PathBuf};
 
 use burn::backend::Autodiff;
 use latent_codi::config::CodiRunConfig;
-use latent_codi::data::prepare;
-use latent_codi::run::{build, load_problems, micro_batching, prep_config, train_on, TrainOptions};
+use latent_codi::run::{build, micro_batching, train_on, training_examples, TrainOptions};
 use latent_core::train::state_dict::module_tensors;
 use latent_core::CpuBackend;
 
@@ -31,14 +30,7 @@ fn train_replicas(
 ) -> (Vec<(String, Vec<f32>)>, usize, f64) {
     let device = Default::default();
     let built = build::<A>(config, &device).unwrap();
-    let prep = prep_config(config, &built.meta, built.model.lm.config());
-    let problems = load_problems(
-        config.data.train.as_ref().unwrap(),
-        config.data.train_format,
-        config.data.max_train_samples,
-    )
-    .unwrap();
-    let (examples, _) = prepare(&problems, &built.tokenizer, &prep).unwrap();
+    let (examples, _) = training_examples(config, &built).unwrap();
     let devices = vec![device; replicas];
     let (model, report) =
         train_on::<A>(config, built, &examples, &TrainOptions::default(), &devices).unwrap();

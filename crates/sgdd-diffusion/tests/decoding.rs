@@ -74,17 +74,25 @@ fn fully_masked_positions_differ_only_with_absolute_positions() {
     );
 }
 
+/// Two rows of three tokens with masks, their times and semantic vectors (width 16).
+fn guidance_inputs(
+    device: &burn::tensor::Device<B>,
+) -> (Tensor<B, 2, Int>, Tensor<B, 1>, Tensor<B, 2>) {
+    let tokens = ids_tensor::<B>(&[2, MASK, 7, MASK, 9, 3], 2, 3, device);
+    let t = float_tensor::<B, 1>(vec![0.7, 0.2], [2], device);
+    let cond = float_tensor::<B, 2>(
+        (0..32).map(|i| (i as f32 * 0.37).sin()).collect(),
+        [2, 16],
+        device,
+    );
+    (tokens, t, cond)
+}
+
 #[test]
 fn guidance_is_applied_to_logits() {
     let (_, model) = small();
     let device = Default::default();
-    let tokens = ids_tensor::<B>(&[2, MASK, 7, MASK, 9, 3], 2, 3, &device);
-    let t = float_tensor::<B, 1>(vec![0.7, 0.2], [2], &device);
-    let cond = float_tensor::<B, 2>(
-        (0..32).map(|i| (i as f32 * 0.37).sin()).collect(),
-        [2, 16],
-        &device,
-    );
+    let (tokens, t, cond) = guidance_inputs(&device);
     let lc = model.forward(
         tokens.clone(),
         t.clone(),
@@ -208,14 +216,8 @@ fn guidance_in_half_precision_keeps_the_mask_logit_finite() {
     let (_, model) = small();
     let model = latent_core::model::cast_module(model, burn::tensor::DType::F16);
     let device = Default::default();
-    let tokens = ids_tensor::<B>(&[2, MASK, 7, MASK, 9, 3], 2, 3, &device);
-    let t = float_tensor::<B, 1>(vec![0.7, 0.2], [2], &device);
-    let cond = float_tensor::<B, 2>(
-        (0..32).map(|i| (i as f32 * 0.37).sin()).collect(),
-        [2, 16],
-        &device,
-    )
-    .cast(burn::tensor::DType::F16);
+    let (tokens, t, cond) = guidance_inputs(&device);
+    let cond = cond.cast(burn::tensor::DType::F16);
     let logits = guided_logits(&model, tokens, t, cond, 2.0);
     assert_eq!(logits.dtype(), burn::tensor::DType::F16);
     let values: Vec<f32> = logits
