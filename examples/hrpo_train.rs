@@ -10,6 +10,9 @@
 //! `model.config` (or the model's `config.json`) alone, allocating nothing. `--resume` continues
 //! from the newest checkpoint in `training.output_dir`; Ctrl-C saves one and stops.
 //! `training.checkpointing: true` trains with activation checkpointing (docs/training.md).
+//! `--devices cpu,cpu` (or `cuda:0,cuda:1`, built with `--features cuda`) trains one data-parallel
+//! replica per device: each rolls out its share of every window's groups, and each micro-batch's
+//! completions are split across them (docs/training.md, "Data parallel").
 
 use std::path::PathBuf;
 
@@ -20,11 +23,11 @@ use grpo_rl::batch::EpochPlan;
 use grpo_rl::eval::{evaluate, EvalSettings};
 use grpo_rl::model::{build, trainable_counts};
 use grpo_rl::prompt::PromptBuilder;
-use grpo_rl::train::{train, TrainOptions};
+use grpo_rl::train::{train_on, TrainOptions};
 use grpo_rl::{GrpoRunConfig, Gsm8kReward};
 use latent_core::hf::hub::resolve_model;
-use latent_core::train::{AutodiffJob, StopFlag, TrainingJob};
-use latent_core::{DeviceSpec, ModelConfig};
+use latent_core::train::{AutodiffDevicesJob, StopFlag, TrainingJob};
+use latent_core::{DeviceList, ModelConfig};
 
 #[derive(Parser, Debug)]
 #[command(about = "Train a policy with GRPO / HRPO from a YAML config")]
@@ -47,6 +50,10 @@ struct Args {
     /// Hide the progress bar.
     #[arg(long)]
     quiet: bool,
+    /// Data-parallel replicas, one per device (`cpu,cpu`, `cuda:0,cuda:1`); default:
+    /// `training.device`.
+    #[arg(long)]
+    devices: Option<String>,
 }
 
 type Out = Result<(), Box<dyn std::error::Error>>;
@@ -56,8 +63,9 @@ struct Job {
     config: GrpoRunConfig,
 }
 
-/// The trainable counts and the updates per epoch, from the configs and the prompt file alone.
-fn dry_run(config: &GrpoRunConfig) -> Out {
+/// The trainable counts and the updates per epoch, from the configs and the prompt file alone
+/// (and each replica's share with `replicas` data-parallel devices).
+fn dry_run(config: &GrpoRunConfig, replicas: usize) -> Out {
     let config_path = match (&config.model.config, &config.model.name_or_path) {
         (Some(path), _) => path.clone(),
         (None, Some(spec)) => resolve_model(spec)?.config,
@@ -86,6 +94,7 @@ fn dry_run(config: &GrpoRunConfig) -> Out {
                 prompts: n,
                 prompts_per_micro_batch: config.grpo.prompts_per_micro_batch,
                 accumulation: config.grpo.accumulation,
+                group_size: config.grpo.group_size,
                 num_iterations: config.grpo.num_iterations,
                 reserve: 0,
                 seed: 0,
@@ -96,18 +105,27 @@ fn dry_run(config: &GrpoRunConfig) -> Out {
                 plan.window_prompts(),
                 config.grpo.group_size
             );
+            if replicas > 1 {
+                let per = config.completions_per_micro_batch();
+                println!(
+                    "replicas: {replicas}; each rolls out {} of a window's {} groups and trains on {} of a micro-batch's {per} completions",
+                    plan.window_prompts().div_ceil(replicas),
+                    plan.window_prompts(),
+                    per.div_ceil(replicas),
+                );
+            }
         }
         Err(err) => println!("prompts: not counted ({err})"),
     }
     Ok(())
 }
 
-impl AutodiffJob for Job {
+impl AutodiffDevicesJob for Job {
     type Output = Out;
 
-    fn run<B: AutodiffBackend>(self, device: B::Device) -> Out {
+    fn run<B: AutodiffBackend>(self, devices: Vec<B::Device>) -> Out {
         let Job { args, config } = self;
-        let built = build::<B>(&config, &device)?;
+        let built = build::<B>(&config, &devices[0])?;
         let builder = PromptBuilder::new(
             built.tokenizer.clone(),
             built.tokenizer_path.clone(),
@@ -124,7 +142,7 @@ impl AutodiffJob for Job {
             progress: !args.quiet,
             stop: Some(StopFlag::ctrl_c()?),
         };
-        let (model, report) = train(
+        let (model, report) = train_on(
             &config,
             built.model,
             &built.tokenizer,
@@ -133,6 +151,7 @@ impl AutodiffJob for Job {
             built.eos_token_ids.clone(),
             built.pad_token_id,
             &options,
+            &devices,
         )?;
         println!("{}", serde_json::to_string_pretty(&report)?);
         if let (false, Some(eval)) = (args.no_eval, &config.data.eval) {
@@ -183,11 +202,15 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 fn main() -> Out {
     let args = Args::parse();
     let config = GrpoRunConfig::load(&args.config, &args.overrides)?;
+    let devices: DeviceList = args
+        .devices
+        .as_deref()
+        .unwrap_or(&config.training.device)
+        .parse()?;
     if args.dry_run {
-        return dry_run(&config);
+        return dry_run(&config, devices.specs().len());
     }
-    let device: DeviceSpec = config.training.device.parse()?;
     let checkpointing = config.training.checkpointing;
     let job = Job { args, config };
-    device.run(TrainingJob { checkpointing, job })?
+    devices.run(TrainingJob { checkpointing, job })?
 }

@@ -7,8 +7,11 @@
 //! `prompts_per_micro_batch × accumulation` prompts (an incomplete last one is dropped, as TRL's
 //! `RepeatSampler` does) and lists each one's micro-batches `num_iterations` times.
 
+use std::ops::Range;
 use std::sync::Arc;
 
+use burn::tensor::backend::Backend;
+use latent_core::train::Shard;
 use latent_datasets::rng::SplitMix64;
 
 /// The prompts of one update (and the extra prompts dynamic sampling may draw from).
@@ -31,6 +34,45 @@ pub struct MicroBatch {
     pub part: usize,
     /// Which pass over the window (0-based, `< num_iterations`).
     pub iteration: usize,
+    /// Completions in the whole micro-batch (`prompts_per_micro_batch × group_size`).
+    pub completions: usize,
+    /// The completions this batch trains on, `0..completions` within the micro-batch, or a
+    /// data-parallel replica's shard of them.
+    pub shard: Range<usize>,
+}
+
+impl MicroBatch {
+    /// The rows of the whole micro-batch in its generation batch.
+    pub fn whole_rows(&self) -> Range<usize> {
+        self.part * self.completions..(self.part + 1) * self.completions
+    }
+
+    /// The rows this batch trains on in its generation batch.
+    pub fn rows(&self) -> Range<usize> {
+        let start = self.part * self.completions;
+        start + self.shard.start..start + self.shard.end
+    }
+}
+
+/// A micro-batch is cut by completions (the advantages are computed for the whole window before
+/// any micro-batch trains, so rows of one group may train on different replicas).
+impl<B: Backend> Shard<B> for MicroBatch {
+    fn units(&self) -> usize {
+        self.shard.len()
+    }
+
+    fn shard(&self, range: Range<usize>, _device: &B::Device) -> latent_core::Result<Self> {
+        if range.end > self.shard.len() || range.is_empty() {
+            return Err(latent_core::CoreError::Shape(format!(
+                "shard {range:?} of a micro-batch of {} completions",
+                self.shard.len()
+            )));
+        }
+        Ok(MicroBatch {
+            shard: self.shard.start + range.start..self.shard.start + range.end,
+            ..self.clone()
+        })
+    }
 }
 
 /// How an epoch is cut.
@@ -42,6 +84,8 @@ pub struct EpochPlan {
     pub prompts_per_micro_batch: usize,
     /// Micro-batches per window.
     pub accumulation: usize,
+    /// Completions per prompt (G).
+    pub group_size: usize,
     /// Passes over each window.
     pub num_iterations: usize,
     /// Extra prompts per window for dynamic sampling.
@@ -85,10 +129,13 @@ impl EpochPlan {
             });
             for iteration in 0..self.num_iterations {
                 for part in 0..self.accumulation {
+                    let completions = self.prompts_per_micro_batch * self.group_size;
                     out.push(MicroBatch {
                         window: Arc::clone(&window),
                         part,
                         iteration,
+                        completions,
+                        shard: 0..completions,
                     });
                 }
             }
@@ -107,6 +154,7 @@ mod tests {
             prompts: 21,
             prompts_per_micro_batch: 2,
             accumulation: 2,
+            group_size: 3,
             num_iterations: 2,
             reserve: 3,
             seed: 5,
@@ -117,6 +165,12 @@ mod tests {
         assert_eq!(mbs.len(), 5 * 2 * 2);
         assert!(Arc::ptr_eq(&mbs[0].window, &mbs[3].window));
         assert_eq!((mbs[2].part, mbs[2].iteration), (0, 1));
+        assert_eq!(mbs[1].rows(), 6..12, "part 1 of 2 prompts x 3 completions");
+        let shard = Shard::<latent_core::CpuBackend>::shard(&mbs[1], 2..5, &Default::default());
+        let shard = shard.unwrap();
+        assert_eq!((shard.rows(), shard.whole_rows()), (8..11, 6..12));
+        let inner = Shard::<latent_core::CpuBackend>::shard(&shard, 1..3, &Default::default());
+        assert_eq!(inner.unwrap().rows(), 9..11, "a shard of a shard");
         let mut seen: Vec<usize> = mbs
             .iter()
             .step_by(4)

@@ -46,6 +46,29 @@ impl LossType {
     }
 }
 
+impl LossType {
+    /// The factor that turns the loss of a data-parallel shard of `shard` rows (holding
+    /// `shard_tokens` counted tokens) of a micro-batch of `rows` rows (`tokens` tokens) into a
+    /// mean over the shard's rows, the form the shared loop averages across replicas (it weights
+    /// each replica by `shard / rows`): `grpo` and `dr_grpo` already are (1); `bnpo` is a token
+    /// mean of its shard, `(rows / shard) · shard_tokens / tokens`; `dapo` a sum over a fixed
+    /// normaliser, `rows / shard`. With it, the replicas' mean is the micro-batch's loss.
+    pub fn shard_factor(
+        self,
+        rows: usize,
+        shard: usize,
+        shard_tokens: usize,
+        tokens: usize,
+    ) -> f64 {
+        let rows_share = rows as f64 / shard.max(1) as f64;
+        match self {
+            LossType::Grpo | LossType::DrGrpo => 1.0,
+            LossType::Bnpo => rows_share * shard_tokens.max(1) as f64 / tokens.max(1) as f64,
+            LossType::Dapo => rows_share,
+        }
+    }
+}
+
 /// Settings of the loss.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]

@@ -13,6 +13,13 @@ pub trait Reward {
     fn score(&self, completion: &str, gold: &str) -> f32;
 }
 
+/// A shared reward (each data-parallel replica's step borrows the run's).
+impl<R: Reward + ?Sized> Reward for &R {
+    fn score(&self, completion: &str, gold: &str) -> f32 {
+        (**self).score(completion, gold)
+    }
+}
+
 /// HRPO's GSM8K reward.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Gsm8kReward;

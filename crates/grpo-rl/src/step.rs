@@ -4,6 +4,7 @@
 //! log-probs; every micro-batch then trains on its share with the GRPO loss, through the chunked
 //! log-prob helper.
 
+use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use burn::module::AutodiffModule;
@@ -14,7 +15,7 @@ use burn::tensor::DType;
 use latent_core::infer::{SamplingConfig, StopReason};
 use latent_core::latent::{rollout, RolloutConfig, RolloutTensors, Rollouts, ThinkingLm};
 use latent_core::model::LogprobOptions;
-use latent_core::train::{StepIndex, StepLoss, StopFlag, TrainStep};
+use latent_core::train::{shard_range, Replica, StepIndex, StepLoss, StopFlag, TrainStep};
 use latent_core::{CausalLm, CoreError, LmInput};
 use tokenizers::Tokenizer;
 
@@ -78,6 +79,15 @@ fn padded<B: Backend>(rows: &[&Vec<f32>], width: usize, device: &B::Device) -> T
 }
 
 impl GenerationBatch {
+    /// Completion tokens of `rows` that count in the loss (truncated completions count none
+    /// when `mask_truncated`).
+    pub fn counted_tokens(&self, rows: &[usize], mask_truncated: bool) -> usize {
+        rows.iter()
+            .filter(|&&r| !(mask_truncated && self.rollouts.stops[r] == StopReason::Budget))
+            .map(|&r| self.rollouts.completions[r].len())
+            .sum()
+    }
+
     /// The tensors of `rows` on `device`.
     pub fn micro<B: Backend>(
         &self,
@@ -133,9 +143,17 @@ pub struct GrpoStep<'a, B: AutodiffBackend, R: Reward> {
     pub projection_grad_norm: Option<f64>,
     /// Ends a window's rollouts within one decoding step once raised.
     stop: Option<StopFlag>,
-    /// The model and micro-batch at which a stop request cut a window's rollouts short.
-    stopped: Option<(ThinkingLm<B>, StepIndex)>,
+    /// The model and micro-batch at which a stop request cut a window's rollouts short (shared by
+    /// the replicas of a data-parallel run, [`GrpoStep::share_stopped`]).
+    stopped: StoppedAt<B>,
+    /// In a data-parallel run: this replica, which rolls out its share of each window's groups
+    /// and computes its share of the reference log-probs, then gathers the others'.
+    replica: Option<Replica<B::InnerBackend>>,
 }
+
+/// Where a stop during a window's rollouts leaves the model and the micro-batch that opened the
+/// window (the first replica to stop writes it).
+pub type StoppedAt<B> = Arc<Mutex<Option<(ThinkingLm<B>, StepIndex)>>>;
 
 impl<'a, B: AutodiffBackend, R: Reward> GrpoStep<'a, B, R> {
     /// A step for `model` as it is now (its projection and, without LoRA, its weights are the
@@ -161,8 +179,15 @@ impl<'a, B: AutodiffBackend, R: Reward> GrpoStep<'a, B, R> {
             projection_start: model.projection.as_ref().map(|p| host(p.weight.val())),
             projection_grad_norm: None,
             stop: None,
-            stopped: None,
+            stopped: StoppedAt::default(),
+            replica: None,
         }
+    }
+
+    /// Record a stop during rollouts in `slot` (every replica of a data-parallel run shares one,
+    /// whichever of them the stop reaches first).
+    pub fn share_stopped(&mut self, slot: StoppedAt<B>) {
+        self.stopped = slot;
     }
 
     /// Rollouts end with `CoreError::StopRequested` within one decoding step once `stop` is
@@ -175,7 +200,10 @@ impl<'a, B: AutodiffBackend, R: Reward> GrpoStep<'a, B, R> {
     /// update) and the micro-batch that opened the window, whose `Position::before` is where the
     /// run resumes. The rollouts come first in a window, so no gradient of that update existed.
     pub fn take_stopped(&mut self) -> Option<(ThinkingLm<B>, StepIndex)> {
-        self.stopped.take()
+        self.stopped
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take()
     }
 
     /// Measure the projection's change from `start` (`[hidden · hidden]`, Burn layout) instead of
@@ -197,15 +225,7 @@ impl<'a, B: AutodiffBackend, R: Reward> GrpoStep<'a, B, R> {
 
     /// Mean |W_p − W_p(start)| of the projection, if there is one.
     pub fn projection_change(&self, model: &ThinkingLm<B>) -> Option<f64> {
-        let start = self.projection_start.as_ref()?;
-        let now = host(model.projection.as_ref()?.weight.val());
-        Some(
-            now.iter()
-                .zip(start)
-                .map(|(a, b)| f64::from((a - b).abs()))
-                .sum::<f64>()
-                / start.len().max(1) as f64,
-        )
+        projection_change(self.projection_start.as_deref()?, model)
     }
 
     fn logprob_options(&self) -> LogprobOptions {
@@ -256,7 +276,7 @@ impl<'a, B: AutodiffBackend, R: Reward> GrpoStep<'a, B, R> {
             mix: c.hrpo.enabled,
             stop: self.stop.clone(),
         };
-        let all = rollout(&policy, self.tokenizer, &ids, &rollout_config)?;
+        let all = self.rollout_groups(&policy, &ids, &rollout_config)?;
         let rewards: Vec<f32> = (0..all.rows)
             .map(|r| {
                 self.reward
@@ -292,13 +312,8 @@ impl<'a, B: AutodiffBackend, R: Reward> GrpoStep<'a, B, R> {
             seconds: 0.0,
             rollouts,
         };
-        batch.loss_tokens = (0..batch.rollouts.rows)
-            .filter(|&r| {
-                !(c.grpo.mask_truncated_completions
-                    && batch.rollouts.stops[r] == StopReason::Budget)
-            })
-            .map(|r| batch.rollouts.completions[r].len())
-            .sum();
+        let all: Vec<usize> = (0..batch.rollouts.rows).collect();
+        batch.loss_tokens = batch.counted_tokens(&all, c.grpo.mask_truncated_completions);
         let valid = model.valid();
         let device = model.lm.device();
         if c.grpo.loss.beta != 0.0 {
@@ -335,8 +350,42 @@ impl<'a, B: AutodiffBackend, R: Reward> GrpoStep<'a, B, R> {
         Ok(batch)
     }
 
+    /// The rollouts of `prompts` (G each): all of them here, or, in a data-parallel run, this
+    /// replica's contiguous share of the groups, gathered with the others' shares. Row `r` of the
+    /// window samples with seed `sampling.seed + r` either way, so the rollouts are the ones one
+    /// device makes.
+    fn rollout_groups(
+        &self,
+        policy: &ThinkingLm<B::InnerBackend>,
+        prompts: &[Vec<u32>],
+        config: &RolloutConfig,
+    ) -> crate::Result<Rollouts> {
+        let Some(replica) = &self.replica else {
+            return Ok(rollout(policy, self.tokenizer, prompts, config)?);
+        };
+        let mine = shard_range(prompts.len(), replica.rank(), replica.replicas())?;
+        let part = if mine.is_empty() {
+            Rollouts::default()
+        } else {
+            let mut config = config.clone();
+            config.sampling.seed = config
+                .sampling
+                .seed
+                .wrapping_add((mine.start * config.group_size) as u64);
+            rollout(policy, self.tokenizer, &prompts[mine], &config)?
+        };
+        let parts = replica
+            .all_gather(&part.to_f32())?
+            .iter()
+            .map(|p| Rollouts::from_f32(p))
+            .collect::<latent_core::Result<Vec<_>>>()?;
+        Ok(Rollouts::concat(&parts, self.pad_token_id)?)
+    }
+
     /// Log-probs of every row's completion tokens under the model `forward` returns hidden states
     /// from, computed a micro-batch of rows at a time; one `Vec` per row (its completion length).
+    /// In a data-parallel run each replica computes a contiguous share of the rows and gathers the
+    /// others'.
     fn per_row_logps(
         &self,
         batch: &GenerationBatch,
@@ -349,8 +398,13 @@ impl<'a, B: AutodiffBackend, R: Reward> GrpoStep<'a, B, R> {
             -> crate::Result<(Tensor<B::InnerBackend, 3>, CausalLm<B::InnerBackend>)>,
     ) -> crate::Result<Vec<Vec<f32>>> {
         let per = self.config.completions_per_micro_batch();
-        let mut out = Vec::with_capacity(batch.rollouts.rows);
-        let rows: Vec<usize> = (0..batch.rollouts.rows).collect();
+        let all = batch.rollouts.rows;
+        let mine = match &self.replica {
+            Some(replica) => shard_range(all, replica.rank(), replica.replicas())?,
+            None => 0..all,
+        };
+        let mut out = Vec::with_capacity(all);
+        let rows: Vec<usize> = mine.collect();
         for chunk in rows.chunks(per) {
             let sub = batch.rollouts.select_rows(chunk);
             let t = sub.tensors::<B::InnerBackend>(device);
@@ -365,8 +419,31 @@ impl<'a, B: AutodiffBackend, R: Reward> GrpoStep<'a, B, R> {
                 out.push(flat[k * w..k * w + len].to_vec());
             }
         }
-        Ok(out)
+        let Some(replica) = &self.replica else {
+            return Ok(out);
+        };
+        // Every row's values, in row order: the shares are contiguous and in rank order.
+        let parts = replica.all_gather(&out.concat())?;
+        let mut flat = parts.concat().into_iter();
+        Ok(batch
+            .rollouts
+            .completions
+            .iter()
+            .map(|c| flat.by_ref().take(c.len()).collect())
+            .collect())
     }
+}
+
+/// Mean |W_p − start| of `model`'s projection (`None` without one); `start` in Burn layout.
+pub fn projection_change<B: Backend>(start: &[f32], model: &ThinkingLm<B>) -> Option<f64> {
+    let now = host(model.projection.as_ref()?.weight.val());
+    Some(
+        now.iter()
+            .zip(start)
+            .map(|(a, b)| f64::from((a - b).abs()))
+            .sum::<f64>()
+            / start.len().max(1) as f64,
+    )
 }
 
 /// The groups dynamic sampling keeps: those whose rewards differ first (in order), then, if fewer
@@ -417,23 +494,27 @@ impl<B: AutodiffBackend, R: Reward> TrainStep<B, ThinkingLm<B>> for GrpoStep<'_,
         at: StepIndex,
     ) -> latent_core::Result<StepLoss<B>> {
         let wrap = |e: crate::GrpoError| latent_core::CoreError::Method(Box::new(e));
-        if self.generation.as_ref().map(|g| g.window_id) != Some(batch.window.id) {
-            match self.generate(model, &batch.window) {
-                Ok(generation) => self.generation = Some(generation),
-                Err(crate::GrpoError::Core(CoreError::StopRequested { during })) => {
-                    self.stopped = Some((model.clone(), at));
-                    return Err(CoreError::StopRequested {
-                        during: format!("{during} of the rollouts of update {}", at.update),
-                    });
-                }
-                Err(e) => return Err(wrap(e)),
-            }
-        }
+        // The loop has rolled out in `prepare`; a direct call rolls out here.
+        self.prepare(model, batch, at)?;
         let c = self.config;
         let gen = self.generation.as_ref().expect("generated");
-        let per = c.completions_per_micro_batch();
-        let rows: Vec<usize> =
-            (batch.part * per..((batch.part + 1) * per).min(gen.rollouts.rows)).collect();
+        let rows: Vec<usize> = batch.rows().collect();
+        // A data-parallel shard of the micro-batch: the shared loop averages the replicas' losses
+        // as means over their rows, which `dapo` and `bnpo` are not; rescale those so the
+        // replicas' mean is the whole micro-batch's loss.
+        let shard_factor = if rows.len() < batch.completions {
+            let tokens =
+                |rows: &[usize]| gen.counted_tokens(rows, c.grpo.mask_truncated_completions);
+            let whole: Vec<usize> = batch.whole_rows().collect();
+            c.grpo.loss.loss_type.shard_factor(
+                whole.len(),
+                rows.len(),
+                tokens(&rows),
+                tokens(&whole),
+            )
+        } else {
+            1.0
+        };
         let device = model.lm.device();
         let micro = gen.micro::<B>(&rows, c.grpo.mask_truncated_completions, &device);
         let (p, w) = (micro.rollouts.prompt_width, micro.rollouts.completion_width);
@@ -461,7 +542,7 @@ impl<B: AutodiffBackend, R: Reward> TrainStep<B, ThinkingLm<B>> for GrpoStep<'_,
             max_completion_length: c.grpo.max_completion_length,
             batch_tokens: gen.loss_tokens,
         };
-        let scale = c.grpo.loss.loss_type.trainer_scale(c.grpo.accumulation);
+        let scale = c.grpo.loss.loss_type.trainer_scale(c.grpo.accumulation) * shard_factor;
         let loss_config = c.grpo.loss;
         let out = model
             .lm
@@ -493,6 +574,39 @@ impl<B: AutodiffBackend, R: Reward> TrainStep<B, ThinkingLm<B>> for GrpoStep<'_,
             loss: out.loss,
             terms,
         })
+    }
+
+    /// Rolls out, scores and prepares the batch's window at its first micro-batch (outside the
+    /// backend RNG lock: data-parallel replicas exchange their shares of the rollouts here).
+    fn prepare(
+        &mut self,
+        model: &ThinkingLm<B>,
+        batch: &MicroBatch,
+        at: StepIndex,
+    ) -> latent_core::Result<()> {
+        if self.generation.as_ref().map(|g| g.window_id) == Some(batch.window.id) {
+            return Ok(());
+        }
+        match self.generate(model, &batch.window) {
+            Ok(generation) => {
+                self.generation = Some(generation);
+                Ok(())
+            }
+            Err(crate::GrpoError::Core(CoreError::StopRequested { during })) => {
+                self.stopped
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .get_or_insert_with(|| (model.clone(), at));
+                Err(CoreError::StopRequested {
+                    during: format!("{during} of the rollouts of update {}", at.update),
+                })
+            }
+            Err(e) => Err(latent_core::CoreError::Method(Box::new(e))),
+        }
+    }
+
+    fn join_replicas(&mut self, replica: Replica<B::InnerBackend>) {
+        self.replica = Some(replica);
     }
 
     fn adjust_gradients(&mut self, model: &ThinkingLm<B>, grads: &mut GradientsParams) {

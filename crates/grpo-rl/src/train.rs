@@ -3,17 +3,18 @@
 //! `reward.png`), periodic checkpoints, resume, and the trained policy saved in `final/`.
 
 use std::path::PathBuf;
+use std::sync::Mutex;
 use std::time::Instant;
 
-use burn::module::AutodiffModule;
+use burn::module::{AutodiffModule, Module};
 use burn::tensor::backend::AutodiffBackend;
 use burn::tensor::DType;
 use latent_core::hf::safetensors::{write_safetensors, Checkpoint, SaveDtype};
 use latent_core::latent::{ThinkingLm, PROJECTION_MODULE};
 use latent_core::train::plot::plot_curves;
 use latent_core::train::{
-    load_checkpoint, train as train_loop, CheckpointPolicy, GroupedOptimizer, LoopConfig, Position,
-    RunLog, StopFlag, TrainingState,
+    load_checkpoint, train_data_parallel, CheckpointPolicy, DataParallel, GroupedOptimizer,
+    LoopConfig, Position, RunLog, StopFlag, TrainingState,
 };
 use latent_core::CoreError;
 use serde::Serialize;
@@ -24,7 +25,7 @@ use crate::config::GrpoRunConfig;
 use crate::model::{adamw, param_groups, save_policy};
 use crate::prompt::PromptExample;
 use crate::reward::Reward;
-use crate::step::GrpoStep;
+use crate::step::{host, projection_change, GrpoStep, StoppedAt};
 use crate::{GrpoError, Result};
 
 /// Directory of the trained policy inside the output directory.
@@ -84,7 +85,7 @@ fn tail_mean(records: &[latent_core::train::UpdateRecord], name: &str, empty: f6
 
 /// Trains `model` on `prompts` with `config`; returns the trained policy and what happened.
 #[allow(clippy::too_many_arguments)]
-pub fn train<B: AutodiffBackend, R: Reward>(
+pub fn train<B: AutodiffBackend, R: Reward + Sync>(
     config: &GrpoRunConfig,
     model: ThinkingLm<B>,
     tokenizer: &Tokenizer,
@@ -94,12 +95,54 @@ pub fn train<B: AutodiffBackend, R: Reward>(
     pad_token_id: u32,
     options: &TrainOptions,
 ) -> Result<(ThinkingLm<B>, TrainReport)> {
+    let device = model.lm.device();
+    train_on(
+        config,
+        model,
+        tokenizer,
+        prompts,
+        reward,
+        eos_token_ids,
+        pad_token_id,
+        options,
+        &[device],
+    )
+}
+
+/// [`train`] with one replica per device (`--devices cpu,cpu`, `cuda:0,cuda:1`; `model` on
+/// `devices[0]`): each replica rolls out a contiguous share of every window's groups (row `r` of
+/// the window samples with the window's seed + `r` wherever it is rolled out) and computes a
+/// share of the reference (and old-policy) log-probs; the replicas gather every share, so each
+/// holds the window one device would have made, with its rewards, advantages, dynamic sampling and
+/// `dapo` normaliser. Each micro-batch's completions are then split across the replicas and the
+/// gradients all-reduced before the update (`latent_core::train::train_data_parallel`). With one
+/// device this is [`train`]. Returns the first replica's policy.
+#[allow(clippy::too_many_arguments)]
+pub fn train_on<B: AutodiffBackend, R: Reward + Sync>(
+    config: &GrpoRunConfig,
+    model: ThinkingLm<B>,
+    tokenizer: &Tokenizer,
+    prompts: &[PromptExample],
+    reward: R,
+    eos_token_ids: Vec<u32>,
+    pad_token_id: u32,
+    options: &TrainOptions,
+    devices: &[B::Device],
+) -> Result<(ThinkingLm<B>, TrainReport)> {
+    if devices.is_empty() {
+        return Err(GrpoError::Config {
+            path: "<config>".into(),
+            key: "training.device".into(),
+            reason: "no device to train on".into(),
+        });
+    }
     let t = &config.training;
     let g = &config.grpo;
     let plan = EpochPlan {
         prompts: prompts.len(),
         prompts_per_micro_batch: g.prompts_per_micro_batch,
         accumulation: g.accumulation,
+        group_size: g.group_size,
         num_iterations: g.num_iterations,
         reserve: if g.dynamic_sampling {
             config.prompts_per_window()
@@ -166,31 +209,56 @@ pub fn train<B: AutodiffBackend, R: Reward>(
         plan.windows(),
         sizes.join(", ")
     ))?;
-    let mut step = GrpoStep::new(
-        config,
-        &model,
-        prompts,
-        tokenizer,
-        reward,
-        eos_token_ids,
-        pad_token_id,
-    );
-    step.set_stop(options.stop.clone());
+    if devices.len() > 1 {
+        log.note(&format!(
+            "data parallel: {} replicas share each window's rollouts and each micro-batch's {} completions",
+            devices.len(),
+            config.completions_per_micro_batch()
+        ))?;
+    }
+    // The reference points of the run: the projection at the start, and, without LoRA, the
+    // initial weights as the KL reference (a resumed run reads both from RUN_START).
+    let mut projection_start = model.projection.as_ref().map(|p| host(p.weight.val()));
+    let mut reference = (!config.lora.enabled).then(|| model.lm.valid());
     if let Some(file) = &run_start {
         if let Some(p) = &model.projection {
             let key = format!("{}{PROJECTION_MODULE}.weight", model.module_prefix());
             let [h, _] = p.weight.dims();
-            step.set_projection_start(
+            projection_start = Some(
                 file.read_shaped(&key, &[h, h], "the projection at the run's start")?
                     .transposed()
                     .data,
             );
         }
         if !config.lora.enabled {
-            let (reference, _) = model.lm.valid().load_checkpoint(file, DType::F32)?;
-            step.set_reference(reference);
+            let (loaded, _) = model.lm.valid().load_checkpoint(file, DType::F32)?;
+            reference = Some(loaded);
         }
     }
+    // What each replica's step is made from (behind a lock: a model is `Send`, not `Sync`).
+    let template = Mutex::new((model.clone(), reference));
+    let stopped = StoppedAt::<B>::default();
+    let make_step = |rank: usize| {
+        let (model, reference) = template.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        let mut step = GrpoStep::new(
+            config,
+            &model,
+            prompts,
+            tokenizer,
+            &reward,
+            eos_token_ids.clone(),
+            pad_token_id,
+        );
+        step.set_stop(options.stop.clone());
+        step.share_stopped(stopped.clone());
+        if let Some(start) = &projection_start {
+            step.set_projection_start(start.clone());
+        }
+        if let Some(reference) = reference {
+            step.set_reference(reference.to_device(&devices[rank]));
+        }
+        step
+    };
     let loop_config = LoopConfig {
         epochs: t.epochs,
         accumulation: g.accumulation,
@@ -201,9 +269,10 @@ pub fn train<B: AutodiffBackend, R: Reward>(
     };
     let started = Instant::now();
     let completions_per_update = (config.prompts_per_window() * g.group_size) as f64;
-    let result = train_loop(
+    let result = train_data_parallel(
+        &DataParallel::local(devices.to_vec()),
         model,
-        &mut step,
+        make_step,
         |epoch| plan.micro_batches(epoch),
         &mut optimizer,
         &loop_config,
@@ -228,7 +297,8 @@ pub fn train<B: AutodiffBackend, R: Reward>(
             )
         },
     );
-    let (model, records) = match (result, step.take_stopped()) {
+    let stopped = stopped.lock().unwrap_or_else(|e| e.into_inner()).take();
+    let (model, records) = match (result, stopped) {
         // Stopped inside a window's rollouts: checkpoint the state before that window's update.
         (Err(CoreError::StopRequested { .. }), Some((model, at))) => {
             let state = TrainingState {
@@ -265,7 +335,9 @@ pub fn train<B: AutodiffBackend, R: Reward>(
         final_reward: tail_mean(&records, "reward/mean", 0.0),
         final_gate_mean: tail_mean(&records, "thinking/gate_mean", 1.0),
         final_completion_length: tail_mean(&records, "completions/mean_length", 0.0),
-        projection_change: step.projection_change(&model),
+        projection_change: projection_start
+            .as_deref()
+            .and_then(|start| projection_change(start, &model)),
         reward_curve,
         saved,
     };

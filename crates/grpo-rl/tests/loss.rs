@@ -126,3 +126,68 @@ fn padded_positions_cannot_make_nan() {
         );
     }
 }
+
+/// A micro-batch cut into data-parallel shards: each shard's loss times its `shard_factor`,
+/// weighted by its share of the rows as the shared loop weights replicas, adds up to the whole
+/// micro-batch's loss for every reduction (values and gradients).
+#[test]
+fn shard_losses_weighted_by_their_factor_add_up_to_the_micro_batch_loss() {
+    let file = Checkpoint::open(&[fixtures().join("loss.safetensors")]).unwrap();
+    let read = |k: &str| tensor(&file.read(k).unwrap().unwrap_or_else(|| panic!("{k}")));
+    let [rows, width] = read("logps").dims();
+    assert!(rows >= 3, "the fixture has {rows} rows");
+    let mask_values = values(read("mask").inner());
+    let tokens = |r: std::ops::Range<usize>| -> usize {
+        mask_values[r.start * width..r.end * width]
+            .iter()
+            .filter(|&&m| m > 0.0)
+            .count()
+    };
+    for loss_type in [
+        LossType::Grpo,
+        LossType::Bnpo,
+        LossType::DrGrpo,
+        LossType::Dapo,
+    ] {
+        let config = LossConfig {
+            loss_type,
+            beta: 0.04,
+            epsilon: 0.2,
+            epsilon_high: 0.28,
+        };
+        let loss_of = |r: std::ops::Range<usize>, logps: Tensor<AB, 2>| {
+            let pick = |t: Tensor<AB, 2>| t.slice([r.clone(), 0..width]);
+            let inputs = LossInputs {
+                old_logps: Some(pick(read("old"))),
+                ref_logps: Some(pick(read("ref"))),
+                advantages: read("advantages").slice([r.clone(), 0..1]),
+                mask: pick(read("mask")),
+                max_completion_length: width + 3,
+                batch_tokens: 2 * tokens(0..rows),
+            };
+            grpo_loss(pick(logps), &inputs, &config).loss
+        };
+        let logps = read("logps").require_grad();
+        let whole = loss_of(0..rows, logps.clone());
+        let whole_grad = values(logps.grad(&whole.backward()).unwrap());
+        let logps = read("logps").require_grad();
+        // Uneven shards: 1 row, then the rest.
+        let mut sum = None;
+        for r in [0..1, 1..rows] {
+            let factor = loss_type.shard_factor(rows, r.len(), tokens(r.clone()), tokens(0..rows));
+            let weight = r.len() as f64 / rows as f64;
+            let part = loss_of(r, logps.clone()).mul_scalar(factor * weight);
+            sum = Some(match sum {
+                None => part,
+                Some(s) => s + part,
+            });
+        }
+        let sum = sum.unwrap();
+        let (a, b): (f64, f64) = (whole.into_scalar().elem(), sum.clone().into_scalar().elem());
+        assert!((a - b).abs() < 1e-6, "{loss_type:?}: whole {a}, shards {b}");
+        let grad = values(logps.grad(&sum.backward()).unwrap());
+        for (x, y) in whole_grad.iter().zip(&grad) {
+            assert!((x - y).abs() < 1e-6, "{loss_type:?}: gradient {x} vs {y}");
+        }
+    }
+}

@@ -1,7 +1,8 @@
 //! GRPO / HRPO steps on the tiny chat model (a random Qwen2 with a real BPE tokenizer and chat
 //! template): one update lowers the loss on its own batch; resume reproduces the next updates
 //! exactly; the two-pass projection recomputes the stored states and its gradient agrees with finite
-//! differences; dynamic sampling replaces groups without signal; equal rewards give no NaN.
+//! differences; dynamic sampling replaces groups without signal; equal rewards give no NaN; data
+//! parallel replicas train as one device.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -16,12 +17,13 @@ use grpo_rl::config::{
     PromptFormat, TrainingSection,
 };
 use grpo_rl::forward::projection_sources;
-use grpo_rl::loss::LossConfig;
+use grpo_rl::loss::{LossConfig, LossType};
 use grpo_rl::model::{adamw, build, param_groups, Built};
 use grpo_rl::prompt::{PromptBuilder, PromptExample};
-use grpo_rl::train::{train, TrainOptions};
+use grpo_rl::train::{train, train_on, TrainOptions};
 use grpo_rl::{GrpoStep, Reward};
 use latent_core::latent::{ThinkingLm, ThinkingSource};
+use latent_core::train::state_dict::module_tensors;
 use latent_core::train::{GroupedOptimizer, StepIndex, StopFlag, TrainStep};
 use latent_core::CpuBackend;
 
@@ -146,11 +148,14 @@ fn setup(config: &GrpoRunConfig) -> (Built<AB>, Vec<PromptExample>) {
     (built, prompts)
 }
 
+/// The first micro-batch of `window` (the test config's 2 prompts × 3 completions).
 fn micro(window: &Arc<Window>, iteration: usize) -> MicroBatch {
     MicroBatch {
         window: Arc::clone(window),
         part: 0,
         iteration,
+        completions: 6,
+        shard: 0..6,
     }
 }
 
@@ -522,4 +527,78 @@ fn a_raised_stop_ends_the_evaluation_within_a_decoding_step() {
         "{err}"
     );
     assert_eq!(batches, 0, "no batch finished");
+}
+
+/// Data parallel: 2 and 3 replicas (uneven shards of the 6 completions of a micro-batch, 3 groups
+/// rolled out as 2 + 1 or 1 + 1 + 1) train as one device: the same rewards (the replicas' shares
+/// of the rollouts, gathered, are one device's rollouts) and the same parameters within 1e-5.
+/// HRPO with the two-pass projection, two micro-batches per update, two passes over each window
+/// (old log-probs gathered) and the KL term (reference log-probs gathered); `dapo` and `bnpo`,
+/// whose shard losses need `shard_factor`, and `grpo`.
+#[test]
+fn replicas_share_the_rollouts_and_train_as_one_device() {
+    let cases = [
+        (LossType::Dapo, 2, Some(ThinkingSource::Projection)),
+        (LossType::Bnpo, 3, Some(ThinkingSource::ProbabilityWeighted)),
+        (LossType::Grpo, 2, None),
+    ];
+    for (loss_type, replicas, thinking) in cases {
+        let name = format!("dp-{loss_type:?}-{replicas}");
+        let mut c = config(&name, thinking);
+        c.grpo.accumulation = 2;
+        c.grpo.num_iterations = 2;
+        c.grpo.loss.loss_type = loss_type;
+        c.training.epochs = 2;
+        c.data.max_train_samples = Some(4);
+        let prompts = setup(&c).1;
+        let run = |devices: usize| {
+            let mut c = c.clone();
+            c.training.output_dir = c.training.output_dir.join(format!("devices-{devices}"));
+            let _ = std::fs::remove_dir_all(&c.training.output_dir);
+            let (built, _) = setup(&c);
+            let (model, report) = train_on(
+                &c,
+                built.model,
+                &built.tokenizer,
+                &prompts,
+                Length,
+                built.eos_token_ids.clone(),
+                built.pad_token_id,
+                &TrainOptions::default(),
+                &vec![Default::default(); devices],
+            )
+            .unwrap();
+            std::fs::remove_dir_all(&c.training.output_dir).unwrap();
+            (module_tensors(&model.valid()), report)
+        };
+        let (one, one_report) = run(1);
+        let (many, many_report) = run(replicas);
+        assert_eq!(
+            one_report.updates, 4,
+            "{name}: 1 window x 2 iterations x 2 epochs"
+        );
+        // The same rewards (logged through the replicas' f32 mean).
+        let rewards = |r: &grpo_rl::train::TrainReport| -> Vec<f64> {
+            r.reward_curve.iter().map(|&(_, v)| v).collect()
+        };
+        for (a, b) in rewards(&one_report).iter().zip(rewards(&many_report)) {
+            assert!((a - b).abs() < 1e-6, "{name}: rewards {a} vs {b}");
+        }
+        assert_eq!(one.len(), many.len());
+        let mut largest = 0.0f32;
+        let mut moved = 0.0f32;
+        let start = module_tensors(&setup(&c).0.model.valid());
+        for (((path, a), (_, b)), (_, s)) in one.iter().zip(&many).zip(&start) {
+            assert_eq!(a.shape, b.shape, "{name}: {path}");
+            for ((x, y), z) in a.data.iter().zip(&b.data).zip(&s.data) {
+                largest = largest.max((x - y).abs());
+                moved = moved.max((x - z).abs());
+            }
+        }
+        assert!(largest <= 1e-5, "{name}: parameters differ by {largest}");
+        assert!(
+            moved > 1e-3,
+            "{name}: training moved no parameter ({moved})"
+        );
+    }
 }

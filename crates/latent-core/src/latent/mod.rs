@@ -16,6 +16,7 @@
 
 mod residual;
 mod rollout;
+mod rollout_exchange;
 mod thinking_lm;
 mod thinking_state;
 

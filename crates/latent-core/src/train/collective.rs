@@ -7,7 +7,7 @@
 //! runs of one process take turns ([`run_lock`]).
 
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard};
 
 use burn::module::{AutodiffModule, ModuleVisitor, Param};
 use burn::optim::GradientsParams;
@@ -133,7 +133,7 @@ impl Abort {
 
 /// One replica: its peer id (= its rank among all replicas), the replica count and its device.
 /// `B` is the inner (non-autodiff) backend, on which the collective runs.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub(crate) struct Peer<B: Backend> {
     /// Rank among all replicas of all nodes.
     pub rank: usize,
@@ -141,8 +141,9 @@ pub(crate) struct Peer<B: Backend> {
     pub peers: usize,
     /// This replica's device.
     pub device: B::Device,
-    /// Set when a collective operation of this replica failed.
-    collective_failed: AtomicBool,
+    /// Set when a collective operation of this replica failed (shared by its clones: a method's
+    /// own exchanges, through [`super::data_parallel::Replica`], count too).
+    collective_failed: Arc<AtomicBool>,
 }
 
 impl<B: Backend> Peer<B> {
@@ -152,7 +153,7 @@ impl<B: Backend> Peer<B> {
             rank,
             peers,
             device,
-            collective_failed: AtomicBool::new(false),
+            collective_failed: Arc::new(AtomicBool::new(false)),
         }
     }
 
@@ -198,31 +199,30 @@ impl<B: Backend> Peer<B> {
         op: ReduceOperation,
     ) -> Result<Vec<f64>> {
         let data: Vec<f32> = values.iter().map(|&v| v as f32).collect();
-        let tensor = Tensor::<B, 1>::from_data(TensorData::new(data, [values.len()]), &self.device);
-        let reduced = all_reduce::<B>(self.id(), tensor.into_primitive().tensor(), op)
-            .map_err(|e| self.collective("all-reduce of logged values", e))?;
-        let reduced = Tensor::<B, 1>::from_primitive(TensorPrimitive::Float(reduced));
-        let host = reduced
-            .into_data()
-            .convert::<f32>()
-            .into_vec::<f32>()
-            .map_err(|e| self.error(format!("reading the all-reduced values: {e:?}")))?;
+        let host = self.all_reduce_f32(data, op, "all-reduce of logged values")?;
         Ok(host.into_iter().map(f64::from).collect())
     }
 
-    /// The mean of `grads` over every replica: one burn-collective `all_reduce` per gradient,
-    /// in the module's visit order (the same on every replica of every node).
-    ///
-    /// burn-optim's `GradientsParams::all_reduce` orders the gradients by parameter id instead,
-    /// which only agrees between replicas forked from one model in one process: the ids of a
-    /// model built in another process are other random numbers, so nodes would pair different
-    /// parameters' gradients (burn-collective reports `PeerSentIncoherentTensor`, or, when the
-    /// shapes happen to match, sums them silently).
-    ///
-    /// A parameter whose gradient some replicas lack (unused by their shard) gets a zero
-    /// gradient on those replicas first, so every replica reduces the same tensors and the mean
-    /// counts the missing ones as zero; a parameter no replica has a gradient for stays without
-    /// one (the optimizer leaves it alone, as in a single-device run).
+    /// `values` reduced over every replica (each gives a vector of the same length), on the host;
+    /// `what` names the exchange in an error.
+    pub(crate) fn all_reduce_f32(
+        &self,
+        values: Vec<f32>,
+        op: ReduceOperation,
+        what: &str,
+    ) -> Result<Vec<f32>> {
+        let n = values.len();
+        let tensor = Tensor::<B, 1>::from_data(TensorData::new(values, [n]), &self.device);
+        let reduced = all_reduce::<B>(self.id(), tensor.into_primitive().tensor(), op)
+            .map_err(|e| self.collective(what, e))?;
+        let reduced = Tensor::<B, 1>::from_primitive(TensorPrimitive::Float(reduced));
+        reduced
+            .into_data()
+            .convert::<f32>()
+            .into_vec::<f32>()
+            .map_err(|e| self.error(format!("reading the result of {what}: {e:?}")))
+    }
+
     pub(crate) fn all_reduce_gradients<AB, M>(
         &self,
         model: &M,

@@ -17,6 +17,7 @@ use burn_collective::ReduceOperation;
 use super::checkpoint::Position;
 use super::collective::{collective_config, run_lock, Abort, Peer};
 use super::groups::GroupedOptimizer;
+use super::replica::Replica;
 use super::shard::{shard_range, Shard};
 use super::trainer::{train, LoopConfig, StepIndex, StepLoss, TrainStep, UpdateRecord};
 use crate::Result;
@@ -298,6 +299,7 @@ where
         ..config.clone()
     };
     let mut step = ReplicaStep { inner: step, peer };
+    step.inner.join_replicas(Replica::new(peer.clone()));
     let mut logged = Vec::new();
     let (model, _) = train(
         model,
@@ -377,6 +379,10 @@ where
             }
         }
         Ok(out)
+    }
+
+    fn prepare(&mut self, model: &M, batch: &S::Batch, at: StepIndex) -> Result<()> {
+        self.inner.prepare(model, batch, at)
     }
 
     fn adjust_gradients(&mut self, model: &M, grads: &mut GradientsParams) {

@@ -42,7 +42,18 @@ pub trait TrainStep<B: AutodiffBackend, M: AutodiffModule<B>> {
     /// One micro-batch.
     type Batch;
     /// The micro-batch loss (a mean over its examples), at position `at` of the run.
+    ///
+    /// The loop holds the process-wide backend RNG lock (seeded for the micro-batch, for
+    /// reproducible dropout) while this runs: work that waits on other threads, such as an
+    /// exchange between data-parallel replicas, belongs in [`TrainStep::prepare`].
     fn loss(&mut self, model: &M, batch: &Self::Batch, at: StepIndex) -> Result<StepLoss<B>>;
+
+    /// Work for a micro-batch done before its loss, outside the backend RNG lock (GRPO rolls out
+    /// a window here, sharing the rollouts between data-parallel replicas). In a data-parallel run
+    /// it sees the whole micro-batch, not the replica's shard. The default does nothing.
+    fn prepare(&mut self, _model: &M, _batch: &Self::Batch, _at: StepIndex) -> Result<()> {
+        Ok(())
+    }
 
     /// Edits the accumulated gradient of an update before clipping (e.g. zeroing the rows of an
     /// embedding that must stay fixed while its new rows train). The default leaves it alone.
@@ -54,6 +65,12 @@ pub trait TrainStep<B: AutodiffBackend, M: AutodiffModule<B>> {
     fn sync_gradients(&mut self, _model: &M, grads: GradientsParams) -> Result<GradientsParams> {
         Ok(grads)
     }
+
+    /// Called once, before the first micro-batch, on each replica of a data-parallel run with
+    /// more than one replica ([`super::train_data_parallel`]): a step that shares out work of its
+    /// own (GRPO's rollouts) keeps `replica` to exchange results with the other replicas. The
+    /// default ignores it (the micro-batches are sharded for the step either way).
+    fn join_replicas(&mut self, _replica: super::Replica<B::InnerBackend>) {}
 }
 
 /// Loop settings.
@@ -160,8 +177,9 @@ where
                 epoch,
                 micro_batch: i,
             };
-            let rng = seed_micro_batch::<B>(&device, config.seed, at);
             let current = working.as_ref().unwrap_or(&model);
+            step.prepare(current, &batch, at)?;
+            let rng = seed_micro_batch::<B>(&device, config.seed, at);
             let out = step.loss(current, &batch, at)?;
             let loss_value: f64 = out.loss.clone().into_scalar().elem();
             drop(rng);
