@@ -26,6 +26,9 @@ pub struct SgddBatch {
     pub maskable: Vec<bool>,
     /// Semantic vectors `[batch * cond_dim]`.
     pub cond: Vec<f32>,
+    /// The padding id (targets equal to it are pads: the loss learns them, the non-pad masked CE
+    /// leaves them out).
+    pub pad: u32,
     /// Width of a semantic vector.
     pub cond_dim: usize,
     /// Seed of this batch's masks, times and guidance dropout (a function of the run seed, epoch
@@ -44,6 +47,10 @@ pub struct Corruption {
     pub t: Vec<f64>,
     /// Rows whose semantic vector is replaced by the null vector `[batch]`.
     pub uncond: Vec<bool>,
+    /// Rows where no maskable position was drawn, so one was masked anyway `[batch]`: the masked
+    /// CE trains on it, the weighted bound counts nothing for the row (a row without a mask
+    /// contributes 0 to the bound, and at small `t` the weight `w(t)` is about `1/t`).
+    pub forced: Vec<bool>,
 }
 
 /// Which loss trains the model.
@@ -58,7 +65,7 @@ pub enum LossKind {
 
 /// Draws `t`, masks and guidance dropout for `batch`. Each row gets `t = k/steps`, `k` uniform in
 /// `1..=steps`; each maskable position is masked with probability `γ(t)`; a row where nothing was
-/// masked gets one random maskable position masked; each row is unconditional with probability
+/// masked gets one random maskable position masked (flagged in [`Corruption::forced`]); each row is unconditional with probability
 /// `cfg_prob` (independently per row).
 pub fn corrupt(
     batch: &SgddBatch,
@@ -72,6 +79,7 @@ pub fn corrupt(
     let mut masked = vec![false; b * l];
     let mut t = Vec::with_capacity(b);
     let mut uncond = Vec::with_capacity(b);
+    let mut forced = Vec::with_capacity(b);
     for r in 0..b {
         let tr = schedule.time_of(rng.random_range(1..=schedule.steps));
         let p = schedule.mask_prob(tr);
@@ -82,9 +90,11 @@ pub fn corrupt(
                 masked[i] = true;
             }
         }
-        if !candidates.is_empty() && !candidates.iter().any(|&i| masked[i]) {
+        let none = !candidates.is_empty() && !candidates.iter().any(|&i| masked[i]);
+        if none {
             masked[candidates[rng.random_range(0..candidates.len())]] = true;
         }
+        forced.push(none);
         t.push(tr);
         uncond.push(rng.random::<f64>() < cfg_prob);
     }
@@ -98,6 +108,7 @@ pub fn corrupt(
         masked,
         t,
         uncond,
+        forced,
     }
 }
 
@@ -108,6 +119,10 @@ pub struct LossOutput<B: Backend> {
     pub loss: Tensor<B, 1>,
     /// Mean CE over masked positions.
     pub masked_ce: f64,
+    /// Mean CE over masked positions whose target is not padding.
+    pub masked_ce_nonpad: f64,
+    /// Masked positions whose target is not padding.
+    pub masked_nonpad_tokens: usize,
     /// Weighted bound per maskable token (its `exp` is the perplexity bound).
     pub bound_per_token: f64,
     /// Masked positions in the batch.
@@ -136,7 +151,10 @@ pub fn float_tensor<B: Backend, const D: usize>(
     Tensor::from_data(TensorData::new(values, shape), device)
 }
 
-/// Runs `model` on the corrupted batch and returns both losses (the training one per `kind`).
+/// Runs `model` on the corrupted batch and returns both losses (the training one per `kind`): the
+/// masked CE over every masked position (forced ones included), and the weighted bound, which
+/// leaves out the rows whose only mask was forced ([`Corruption::forced`]). Also the masked CE over
+/// non-pad targets.
 pub fn diffusion_loss<B: Backend>(
     model: &SgddModel<B>,
     batch: &SgddBatch,
@@ -176,11 +194,29 @@ pub fn diffusion_loss<B: Backend>(
     let ce_w = vec![1.0 / masked_tokens.max(1) as f32; n];
     let bound_w: Vec<f32> = positions
         .iter()
-        .map(|&i| (schedule.weight(corruption.t[i / l]) / tokens.max(1) as f64) as f32)
+        .map(|&i| {
+            let r = i / l;
+            if corruption.forced[r] {
+                0.0
+            } else {
+                (schedule.weight(corruption.t[r]) / tokens.max(1) as f64) as f32
+            }
+        })
+        .collect();
+    let nonpad: Vec<bool> = positions
+        .iter()
+        .map(|&i| batch.targets[i] != batch.pad)
+        .collect();
+    let masked_nonpad_tokens = nonpad.iter().filter(|&&k| k).count();
+    let nonpad_w: Vec<f32> = nonpad
+        .iter()
+        .map(|&k| f32::from(u8::from(k)) / masked_nonpad_tokens.max(1) as f32)
         .collect();
     let ce = (nll.clone() * float_tensor(ce_w, [n], &device)).sum();
+    let ce_nonpad = (nll.clone() * float_tensor(nonpad_w, [n], &device)).sum();
     let bound = (nll * float_tensor(bound_w, [n], &device)).sum();
     let masked_ce: f64 = ce.clone().into_scalar().elem();
+    let masked_ce_nonpad: f64 = ce_nonpad.into_scalar().elem();
     let bound_per_token: f64 = bound.clone().into_scalar().elem();
     let loss = match kind {
         LossKind::MaskedCe => ce,
@@ -189,6 +225,8 @@ pub fn diffusion_loss<B: Backend>(
     LossOutput {
         loss,
         masked_ce,
+        masked_ce_nonpad,
+        masked_nonpad_tokens,
         bound_per_token,
         masked_tokens,
         tokens,
@@ -207,6 +245,7 @@ mod tests {
             maskable: (0..640).map(|i| i % 10 != 0).collect(),
             cond: vec![0.0; 64 * 4],
             cond_dim: 4,
+            pad: 0,
             seed,
         }
     }
@@ -245,5 +284,152 @@ mod tests {
             u.iter().any(|&x| x) && !u.iter().all(|&x| x)
         });
         assert!(mixed, "dropout must be per sample, not per batch");
+    }
+
+    /// Each row's masked fraction follows γ(t) = sin(πt/2) of the row's own t: the MaskGIT
+    /// convention, not MDLM's mirror 1 − γ(t).
+    #[test]
+    fn corruption_masks_each_row_at_its_own_rate() {
+        let s = MaskSchedule::default();
+        let (rows, len) = (64, 201);
+        let mut errors = Vec::new();
+        for seed in 0..5 {
+            let b = SgddBatch {
+                batch: rows,
+                len,
+                targets: vec![7; rows * len],
+                maskable: (0..rows * len).map(|i| i % len != 0).collect(),
+                cond: vec![0.0; rows * 4],
+                cond_dim: 4,
+                pad: 0,
+                seed,
+            };
+            let c = corrupt(&b, &s, 1, 0.0);
+            for r in 0..rows {
+                let masked = c.masked[r * len..(r + 1) * len]
+                    .iter()
+                    .filter(|&&m| m)
+                    .count();
+                let fraction = masked as f64 / (len - 1) as f64;
+                errors.push(fraction - s.mask_prob(c.t[r]));
+            }
+        }
+        let mean_abs = errors.iter().map(|e| e.abs()).sum::<f64>() / errors.len() as f64;
+        let bias = errors.iter().sum::<f64>() / errors.len() as f64;
+        assert!(mean_abs < 0.05, "mean |fraction − γ(t)| = {mean_abs}");
+        assert!(bias.abs() < 0.01, "mean fraction − γ(t) = {bias}");
+    }
+
+    /// The weighted bound against a direct computation from the model's logits: rows whose only
+    /// mask was forced count nothing (at small t their weight is about 1/t), the masked CE counts
+    /// every masked position, the non-pad CE only masked positions whose target is not a pad.
+    #[test]
+    fn bound_leaves_out_forced_masks_and_nonpad_ce_leaves_out_pads() {
+        use crate::decoder::DecoderConfig;
+        use latent_core::CpuBackend;
+        let config = DecoderConfig {
+            layers: 1,
+            hidden: 16,
+            heads: 2,
+            ffn: 32,
+            max_len: 10,
+            cond_tokens: 1,
+            init_std: 0.3,
+            ..Default::default()
+        };
+        let device = Default::default();
+        let model = SgddModel::<CpuBackend>::new(&config, 20, 4, 1, &device);
+        let schedule = MaskSchedule::default();
+        // Row r: <s> (2), then 2 + r % 6 content tokens, then pads (0).
+        let mut b = batch(0);
+        b.targets = (0..640)
+            .map(|i| {
+                let (r, p) = (i / 10, i % 10);
+                match p {
+                    0 => 2,
+                    _ if p <= 2 + r % 6 => 5 + ((i * 7) % 13) as u32,
+                    _ => 0,
+                }
+            })
+            .collect();
+        b.cond = (0..64 * 4).map(|i| (i as f32 * 0.3).sin()).collect();
+        // A seed whose draw forces a mask in some row.
+        let (seed, c) = (0..50)
+            .map(|k| {
+                b.seed = k;
+                (k, corrupt(&b, &schedule, 1, 0.1))
+            })
+            .find(|(_, c)| c.forced.iter().any(|&f| f))
+            .expect("no forced row in 50 draws");
+        b.seed = seed;
+        for r in 0..64 {
+            let masked = c.masked[r * 10..(r + 1) * 10]
+                .iter()
+                .filter(|&&m| m)
+                .count();
+            assert!(
+                !c.forced[r] || masked == 1,
+                "forced row {r} has {masked} masks"
+            );
+        }
+        let out = diffusion_loss(&model, &b, &c, &schedule, LossKind::WeightedBound);
+        let logits = model.forward(
+            ids_tensor(&c.noisy, 64, 10, &device),
+            float_tensor(c.t.iter().map(|&t| t as f32).collect(), [64], &device),
+            float_tensor(b.cond.clone(), [64, 4], &device),
+            float_tensor(
+                c.uncond.iter().map(|&u| f32::from(u)).collect(),
+                [64],
+                &device,
+            ),
+        );
+        let logp: Vec<f32> = log_softmax(logits, 2).into_data().to_vec().unwrap();
+        let nll = |i: usize| -(logp[i * 20 + b.targets[i] as usize] as f64);
+        let tokens = b.maskable.iter().filter(|&&m| m).count() as f64;
+        let masked: Vec<usize> = (0..640).filter(|&i| c.masked[i]).collect();
+        let bound: f64 = masked
+            .iter()
+            .filter(|&&i| !c.forced[i / 10])
+            .map(|&i| schedule.weight(c.t[i / 10]) * nll(i))
+            .sum::<f64>()
+            / tokens;
+        let forced_part: f64 = masked
+            .iter()
+            .filter(|&&i| c.forced[i / 10])
+            .map(|&i| schedule.weight(c.t[i / 10]) * nll(i))
+            .sum::<f64>()
+            / tokens;
+        assert!(
+            (out.bound_per_token - bound).abs() < 1e-4 * bound,
+            "bound {} vs {bound}",
+            out.bound_per_token
+        );
+        // The forced masks would change the bound visibly: the check can tell.
+        assert!(
+            forced_part > 1e-2 * bound,
+            "forced part {forced_part} of {bound}"
+        );
+        let ce = masked.iter().map(|&i| nll(i)).sum::<f64>() / masked.len() as f64;
+        assert!(
+            (out.masked_ce - ce).abs() < 1e-4,
+            "{} vs {ce}",
+            out.masked_ce
+        );
+        let nonpad: Vec<usize> = masked
+            .iter()
+            .copied()
+            .filter(|&i| b.targets[i] != 0)
+            .collect();
+        assert!(nonpad.len() < masked.len() && !nonpad.is_empty());
+        assert_eq!(out.masked_nonpad_tokens, nonpad.len());
+        let ce_nonpad = nonpad.iter().map(|&i| nll(i)).sum::<f64>() / nonpad.len() as f64;
+        assert!(
+            (out.masked_ce_nonpad - ce_nonpad).abs() < 1e-4,
+            "{} vs {ce_nonpad}",
+            out.masked_ce_nonpad
+        );
+        // The training loss is the bound here.
+        let loss: f64 = out.loss.into_scalar().elem();
+        assert!((loss - out.bound_per_token).abs() < 1e-6);
     }
 }

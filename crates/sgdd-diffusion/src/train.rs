@@ -53,6 +53,7 @@ impl<B: AutodiffBackend> TrainStep<B, SgddModel<B>> for DiffusionStep {
             loss: out.loss,
             terms: vec![
                 ("masked_ce".into(), out.masked_ce),
+                ("masked_ce_nonpad".into(), out.masked_ce_nonpad),
                 ("bound".into(), out.bound_per_token),
             ],
         })
@@ -276,6 +277,7 @@ pub fn run_training<A: AutodiffBackend>(
             eval_loss(&valid_model, &valid_set, t.eval_batch_size, seed, stop).map_err(to_core)?;
         let mut logged = vec![
             ("valid/loss".to_string(), loss.masked_ce),
+            ("valid/nonpad_loss".to_string(), loss.masked_ce_nonpad),
             ("valid/bound".to_string(), loss.bound_per_token),
             ("valid/ppl_bound".to_string(), loss.ppl_bound),
         ];

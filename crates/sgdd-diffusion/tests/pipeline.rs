@@ -72,6 +72,7 @@ fn trains_validates_checkpoints_and_exports() {
     let keys: Vec<&str> = outcome.last_valid.iter().map(|(k, _)| k.as_str()).collect();
     for k in [
         "valid/loss",
+        "valid/nonpad_loss",
         "valid/ppl_bound",
         "valid/exact_match",
         "valid/sentence_bleu",
@@ -253,6 +254,38 @@ fn resume_continues_and_phase2_warm_starts_from_phase1() {
     let steps = steps_logged(&out);
     let want: Vec<u64> = (1..=2 * first.updates as u64).collect();
     assert_eq!(steps, want, "logged steps continue across the resume");
+    // The resumed run ends with exactly the weights of one uninterrupted 2-epoch run: its AdamW
+    // moments and step count, not only the weights, were restored (fresh moments would make the
+    // first resumed update a sign step of size lr).
+    let whole = tmp("resume-whole");
+    run_training::<burn::backend::Autodiff<B>>(
+        &config(&whole, &["train.epochs=2", "train.eval_generate=0"]),
+        None,
+        &device,
+        false,
+        None,
+    )
+    .unwrap();
+    let bytes = |root: &Path| std::fs::read(root.join("final/model.safetensors")).unwrap();
+    assert!(
+        bytes(&out) == bytes(&whole),
+        "resumed weights differ from the uninterrupted run"
+    );
+    let nonpad_logged = std::fs::read_to_string(whole.join("metrics.jsonl"))
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .filter(|v| v.get("loss").is_some())
+        .all(|v| {
+            v["loss/masked_ce_nonpad"]
+                .as_f64()
+                .is_some_and(f64::is_finite)
+        });
+    assert!(
+        nonpad_logged,
+        "loss/masked_ce_nonpad missing from an update"
+    );
+    std::fs::remove_dir_all(whole).ok();
 
     // That continuation is exact only because test_tiny's schedule is constant without warm-up.
     // A finished cosine run resumed with 2 epochs would go on along a cosine fitted to 2 epochs
