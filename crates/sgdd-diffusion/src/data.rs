@@ -182,6 +182,7 @@ impl Examples {
             cond_dim,
             pad: self.pad,
             seed,
+            first_row: 0,
         }
     }
 

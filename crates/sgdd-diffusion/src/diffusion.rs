@@ -2,6 +2,8 @@
 //! probability `γ(t)` ([`MaskSchedule`]); cross-entropy on masked positions, or MDLM's weighted
 //! bound; classifier-free-guidance dropout of the semantic vector per sample.
 
+use std::ops::Range;
+
 use burn::prelude::*;
 use burn::tensor::activation::log_softmax;
 use latent_core::model::to_f32;
@@ -31,9 +33,45 @@ pub struct SgddBatch {
     pub pad: u32,
     /// Width of a semantic vector.
     pub cond_dim: usize,
-    /// Seed of this batch's masks, times and guidance dropout (a function of the run seed, epoch
-    /// and batch index, so a resumed run draws the same).
+    /// Seed of this micro-batch's masks, times and guidance dropout (a function of the run seed,
+    /// epoch and batch index, so a resumed run draws the same). Row `r` draws from
+    /// `(seed, first_row + r)` alone ([`row_rng`]).
     pub seed: u64,
+    /// Index of this batch's first row in the micro-batch it was cut from (0 for a whole one), so
+    /// that a piece of a micro-batch ([`SgddBatch::rows`]) draws exactly what its rows draw there.
+    pub first_row: usize,
+}
+
+impl SgddBatch {
+    /// The rows `range` as a batch of their own, drawing the same corruption as they do in `self`.
+    pub fn rows(&self, range: Range<usize>) -> SgddBatch {
+        let (l, c) = (self.len, self.cond_dim);
+        SgddBatch {
+            batch: range.len(),
+            len: l,
+            targets: self.targets[range.start * l..range.end * l].to_vec(),
+            maskable: self.maskable[range.start * l..range.end * l].to_vec(),
+            cond: self.cond[range.start * c..range.end * c].to_vec(),
+            cond_dim: c,
+            pad: self.pad,
+            seed: self.seed,
+            first_row: self.first_row + range.start,
+        }
+    }
+}
+
+/// The generator of row `row` of a micro-batch with corruption seed `seed`: its own stream, so a
+/// row draws the same whichever piece of the micro-batch it is corrupted in.
+pub fn row_rng(seed: u64, row: usize) -> StdRng {
+    // SplitMix64's finaliser over the seed and the row's offset.
+    let mut z = seed.wrapping_add(
+        (row as u64)
+            .wrapping_add(1)
+            .wrapping_mul(0x9e37_79b9_7f4a_7c15),
+    );
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    StdRng::seed_from_u64(z ^ (z >> 31))
 }
 
 /// What the forward process drew for a batch.
@@ -65,15 +103,15 @@ pub enum LossKind {
 
 /// Draws `t`, masks and guidance dropout for `batch`. Each row gets `t = k/steps`, `k` uniform in
 /// `1..=steps`; each maskable position is masked with probability `γ(t)`; a row where nothing was
-/// masked gets one random maskable position masked (flagged in [`Corruption::forced`]); each row is unconditional with probability
-/// `cfg_prob` (independently per row).
+/// masked gets one random maskable position masked (flagged in [`Corruption::forced`]); each row is
+/// unconditional with probability `cfg_prob` (independently per row). Each row draws from its own
+/// generator ([`row_rng`] of the batch seed and its row index in the micro-batch).
 pub fn corrupt(
     batch: &SgddBatch,
     schedule: &MaskSchedule,
     mask_id: u32,
     cfg_prob: f64,
 ) -> Corruption {
-    let mut rng = StdRng::seed_from_u64(batch.seed);
     let (b, l) = (batch.batch, batch.len);
     let mut noisy = batch.targets.clone();
     let mut masked = vec![false; b * l];
@@ -81,6 +119,7 @@ pub fn corrupt(
     let mut uncond = Vec::with_capacity(b);
     let mut forced = Vec::with_capacity(b);
     for r in 0..b {
+        let mut rng = row_rng(batch.seed, batch.first_row + r);
         let tr = schedule.time_of(rng.random_range(1..=schedule.steps));
         let p = schedule.mask_prob(tr);
         let row = r * l..(r + 1) * l;
@@ -247,6 +286,7 @@ mod tests {
             cond_dim: 4,
             pad: 0,
             seed,
+            first_row: 0,
         }
     }
 
@@ -303,6 +343,7 @@ mod tests {
                 cond_dim: 4,
                 pad: 0,
                 seed,
+                first_row: 0,
             };
             let c = corrupt(&b, &s, 1, 0.0);
             for r in 0..rows {
@@ -431,5 +472,32 @@ mod tests {
         // The training loss is the bound here.
         let loss: f64 = out.loss.into_scalar().elem();
         assert!((loss - out.bound_per_token).abs() < 1e-6);
+    }
+
+    /// Each row draws from (seed, its row index in the micro-batch) alone: any piece of a
+    /// micro-batch draws exactly what its rows draw in the whole one (data-parallel shards).
+    #[test]
+    fn a_piece_of_a_batch_draws_what_its_rows_draw_in_the_whole() {
+        let s = MaskSchedule::default();
+        let whole = batch(11);
+        let all = corrupt(&whole, &s, 1, 0.5);
+        for range in [0..64, 0..1, 10..30, 63..64] {
+            let piece = whole.rows(range.clone());
+            assert_eq!(piece.first_row, range.start);
+            let c = corrupt(&piece, &s, 1, 0.5);
+            let cells = range.start * 10..range.end * 10;
+            assert_eq!(c.noisy, all.noisy[cells.clone()], "{range:?}");
+            assert_eq!(c.masked, all.masked[cells], "{range:?}");
+            assert_eq!(c.t, all.t[range.clone()], "{range:?}");
+            assert_eq!(c.uncond, all.uncond[range.clone()], "{range:?}");
+            assert_eq!(c.forced, all.forced[range.clone()], "{range:?}");
+        }
+        // Rows do not share a stream: their times differ.
+        let distinct: std::collections::BTreeSet<u64> = all.t.iter().map(|t| t.to_bits()).collect();
+        assert!(
+            distinct.len() > 40,
+            "{} distinct times in 64 rows",
+            distinct.len()
+        );
     }
 }
