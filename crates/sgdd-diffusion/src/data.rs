@@ -183,6 +183,7 @@ impl Examples {
             pad: self.pad,
             seed,
             first_row: 0,
+            whole: None,
         }
     }
 

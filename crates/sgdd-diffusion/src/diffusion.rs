@@ -3,10 +3,12 @@
 //! bound; classifier-free-guidance dropout of the semantic vector per sample.
 
 use std::ops::Range;
+use std::sync::Arc;
 
 use burn::prelude::*;
 use burn::tensor::activation::log_softmax;
 use latent_core::model::to_f32;
+use latent_core::train::Shard;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use serde::{Deserialize, Serialize};
@@ -40,6 +42,11 @@ pub struct SgddBatch {
     /// Index of this batch's first row in the micro-batch it was cut from (0 for a whole one), so
     /// that a piece of a micro-batch ([`SgddBatch::rows`]) draws exactly what its rows draw there.
     pub first_row: usize,
+    /// The micro-batch a data-parallel shard was cut from ([`Shard::shard`]; `None` otherwise):
+    /// the shard's loss divides by the whole micro-batch's counts (masked, non-pad masked and
+    /// maskable positions) times the shard's share of its rows, so that the row-weighted mean of
+    /// the shards' losses is exactly the whole micro-batch's loss.
+    pub whole: Option<Arc<SgddBatch>>,
 }
 
 impl SgddBatch {
@@ -56,6 +63,64 @@ impl SgddBatch {
             pad: self.pad,
             seed: self.seed,
             first_row: self.first_row + range.start,
+            whole: None,
+        }
+    }
+}
+
+/// A data-parallel shard: the rows of `range` ([`SgddBatch::rows`], the same draws as in the whole
+/// micro-batch), holding the whole micro-batch for the loss's normalisers; `device` is unused
+/// (a batch lives on the host until the loss uploads it).
+impl<B: Backend> Shard<B> for SgddBatch {
+    fn units(&self) -> usize {
+        self.batch
+    }
+
+    fn shard(&self, range: Range<usize>, _device: &B::Device) -> latent_core::Result<Self> {
+        if range.start >= range.end || range.end > self.batch {
+            return Err(latent_core::CoreError::Shape(format!(
+                "shard rows {range:?} of an SGDD batch of {} rows",
+                self.batch
+            )));
+        }
+        let mut piece = self.rows(range);
+        piece.whole = Some(Arc::new(self.clone()));
+        Ok(piece)
+    }
+}
+
+/// `x`, or 1 where it is 0 (a batch with nothing to average).
+fn nonzero(x: f64) -> f64 {
+    if x > 0.0 {
+        x
+    } else {
+        1.0
+    }
+}
+
+/// What the loss divides by: masked positions, masked positions with a non-pad target, maskable
+/// positions (of the batch, or for a shard the whole micro-batch's times its share of the rows).
+fn normalisers(
+    batch: &SgddBatch,
+    corruption: &Corruption,
+    schedule: &MaskSchedule,
+    mask_id: u32,
+) -> (f64, f64, f64) {
+    let count = |b: &SgddBatch, c: &Corruption| {
+        let masked = c.masked.iter().filter(|&&m| m).count();
+        let nonpad = (0..b.batch * b.len)
+            .filter(|&i| c.masked[i] && b.targets[i] != b.pad)
+            .count();
+        let maskable = b.maskable.iter().filter(|&&m| m).count();
+        (masked as f64, nonpad as f64, maskable as f64)
+    };
+    match &batch.whole {
+        None => count(batch, corruption),
+        Some(whole) => {
+            // The masks do not depend on the guidance dropout probability.
+            let (m, n, t) = count(whole, &corrupt(whole, schedule, mask_id, 0.0));
+            let share = batch.batch as f64 / whole.batch as f64;
+            (m * share, n * share, t * share)
         }
     }
 }
@@ -230,7 +295,9 @@ pub fn diffusion_loss<B: Backend>(
         .neg();
     let masked_tokens = n;
     let tokens = batch.maskable.iter().filter(|&&m| m).count();
-    let ce_w = vec![1.0 / masked_tokens.max(1) as f32; n];
+    let (masked_norm, nonpad_norm, tokens_norm) =
+        normalisers(batch, corruption, schedule, model.mask_id());
+    let ce_w = vec![(1.0 / nonzero(masked_norm)) as f32; n];
     let bound_w: Vec<f32> = positions
         .iter()
         .map(|&i| {
@@ -238,7 +305,7 @@ pub fn diffusion_loss<B: Backend>(
             if corruption.forced[r] {
                 0.0
             } else {
-                (schedule.weight(corruption.t[r]) / tokens.max(1) as f64) as f32
+                (schedule.weight(corruption.t[r]) / nonzero(tokens_norm)) as f32
             }
         })
         .collect();
@@ -249,7 +316,7 @@ pub fn diffusion_loss<B: Backend>(
     let masked_nonpad_tokens = nonpad.iter().filter(|&&k| k).count();
     let nonpad_w: Vec<f32> = nonpad
         .iter()
-        .map(|&k| f32::from(u8::from(k)) / masked_nonpad_tokens.max(1) as f32)
+        .map(|&k| (f64::from(u8::from(k)) / nonzero(nonpad_norm)) as f32)
         .collect();
     let ce = (nll.clone() * float_tensor(ce_w, [n], &device)).sum();
     let ce_nonpad = (nll.clone() * float_tensor(nonpad_w, [n], &device)).sum();
@@ -287,6 +354,7 @@ mod tests {
             pad: 0,
             seed,
             first_row: 0,
+            whole: None,
         }
     }
 
@@ -344,6 +412,7 @@ mod tests {
                 pad: 0,
                 seed,
                 first_row: 0,
+                whole: None,
             };
             let c = corrupt(&b, &s, 1, 0.0);
             for r in 0..rows {
@@ -499,5 +568,66 @@ mod tests {
             "{} distinct times in 64 rows",
             distinct.len()
         );
+    }
+
+    /// Data-parallel shards: the shards' losses weighted by their share of the rows add up to the
+    /// whole micro-batch's loss (masked CE, non-pad CE, bound), although the shards hold different
+    /// numbers of masked tokens.
+    #[test]
+    fn shard_losses_weighted_by_rows_add_up_to_the_whole_batch() {
+        use crate::decoder::DecoderConfig;
+        use latent_core::CpuBackend;
+        type B = CpuBackend;
+        let config = DecoderConfig {
+            layers: 1,
+            hidden: 16,
+            heads: 2,
+            ffn: 32,
+            max_len: 10,
+            cond_tokens: 1,
+            init_std: 0.3,
+            ..Default::default()
+        };
+        let device = Default::default();
+        let model = SgddModel::<B>::new(&config, 20, 4, 1, &device);
+        let schedule = MaskSchedule::default();
+        let mut whole = batch(5);
+        whole.targets = (0..640)
+            .map(|i| if i % 10 > 6 { 0 } else { 5 + (i % 9) as u32 })
+            .collect();
+        whole.cond = (0..64 * 4).map(|i| (i as f32 * 0.7).cos()).collect();
+        let loss = |b: &SgddBatch| {
+            let c = corrupt(b, &schedule, 1, 0.1);
+            let out = diffusion_loss(&model, b, &c, &schedule, LossKind::MaskedCe);
+            [out.masked_ce, out.masked_ce_nonpad, out.bound_per_token]
+        };
+        let want = loss(&whole);
+        let mut sum = [0.0; 3];
+        let mut counts = Vec::new();
+        for range in [0..21, 21..43, 43..64] {
+            let piece = <SgddBatch as Shard<B>>::shard(&whole, range.clone(), &device).unwrap();
+            counts.push(
+                corrupt(&piece, &schedule, 1, 0.1)
+                    .masked
+                    .iter()
+                    .filter(|&&m| m)
+                    .count(),
+            );
+            let share = range.len() as f64 / 64.0;
+            for (s, v) in sum.iter_mut().zip(loss(&piece)) {
+                *s += share * v;
+            }
+        }
+        for k in 0..3 {
+            assert!(
+                (sum[k] - want[k]).abs() < 1e-5,
+                "term {k}: {} vs {}",
+                sum[k],
+                want[k]
+            );
+        }
+        // The shards' masked counts are not in proportion to their rows: plain per-shard means
+        // would not add up.
+        assert!(counts[0] * 22 != counts[1] * 21, "{counts:?}");
     }
 }
