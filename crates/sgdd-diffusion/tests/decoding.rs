@@ -1,7 +1,8 @@
 //! Decoder and MaskGIT properties on a small random model: parameter counts, guidance on logits,
 //! the head never predicting `<mask>`, given positions kept, everything filled; each decoding step
 //! re-checked against the model (the time it was run at, the tokens it chose, the most confident
-//! committed, the schedule's counts), special tokens, and the correction rounds' scores.
+//! committed, the schedule's counts), special tokens, and the correction rounds (their scores,
+//! what they re-mask and what they keep).
 
 use burn::module::{Module, Param};
 use burn::prelude::*;
@@ -566,4 +567,87 @@ fn guidance_in_half_precision_keeps_the_mask_logit_finite() {
             "position {i}: <mask> is not the lowest"
         );
     }
+}
+
+/// A correction round re-masks, in each row, the `ceil(11 × 0.2) = 3` tokens that
+/// `consistency_scores` finds least consistent (only those may change), re-decodes them, and keeps
+/// the candidate for exactly the rows whose re-encoded cosine to the input vector improved.
+#[test]
+fn a_correction_round_remasks_the_least_consistent_and_keeps_only_improvements() {
+    let (_, model) = small();
+    let device = Default::default();
+    let (rows, len) = (6, 12);
+    let cond: Vec<Vec<f32>> = (0..rows)
+        .map(|r| {
+            (0..16)
+                .map(|j| ((r * 16 + j) as f32 * 0.37).sin())
+                .collect()
+        })
+        .collect();
+    // A stand-in encoder: a row's vector counts its tokens by id modulo 16.
+    let features = |row: &[u32]| {
+        let mut v = vec![0.0f32; 16];
+        for &x in &row[1..] {
+            v[x as usize % 16] += 1.0;
+        }
+        v
+    };
+    let config = DecodeConfig {
+        steps: 4,
+        correct_rounds: 1,
+        correct_fraction: 0.2,
+        correct_steps: 2,
+        ..Default::default()
+    };
+    let schedule = MaskSchedule::default();
+    let mut seen: Vec<Vec<u32>> = Vec::new();
+    let out = sgdd_diffusion::maskgit::generate(
+        &model,
+        &cond,
+        len,
+        &SPECIAL,
+        &config,
+        &schedule,
+        |ids: &[u32]| {
+            seen.push(ids.to_vec());
+            ids.chunks(len).map(features).collect()
+        },
+    );
+    assert_eq!(seen.len(), 2, "one decode and one candidate re-encoded");
+    let (first, candidate) = (&seen[0], &seen[1]);
+    let cond_t = float_tensor::<B, 2>(
+        cond.iter().flatten().copied().collect(),
+        [rows, 16],
+        &device,
+    );
+    let scores = consistency_scores(&model, cond_t, first, len, 5, config.cfg_scale, &schedule);
+    let mut changed_any = false;
+    for r in 0..rows {
+        let mut order: Vec<usize> = (r * len + 1..(r + 1) * len).collect();
+        order.sort_by(|&i, &j| scores[i].total_cmp(&scores[j]));
+        let least = &order[..3];
+        for i in r * len..(r + 1) * len {
+            if candidate[i] != first[i] {
+                changed_any = true;
+                assert!(
+                    least.contains(&i),
+                    "row {r}: position {} changed but is not among the 3 least consistent {:?}",
+                    i - r * len,
+                    least.iter().map(|p| p - r * len).collect::<Vec<_>>()
+                );
+            }
+        }
+        let cos = |ids: &[u32]| sgdd_diffusion::maskgit::cosine(&features(ids), &cond[r]);
+        let span = r * len..(r + 1) * len;
+        let want = if cos(&candidate[span.clone()]) > cos(&first[span.clone()]) {
+            &candidate[span.clone()]
+        } else {
+            &first[span.clone()]
+        };
+        assert_eq!(&out[span], want, "row {r}");
+    }
+    assert!(
+        changed_any,
+        "the round changed no token: the check is vacuous"
+    );
 }
