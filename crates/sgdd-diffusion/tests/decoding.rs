@@ -622,7 +622,7 @@ fn a_correction_round_remasks_the_least_consistent_and_keeps_only_improvements()
     );
     let scores = consistency_scores(&model, cond_t, first, len, 5, config.cfg_scale, &schedule);
     let mut changed_any = false;
-    for r in 0..rows {
+    for (r, target) in cond.iter().enumerate() {
         let mut order: Vec<usize> = (r * len + 1..(r + 1) * len).collect();
         order.sort_by(|&i, &j| scores[i].total_cmp(&scores[j]));
         let least = &order[..3];
@@ -637,7 +637,7 @@ fn a_correction_round_remasks_the_least_consistent_and_keeps_only_improvements()
                 );
             }
         }
-        let cos = |ids: &[u32]| sgdd_diffusion::maskgit::cosine(&features(ids), &cond[r]);
+        let cos = |ids: &[u32]| sgdd_diffusion::maskgit::cosine(&features(ids), target);
         let span = r * len..(r + 1) * len;
         let want = if cos(&candidate[span.clone()]) > cos(&first[span.clone()]) {
             &candidate[span.clone()]
