@@ -86,7 +86,7 @@ impl BackendJob for Generate {
                 &model,
                 &cond,
                 len,
-                encoder.special.bos,
+                &encoder.special,
                 &decode,
                 &schedule,
                 embed,

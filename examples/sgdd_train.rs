@@ -9,15 +9,18 @@
 //! Writes checkpoints (`checkpoint-N`, `best`, `final`), `export/`, `metrics.jsonl`,
 //! `training.log`, `training_stats.json` and `loss.png` under `train.out_dir`.
 //! `train.checkpointing: true` trains with activation checkpointing (docs/training.md).
+//! `--devices cpu,cpu` (or `cuda:0,cuda:1`, built with `--features cuda`) trains one data-parallel
+//! replica per device, each on its shard of every `train.batch_size` micro-batch (the same updates
+//! as one device, up to rounding).
 
 use std::path::PathBuf;
 
 use burn::tensor::backend::AutodiffBackend;
 use clap::Parser;
-use latent_core::train::{AutodiffJob, StopFlag, TrainingJob};
-use latent_core::DeviceSpec;
+use latent_core::train::{AutodiffDevicesJob, StopFlag, TrainingJob};
+use latent_core::DeviceList;
 use sgdd_diffusion::config::RunConfig;
-use sgdd_diffusion::train::run_training;
+use sgdd_diffusion::train::run_training_on;
 
 #[derive(Parser, Debug)]
 #[command(about = "Train SGDD (phase 1: Wikipedia reconstruction, phase 2: QQP paraphrase)")]
@@ -31,8 +34,12 @@ struct Args {
     /// Checkpoint directory to resume from (same task) or to start from (other task).
     #[arg(long)]
     resume: Option<PathBuf>,
+    /// Device (`cpu`, `cuda`, `cuda:1`).
     #[arg(long, default_value = "cpu")]
-    device: DeviceSpec,
+    device: String,
+    /// Data-parallel replicas, one per device (`cpu,cpu`, `cuda:0,cuda:1`); default: `--device`.
+    #[arg(long)]
+    devices: Option<String>,
     /// Hide the progress bar.
     #[arg(long)]
     quiet: bool,
@@ -40,16 +47,16 @@ struct Args {
 
 struct Train(Args, RunConfig);
 
-impl AutodiffJob for Train {
+impl AutodiffDevicesJob for Train {
     type Output = sgdd_diffusion::Result<()>;
 
-    fn run<A: AutodiffBackend>(self, device: A::Device) -> Self::Output {
+    fn run<A: AutodiffBackend>(self, devices: Vec<A::Device>) -> Self::Output {
         let (args, config) = (self.0, self.1);
         let stop = StopFlag::ctrl_c()?;
-        let outcome = run_training::<A>(
+        let outcome = run_training_on::<A>(
             &config,
             args.resume.as_deref(),
-            &device,
+            &devices,
             !args.quiet,
             Some(&stop),
         )?;
@@ -76,10 +83,10 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 fn main() {
     let args = Args::parse();
     let result = RunConfig::load(&args.config, &args.overrides).and_then(|config| {
-        let device = args.device;
+        let devices: DeviceList = args.devices.as_deref().unwrap_or(&args.device).parse()?;
         let checkpointing = config.train.checkpointing;
         let job = Train(args, config);
-        device
+        devices
             .run(TrainingJob { checkpointing, job })
             .map_err(Into::into)
             .and_then(|r| r)

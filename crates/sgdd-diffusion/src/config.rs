@@ -288,7 +288,12 @@ impl RunConfig {
 }
 
 /// Validation keys logged at every validation.
-pub const LOSS_METRICS: [&str; 3] = ["valid/loss", "valid/bound", "valid/ppl_bound"];
+pub const LOSS_METRICS: [&str; 4] = [
+    "valid/loss",
+    "valid/nonpad_loss",
+    "valid/bound",
+    "valid/ppl_bound",
+];
 
 /// Validation keys logged only when `train.eval_generate > 0`.
 pub const GENERATION_METRICS: [&str; 5] = [
@@ -370,5 +375,6 @@ mod tests {
         let unknown = err(&["train.best_metric=valid/f1"]).unwrap();
         assert!(unknown.contains("not a logged validation key"), "{unknown}");
         assert_eq!(err(&["train.best_metric=valid/bound"]), None);
+        assert_eq!(err(&["train.best_metric=valid/nonpad_loss"]), None);
     }
 }

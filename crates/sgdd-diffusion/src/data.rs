@@ -61,6 +61,8 @@ pub struct Examples {
     pub cond: Vec<Vec<f32>>,
     /// Pairs dropped because the target is longer than `max_len` tokens.
     pub dropped: usize,
+    /// The padding id of the targets.
+    pub pad: u32,
 }
 
 /// FNV-1a over the texts and the encoder spec: the key of the semantic-vector cache.
@@ -144,6 +146,7 @@ impl Examples {
             targets,
             cond,
             dropped,
+            pad: encoder.special.pad,
         })
     }
 
@@ -177,7 +180,10 @@ impl Examples {
                 .flat_map(|&i| self.cond[i].iter().copied())
                 .collect(),
             cond_dim,
+            pad: self.pad,
             seed,
+            first_row: 0,
+            whole: None,
         }
     }
 

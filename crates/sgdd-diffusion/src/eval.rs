@@ -27,6 +27,8 @@ use crate::Result;
 pub struct LossReport {
     /// Mean cross-entropy over masked positions.
     pub masked_ce: f64,
+    /// Mean cross-entropy over masked positions whose target is not padding.
+    pub masked_ce_nonpad: f64,
     /// Weighted bound (MDLM) per maskable token.
     pub bound_per_token: f64,
     /// `exp(bound_per_token)`: a perplexity upper bound (the only perplexity reported).
@@ -44,18 +46,22 @@ pub fn eval_loss<B: Backend>(
 ) -> Result<LossReport> {
     let schedule = MaskSchedule::default();
     let (mut ce, mut masked, mut bound, mut tokens) = (0.0, 0usize, 0.0, 0usize);
+    let (mut ce_nonpad, mut nonpad) = (0.0, 0usize);
     for batch in examples.epoch_batches(batch_size, seed, 0, false) {
         check_stop(stop, "the held-out loss")?;
         let c = corrupt(&batch, &schedule, model.mask_id(), 0.0);
         let out = diffusion_loss(model, &batch, &c, &schedule, LossKind::MaskedCe);
         ce += out.masked_ce * out.masked_tokens as f64;
         masked += out.masked_tokens;
+        ce_nonpad += out.masked_ce_nonpad * out.masked_nonpad_tokens as f64;
+        nonpad += out.masked_nonpad_tokens;
         bound += out.bound_per_token * out.tokens as f64;
         tokens += out.tokens;
     }
     let bound_per_token = bound / tokens.max(1) as f64;
     Ok(LossReport {
         masked_ce: ce / masked.max(1) as f64,
+        masked_ce_nonpad: ce_nonpad / nonpad.max(1) as f64,
         bound_per_token,
         ppl_bound: bound_per_token.exp(),
     })
@@ -106,7 +112,7 @@ pub fn generate_texts<B: Backend>(
             model,
             chunk,
             len,
-            encoder.special.bos,
+            &encoder.special,
             decode,
             &schedule,
             embed,

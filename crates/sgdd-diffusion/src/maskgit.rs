@@ -1,12 +1,14 @@
 //! MaskGIT decoding with classifier-free guidance on logits, batched, and the optional
 //! re-embed-and-correct rounds.
 //!
-//! Start from `<mask>` at every position to generate. At step `s = 0..T−1` the model runs at
-//! `t_s = 1 − s/T` ([`MaskSchedule::decode_time`]); every masked position gets a token (argmax, or
-//! a Gumbel-max sample at `temperature`); its confidence is the guided log-probability of that
-//! token plus `τ·(1 − (s+1)/T)` Gumbel noise; the `floor(N·cos(π/2·(s+1)/T))` lowest-confidence new
-//! tokens are masked again (at least one token is committed per step), committed tokens are never
-//! re-masked, and the last step fills everything. Guidance: `l = l_u + (w + 1)(l_c − l_u)` on
+//! Start from `<mask>` at every position to generate. At step `s = 0..T−1` each row runs at the
+//! time of its actual masked fraction, `γ⁻¹(masked / (len − 1))` ([`row_times`]; `1 − s/T` where
+//! the cosine schedule is followed exactly); every masked position gets a token (argmax, or a
+//! Gumbel-max sample at `temperature`; never the start or unknown token, padding only after an end
+//! token); its confidence is the guided log-probability of that token plus `τ·(1 − (s+1)/T)`
+//! Gumbel noise; the `floor(N·cos(π/2·(s+1)/T))` lowest-confidence new tokens are masked again (at
+//! least one token is committed per step), committed tokens are never re-masked, and the last step
+//! fills everything. Guidance: `l = l_u + (w + 1)(l_c − l_u)` on
 //! logits, the conditional and unconditional passes run as one batch of `2·batch`.
 
 use std::ops::Range;
@@ -17,8 +19,9 @@ use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use serde::{Deserialize, Serialize};
 
-use crate::decoder::SgddModel;
+use crate::decoder::{mask_logit, SgddModel};
 use crate::diffusion::{float_tensor, ids_tensor};
+use crate::encoder::SpecialTokens;
 use crate::schedule::MaskSchedule;
 
 /// Decoding settings (the `decode:` section of a run config).
@@ -221,57 +224,181 @@ fn gumbel(rng: &mut StdRng) -> f64 {
     -(-u.ln()).ln()
 }
 
-/// Fills every `<mask>` of `init` (`[batch * len]` host ids) in `config.steps` MaskGIT steps conditioned on
-/// `cond` `[batch, cond_dim]`; other positions are kept as given. Returns `[batch * len]` ids.
+/// The time of each row of `tokens` `[batch * len]` → `[batch]`: `γ⁻¹` of its masked fraction
+/// among the `len − 1` positions after the start token (the positions training masks), so the
+/// model is told the masking rate its input actually has.
+pub fn row_times(tokens: &[u32], len: usize, mask_id: u32, schedule: &MaskSchedule) -> Vec<f32> {
+    let maskable = len.saturating_sub(1).max(1) as f64;
+    tokens
+        .chunks(len)
+        .map(|row| {
+            let masked = row.iter().filter(|&&x| x == mask_id).count();
+            schedule.time_of_fraction(masked as f64 / maskable) as f32
+        })
+        .collect()
+}
+
+/// Whether decoding may put padding at each position of `tokens` `[batch * len]`: only after an
+/// end token already in the same row (training puts pads only after `</s>`).
+fn pad_allowed(tokens: &[u32], len: usize, eos: u32) -> Vec<bool> {
+    tokens
+        .chunks(len)
+        .flat_map(|row| {
+            let end = row.iter().skip(1).position(|&x| x == eos).map(|p| p + 1);
+            (0..row.len()).map(move |p| end.is_some_and(|e| p > e))
+        })
+        .collect()
+}
+
+/// Forbids, in the logits `[rows, vocab]` of the flat positions `at`, what decoding never chooses:
+/// the start and unknown tokens everywhere, padding where `pad_ok[position]` is false. Their logit
+/// becomes the absorbing token's ([`mask_logit`]), so they get no probability and the others
+/// renormalise among themselves. Returns `[rows, vocab]`.
+fn restrict<B: Backend>(
+    logits: Tensor<B, 2>,
+    at: &[usize],
+    pad_ok: &[bool],
+    special: &SpecialTokens,
+) -> Tensor<B, 2> {
+    let [rows, _] = logits.dims();
+    let device = logits.device();
+    let dtype = logits.dtype();
+    let low = mask_logit(dtype);
+    let mut logits = logits;
+    for id in std::iter::once(special.bos).chain(special.unk) {
+        let id = id as usize;
+        logits = logits.slice_assign(
+            [0..rows, id..id + 1],
+            Tensor::full([rows, 1], low, (&device, dtype)),
+        );
+    }
+    // (A vocabulary whose end token is its pad token ends rows with it: nothing to forbid.)
+    let forbid: Vec<bool> = at.iter().map(|&p| !pad_ok[p]).collect();
+    if special.pad != special.eos && forbid.contains(&true) {
+        let pad = special.pad as usize;
+        let forbid = Tensor::<B, 2, Bool>::from_data(TensorData::new(forbid, [rows, 1]), &device);
+        let column = logits
+            .clone()
+            .slice([0..rows, pad..pad + 1])
+            .mask_fill(forbid, low);
+        logits = logits.slice_assign([0..rows, pad..pad + 1], column);
+    }
+    logits
+}
+
+/// One MaskGIT step as it ran, handed to the observer of [`maskgit_decode_observed`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct DecodeStep {
+    /// The step `s` (0-based).
+    pub step: usize,
+    /// Ids at the input of the step `[batch * len]`.
+    pub tokens: Vec<u32>,
+    /// The time each row was given `[batch]` ([`row_times`] of `tokens`).
+    pub t: Vec<f32>,
+    /// The positions predicted: the input's masks, flat indices into `batch * len`.
+    pub positions: Vec<usize>,
+    /// The token chosen at each of `positions`.
+    pub choice: Vec<u32>,
+    /// Its guided log-probability (before any Gumbel noise) at each of `positions`.
+    pub confidence: Vec<f32>,
+    /// The positions this step committed; the rest of `positions` stay masked.
+    pub committed: Vec<usize>,
+}
+
+/// Fills every `<mask>` of `init` (`[batch * len]` host ids, position 0 of each row the start
+/// token) in `config.steps` MaskGIT steps conditioned on `cond` `[batch, cond_dim]`; other
+/// positions are kept as given. Returns `[batch * len]` ids. See [`maskgit_decode_observed`].
+#[allow(clippy::too_many_arguments)]
 pub fn maskgit_decode<B: Backend>(
     model: &SgddModel<B>,
     cond: Tensor<B, 2>,
     init: &[u32],
     len: usize,
+    special: &SpecialTokens,
     config: &DecodeConfig,
     schedule: &MaskSchedule,
     rng: &mut StdRng,
+) -> Vec<u32> {
+    maskgit_decode_observed(
+        model,
+        cond,
+        init,
+        len,
+        special,
+        config,
+        schedule,
+        rng,
+        |_| {},
+    )
+}
+
+/// [`maskgit_decode`], handing each step to `observe` after it ran. At step `s` of `T` each row
+/// runs at the time of its actual masked fraction ([`row_times`]); every masked position gets a
+/// token (never the start or unknown token, padding only after an end token already in the row;
+/// argmax, or a Gumbel-max sample at `temperature`) with its guided log-probability as confidence
+/// plus `τ·(1 − (s+1)/T)` Gumbel noise; of the `m` masks of a row holding `N` at the start, the
+/// `min(floor(N·cos(π/2·(s+1)/T)), m − 1)` least confident stay masked (at least one token
+/// committed per step); the last step fills everything. MaskGIT's other bound, at least one token
+/// kept masked before the last step, never binds here: at the input of step `s` at most `N − s`
+/// masks are left, so it matters only when `N ≥ s + 2`, and then `floor(N·cos(π/2·(s+1)/T)) ≥ 1`
+/// for `s ≤ T − 2` (`cos(π x/2) ≥ 1 − x` and `(s + 2)(T − s − 1) ≥ T`). Committed tokens are never re-masked. Returns `[batch * len]` ids.
+#[allow(clippy::too_many_arguments)]
+pub fn maskgit_decode_observed<B: Backend>(
+    model: &SgddModel<B>,
+    cond: Tensor<B, 2>,
+    init: &[u32],
+    len: usize,
+    special: &SpecialTokens,
+    config: &DecodeConfig,
+    schedule: &MaskSchedule,
+    rng: &mut StdRng,
+    mut observe: impl FnMut(&DecodeStep),
 ) -> Vec<u32> {
     let device = cond.device();
     let mask_id = model.mask_id();
     let b = init.len() / len;
     let mut tokens = init.to_vec();
-    let totals: Vec<usize> = (0..b)
-        .map(|r| {
-            tokens[r * len..(r + 1) * len]
-                .iter()
-                .filter(|&&x| x == mask_id)
-                .count()
-        })
+    let totals: Vec<usize> = tokens
+        .chunks(len)
+        .map(|row| row.iter().filter(|&&x| x == mask_id).count())
         .collect();
     let steps = config.steps.max(1);
     for s in 0..steps {
         if !tokens.contains(&mask_id) {
             break;
         }
-        let t = schedule.decode_time(s, steps) as f32;
+        let t = row_times(&tokens, len, mask_id, schedule);
         let positions: Vec<usize> = (0..b * len).filter(|&i| tokens[i] == mask_id).collect();
+        let pad_ok = pad_allowed(&tokens, len, special.eos);
         let n = positions.len();
         let rows = GuidedRows::new(
             model,
             ids_tensor(&tokens, b, len, &device),
-            float_tensor(vec![t; b], [b], &device),
+            float_tensor(t.clone(), [b], &device),
             cond.clone(),
             config.cfg_scale,
             &positions,
         );
         let (mut choice_at, mut conf_at) = (Vec::with_capacity(n), Vec::with_capacity(n));
         for start in (0..n).step_by(HEAD_ROWS) {
-            let logits = rows.logits(start..(start + HEAD_ROWS).min(n));
+            let end = (start + HEAD_ROWS).min(n);
+            let logits = restrict(
+                rows.logits(start..end),
+                &positions[start..end],
+                &pad_ok,
+                special,
+            );
             let (c, f) = choose(logits, config.temperature, rng);
-            choice_at.extend(c);
+            choice_at.extend(c.into_iter().map(|x| x as u32));
             conf_at.extend(f);
         }
-        let (mut choice, mut conf) = (vec![0i64; b * len], vec![0f32; b * len]);
+        let (mut choice, mut conf) = (vec![0u32; b * len], vec![0f32; b * len]);
         for (k, &p) in positions.iter().enumerate() {
             choice[p] = choice_at[k];
             conf[p] = conf_at[k];
         }
+        let before = tokens.clone();
+        let mut committed = Vec::new();
         let noise = config.gumbel_tau * (1.0 - (s + 1) as f64 / steps as f64);
         for (r, &total) in totals.iter().enumerate() {
             let row = r * len..(r + 1) * len;
@@ -292,14 +419,96 @@ pub fn maskgit_decode<B: Backend>(
             if masked.is_empty() {
                 continue;
             }
-            let keep = schedule.masked_after(s, steps, total).min(masked.len() - 1);
+            let keep = if s + 1 >= steps {
+                0
+            } else {
+                schedule.masked_after(s, steps, total).min(masked.len() - 1)
+            };
+            // Most confident first; the `keep` least confident stay masked.
             masked.sort_by(|a, c| c.1.total_cmp(&a.1));
             for &(i, _) in &masked[..masked.len() - keep] {
-                tokens[i] = choice[i] as u32;
+                tokens[i] = choice[i];
+                committed.push(i);
+            }
+        }
+        observe(&DecodeStep {
+            step: s,
+            tokens: before,
+            t,
+            positions,
+            choice: choice_at,
+            confidence: conf_at,
+            committed,
+        });
+    }
+    tokens
+}
+
+/// Guided log-probability of `ids` (one per row) under `logits` `[rows, vocab]` → `[rows]`.
+fn log_prob_of<B: Backend>(logits: Tensor<B, 2>, ids: &[u32]) -> Vec<f32> {
+    let [rows, _] = logits.dims();
+    let ids = ids_tensor::<B>(ids, rows, 1, &logits.device());
+    log_softmax(logits, 1)
+        .gather(1, ids)
+        .reshape([rows])
+        .into_data()
+        .convert::<f32>()
+        .into_vec()
+        .expect("f32")
+}
+
+/// Leave-group-out consistency of `tokens` `[batch * len]` (position 0 of each row the start
+/// token) under `cond` `[batch, cond_dim]`: the positions after the start token are split into
+/// `groups` strided groups (position `p` in group `(p − 1) mod groups`); each group in turn is
+/// masked, the model runs at each row's resulting masked fraction ([`row_times`]), and each token
+/// of the group is scored by its guided log-probability there. So every token is scored with
+/// itself masked, the only case the loss trains, in `groups` decoder passes (`len − 1` groups is
+/// exact leave-one-out). Returns `[batch * len]` scores, 0 at the start tokens.
+pub fn consistency_scores<B: Backend>(
+    model: &SgddModel<B>,
+    cond: Tensor<B, 2>,
+    tokens: &[u32],
+    len: usize,
+    groups: usize,
+    cfg_scale: f64,
+    schedule: &MaskSchedule,
+) -> Vec<f32> {
+    let device = cond.device();
+    let mask_id = model.mask_id();
+    let b = tokens.len() / len;
+    let groups = groups.clamp(1, len.saturating_sub(1).max(1));
+    let mut score = vec![0f32; b * len];
+    for g in 0..groups {
+        let positions: Vec<usize> = (0..b * len)
+            .filter(|&i| i % len >= 1 && (i % len - 1) % groups == g)
+            .collect();
+        if positions.is_empty() {
+            continue;
+        }
+        let mut input = tokens.to_vec();
+        for &i in &positions {
+            input[i] = mask_id;
+        }
+        let t = row_times(&input, len, mask_id, schedule);
+        let rows = GuidedRows::new(
+            model,
+            ids_tensor(&input, b, len, &device),
+            float_tensor(t, [b], &device),
+            cond.clone(),
+            cfg_scale,
+            &positions,
+        );
+        let n = positions.len();
+        for start in (0..n).step_by(HEAD_ROWS) {
+            let at = &positions[start..(start + HEAD_ROWS).min(n)];
+            let ids: Vec<u32> = at.iter().map(|&i| tokens[i]).collect();
+            let lp = log_prob_of(rows.logits(start..start + at.len()), &ids);
+            for (&i, v) in at.iter().zip(lp) {
+                score[i] = v;
             }
         }
     }
-    tokens
+    score
 }
 
 /// Cosine similarity of two vectors.
@@ -315,10 +524,12 @@ pub fn cosine(a: &[f32], b: &[f32]) -> f64 {
 }
 
 /// Decodes `cond` into `len`-token sequences from fully masked rows (position 0 is the start token
-/// `bos`), then runs `config.correct_rounds` re-embed-and-correct rounds: score each generated token
-/// by its guided log-probability in context, re-mask the `correct_fraction` least consistent ones,
-/// re-decode them, re-encode the candidate with `embed` and keep it for rows where its cosine to the
-/// target vector improves. `embed` maps token rows to semantic vectors (the frozen encoder).
+/// `special.bos`), then runs `config.correct_rounds` re-embed-and-correct rounds: score each
+/// generated token with it masked ([`consistency_scores`], `ceil(1 / correct_fraction)` groups), re-mask the
+/// `correct_fraction` least consistent ones, re-decode them ([`maskgit_decode`], which tells the
+/// model the rows' actual masked fraction), re-encode the candidate with `embed` and keep it for
+/// rows where its cosine to the target vector improves. `embed` maps token rows to semantic
+/// vectors (the frozen encoder).
 ///
 /// Returns the ids `[batch * len]`.
 #[allow(clippy::too_many_arguments)]
@@ -326,7 +537,7 @@ pub fn generate<B: Backend>(
     model: &SgddModel<B>,
     cond: &[Vec<f32>],
     len: usize,
-    bos: u32,
+    special: &SpecialTokens,
     config: &DecodeConfig,
     schedule: &MaskSchedule,
     mut embed: impl FnMut(&[u32]) -> Vec<Vec<f32>>,
@@ -338,7 +549,7 @@ pub fn generate<B: Backend>(
     let mask_id = model.mask_id();
     let mut init = vec![mask_id; b * len];
     for r in 0..b {
-        init[r * len] = bos;
+        init[r * len] = special.bos;
     }
     let mut rng = StdRng::seed_from_u64(config.seed);
     let mut tokens = maskgit_decode(
@@ -346,6 +557,7 @@ pub fn generate<B: Backend>(
         cond_t.clone(),
         &init,
         len,
+        special,
         config,
         schedule,
         &mut rng,
@@ -359,27 +571,25 @@ pub fn generate<B: Backend>(
         .map(|(e, z)| cosine(e, z))
         .collect();
     let ratio = config.correct_fraction.clamp(0.0, 1.0);
+    let groups = if ratio > 0.0 {
+        (1.0 / ratio).ceil() as usize
+    } else {
+        len.saturating_sub(1)
+    };
     let correction = DecodeConfig {
         steps: config.correct_steps,
         ..config.clone()
     };
-    let t_correct = (ratio.asin() / std::f64::consts::FRAC_PI_2) as f32;
     for _ in 0..config.correct_rounds {
-        let logits = guided_logits(
+        let score = consistency_scores(
             model,
-            ids_tensor(&tokens, b, len, &device),
-            float_tensor(vec![t_correct; b], [b], &device),
             cond_t.clone(),
+            &tokens,
+            len,
+            groups,
             config.cfg_scale,
+            schedule,
         );
-        let current = ids_tensor::<B>(&tokens, b, len, &device).reshape([b, len, 1]);
-        let score: Vec<f32> = log_softmax(logits, 2)
-            .gather(2, current)
-            .reshape([b, len])
-            .into_data()
-            .convert::<f32>()
-            .into_vec()
-            .expect("f32");
         let mut candidate = tokens.clone();
         for r in 0..b {
             let mut pos: Vec<usize> = (r * len + 1..(r + 1) * len).collect();
@@ -394,6 +604,7 @@ pub fn generate<B: Backend>(
             cond_t.clone(),
             &candidate,
             len,
+            special,
             &correction,
             schedule,
             &mut rng,

@@ -2,8 +2,11 @@
 //!
 //! Diffusion time `t ∈ (0, 1]` (1 = fully masked). Each token is masked with probability
 //! `γ(t) = sin(π t / 2)`, i.e. `α_t = 1 − sin(π t / 2)` is the probability that it is still clean.
-//! MaskGIT decodes in `T` steps; at the input of step `s` the masked fraction is
-//! `cos(π/2 · s/T)`, which is `γ(1 − s/T)`: decoding step `s` runs the model at `t_s = 1 − s/T`.
+//! MaskGIT decodes in `T` steps; at the input of step `s` the masked fraction is about
+//! `cos(π/2 · s/T)`, which is `γ(1 − s/T)`. Decoding gives the model the time whose expected masked
+//! fraction is the row's actual one, `t = γ⁻¹(masked / maskable)` ([`MaskSchedule::time_of_fraction`]):
+//! `1 − s/T` where the cosine schedule is followed exactly, and the true, lower fraction where the
+//! counts are rounded down or at least one token is committed per step.
 //! Training draws `t` uniformly from the 1000 discrete steps `k/1000`, so the masking rates seen
 //! in training (mean `2/π ≈ 0.64`) are exactly the distribution MaskGIT's cosine schedule visits
 //! under a uniform decoding progress `r = 1 − t`. (MDLM's cosine, `1 − cos(π t / 2)`, is the mirror
@@ -53,9 +56,10 @@ impl MaskSchedule {
         k as f64 / self.steps as f64
     }
 
-    /// The time at which decoding step `s` of `total` runs the model (`1 − s/T`).
-    pub fn decode_time(&self, s: usize, total: usize) -> f64 {
-        1.0 - s as f64 / total as f64
+    /// The time whose masking probability is `fraction`: `γ⁻¹(f) = (2/π)·asin(f)`, `f` clamped to
+    /// `[0, 1]`. Decoding runs the model at the time of each row's actual masked fraction.
+    pub fn time_of_fraction(&self, fraction: f64) -> f64 {
+        fraction.clamp(0.0, 1.0).asin() / FRAC_PI_2
     }
 
     /// How many of `n` positions stay masked after decoding step `s` of `total`:
@@ -78,10 +82,18 @@ mod tests {
         let s = MaskSchedule::default();
         let total = 16;
         for step in 0..total {
-            // The masked fraction at the input of step `step` is γ at that step's time.
+            // Where the cosine schedule is followed exactly, the masked fraction at the input of
+            // step `step` is γ(1 − step/T): its time is 1 − step/T.
             let fraction = (FRAC_PI_2 * step as f64 / total as f64).cos();
-            assert!((s.mask_prob(s.decode_time(step, total)) - fraction).abs() < 1e-12);
+            let t = 1.0 - step as f64 / total as f64;
+            assert!(
+                (s.time_of_fraction(fraction) - t).abs() < 1e-9,
+                "step {step}"
+            );
+            assert!((s.mask_prob(s.time_of_fraction(fraction)) - fraction).abs() < 1e-12);
         }
+        assert_eq!(s.time_of_fraction(1.0), 1.0);
+        assert_eq!(s.time_of_fraction(0.0), 0.0);
         assert_eq!(s.mask_prob(1.0), 1.0);
         assert_eq!(s.masked_after(15, 16, 10), 0);
         assert_eq!(s.masked_after(0, 16, 100), 99);

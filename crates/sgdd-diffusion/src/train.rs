@@ -11,9 +11,9 @@ use burn::tensor::backend::AutodiffBackend;
 use latent_core::hf::safetensors::{write_safetensors, Checkpoint, SaveDtype};
 use latent_core::train::state_dict::{load_module_tensors, module_tensors};
 use latent_core::train::{
-    load_checkpoint, total_updates, train, AdamWSettings, BestMetric, CheckpointPolicy, Direction,
-    GroupedOptimizer, LoopConfig, ParamGroupConfig, Position, RunLog, StepLoss, StopFlag,
-    TrainStep, TrainingState,
+    load_checkpoint, total_updates, train_data_parallel, AdamWSettings, BestMetric,
+    CheckpointPolicy, DataParallel, Direction, GroupedOptimizer, LoopConfig, ParamGroupConfig,
+    Position, RunLog, StepLoss, StopFlag, TrainStep, TrainingState,
 };
 use serde_json::{json, Value};
 
@@ -53,6 +53,7 @@ impl<B: AutodiffBackend> TrainStep<B, SgddModel<B>> for DiffusionStep {
             loss: out.loss,
             terms: vec![
                 ("masked_ce".into(), out.masked_ce),
+                ("masked_ce_nonpad".into(), out.masked_ce_nonpad),
                 ("bound".into(), out.bound_per_token),
             ],
         })
@@ -168,6 +169,31 @@ pub fn run_training<A: AutodiffBackend>(
     progress: bool,
     stop: Option<&StopFlag>,
 ) -> Result<TrainOutcome> {
+    run_training_on::<A>(config, resume, std::slice::from_ref(device), progress, stop)
+}
+
+/// [`run_training`] with one data-parallel replica per entry of `devices` (a device may repeat:
+/// `cpu,cpu`): each micro-batch of `train.batch_size` rows is cut into contiguous shards of
+/// (nearly) equal rows, each replica computes its shard's loss (the same draws as on one device,
+/// normalised by the whole micro-batch's counts, see [`SgddBatch::whole`]), the gradients are
+/// all-reduced before clipping and the step, so the update is that of one device up to rounding.
+/// The encoder, validation, logging and checkpoints use the first device. One device is
+/// [`run_training`] exactly.
+///
+/// [`SgddBatch::whole`]: crate::diffusion::SgddBatch::whole
+pub fn run_training_on<A: AutodiffBackend>(
+    config: &RunConfig,
+    resume: Option<&Path>,
+    devices: &[A::Device],
+    progress: bool,
+    stop: Option<&StopFlag>,
+) -> Result<TrainOutcome> {
+    let Some(device) = devices.first() else {
+        return Err(SgddError::Core(latent_core::CoreError::Device {
+            spec: String::new(),
+            reason: "training needs at least one device".into(),
+        }));
+    };
     let out = config.train.out_dir.clone();
     std::fs::create_dir_all(&out).map_err(|e| latent_core::CoreError::io(&out, e))?;
     let encoder = SemanticEncoder::<A::InnerBackend>::load(&config.encoder_path()?, device)?;
@@ -256,7 +282,7 @@ pub fn run_training<A: AutodiffBackend>(
         precision: t.precision,
         seed: t.seed,
     };
-    let mut step = DiffusionStep {
+    let step = DiffusionStep {
         schedule: MaskSchedule::default(),
         loss: t.loss,
         cfg_prob: t.cfg_prob,
@@ -276,6 +302,7 @@ pub fn run_training<A: AutodiffBackend>(
             eval_loss(&valid_model, &valid_set, t.eval_batch_size, seed, stop).map_err(to_core)?;
         let mut logged = vec![
             ("valid/loss".to_string(), loss.masked_ce),
+            ("valid/nonpad_loss".to_string(), loss.masked_ce_nonpad),
             ("valid/bound".to_string(), loss.bound_per_token),
             ("valid/ppl_bound".to_string(), loss.ppl_bound),
         ];
@@ -324,9 +351,10 @@ pub fn run_training<A: AutodiffBackend>(
         policy.after_update(&model, &optim, &state, &run_config, stop)?;
         last_valid = logged;
     }
-    let (model, records) = train(
+    let (model, records) = train_data_parallel(
+        &DataParallel::local(devices.to_vec()),
         model,
-        &mut step,
+        |_replica| step,
         |epoch| train_set.epoch_batches(t.batch_size, t.seed, epoch, true),
         &mut optim,
         &loop_config,

@@ -1,7 +1,8 @@
 //! The whole pipeline on the tiny BERT fixture and the shipped samples (`configs/sgdd/test_tiny.yaml`):
 //! training on the shared loop with validation and checkpoints, an exact resume that continues the
 //! logged steps, a stop during a validation resumed exactly, a phase 2 warm start from a phase 1
-//! checkpoint, and the export loaded back for decoding with identical logits.
+//! checkpoint, the export loaded back for decoding with identical logits, and two data-parallel
+//! replicas training as one device.
 
 use std::path::{Path, PathBuf};
 
@@ -12,7 +13,9 @@ use sgdd_diffusion::data::{split_pairs, Examples};
 use sgdd_diffusion::decoder::EmbeddingInit;
 use sgdd_diffusion::diffusion::{float_tensor, ids_tensor};
 use sgdd_diffusion::eval::{eval_loss, generate_texts};
-use sgdd_diffusion::train::{build_model, export_model, load_trained, run_training};
+use sgdd_diffusion::train::{
+    build_model, export_model, load_trained, run_training, run_training_on,
+};
 
 type B = CpuBackend;
 
@@ -72,6 +75,7 @@ fn trains_validates_checkpoints_and_exports() {
     let keys: Vec<&str> = outcome.last_valid.iter().map(|(k, _)| k.as_str()).collect();
     for k in [
         "valid/loss",
+        "valid/nonpad_loss",
         "valid/ppl_bound",
         "valid/exact_match",
         "valid/sentence_bleu",
@@ -253,6 +257,38 @@ fn resume_continues_and_phase2_warm_starts_from_phase1() {
     let steps = steps_logged(&out);
     let want: Vec<u64> = (1..=2 * first.updates as u64).collect();
     assert_eq!(steps, want, "logged steps continue across the resume");
+    // The resumed run ends with exactly the weights of one uninterrupted 2-epoch run: its AdamW
+    // moments and step count, not only the weights, were restored (fresh moments would make the
+    // first resumed update a sign step of size lr).
+    let whole = tmp("resume-whole");
+    run_training::<burn::backend::Autodiff<B>>(
+        &config(&whole, &["train.epochs=2", "train.eval_generate=0"]),
+        None,
+        &device,
+        false,
+        None,
+    )
+    .unwrap();
+    let bytes = |root: &Path| std::fs::read(root.join("final/model.safetensors")).unwrap();
+    assert!(
+        bytes(&out) == bytes(&whole),
+        "resumed weights differ from the uninterrupted run"
+    );
+    let nonpad_logged = std::fs::read_to_string(whole.join("metrics.jsonl"))
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .filter(|v| v.get("loss").is_some())
+        .all(|v| {
+            v["loss/masked_ce_nonpad"]
+                .as_f64()
+                .is_some_and(f64::is_finite)
+        });
+    assert!(
+        nonpad_logged,
+        "loss/masked_ce_nonpad missing from an update"
+    );
+    std::fs::remove_dir_all(whole).ok();
 
     // That continuation is exact only because test_tiny's schedule is constant without warm-up.
     // A finished cosine run resumed with 2 epochs would go on along a cosine fitted to 2 epochs
@@ -341,4 +377,79 @@ fn initial_weights_follow_the_seed() {
     let mut other = base.clone();
     other.train.seed += 1;
     assert_ne!(weights(&base).1, weights(&other).1);
+}
+
+/// `sgdd_train --devices cpu,cpu`: two replicas, each on its shard of every micro-batch (5 rows:
+/// shards of 3 and 2 rows holding different numbers of masked tokens; each epoch's last batch is
+/// partial), train to the logged losses and the parameters of one device within 1e-5 (8 updates).
+#[test]
+fn two_replicas_train_as_one_device() {
+    let _serial = serial();
+    let device: burn::tensor::Device<B> = Default::default();
+    let extra = [
+        "train.epochs=2",
+        "train.eval_generate=0",
+        "train.batch_size=5",
+    ];
+    let one = tmp("dp-one");
+    let two = tmp("dp-two");
+    let single = run_training::<burn::backend::Autodiff<B>>(
+        &config(&one, &extra),
+        None,
+        &device,
+        false,
+        None,
+    )
+    .unwrap();
+    let parallel = run_training_on::<burn::backend::Autodiff<B>>(
+        &config(&two, &extra),
+        None,
+        &[device, device],
+        false,
+        None,
+    )
+    .unwrap();
+    assert_eq!(single.updates, parallel.updates);
+    assert!(single.updates >= 4, "{} updates", single.updates);
+    let losses = |dir: &Path| -> Vec<(u64, f64, f64)> {
+        std::fs::read_to_string(dir.join("metrics.jsonl"))
+            .unwrap()
+            .lines()
+            .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+            .filter(|v| v.get("loss").is_some())
+            .map(|v| {
+                (
+                    v["step"].as_u64().unwrap(),
+                    v["loss"].as_f64().unwrap(),
+                    v["loss/bound"].as_f64().unwrap(),
+                )
+            })
+            .collect()
+    };
+    let (a, b) = (losses(&one), losses(&two));
+    assert_eq!(a.len(), b.len());
+    for (x, y) in a.iter().zip(&b) {
+        assert_eq!(x.0, y.0);
+        assert!(
+            (x.1 - y.1).abs() <= 1e-5 && (x.2 - y.2).abs() <= 1e-5,
+            "step {}: one device {x:?}, two {y:?}",
+            x.0
+        );
+    }
+    let params = |dir: &Path| {
+        let (_, _, m) = load_trained::<B>(&dir.join("export"), &[], &device).unwrap();
+        latent_core::train::state_dict::module_tensors(&m)
+    };
+    let (p1, p2) = (params(&one), params(&two));
+    assert_eq!(p1.len(), p2.len());
+    let mut largest = 0.0f32;
+    for ((path, x), (path2, y)) in p1.iter().zip(&p2) {
+        assert_eq!(path, path2);
+        for (u, v) in x.data.iter().zip(&y.data) {
+            largest = largest.max((u - v).abs());
+        }
+    }
+    assert!(largest <= 1e-5, "parameters differ by {largest}");
+    std::fs::remove_dir_all(one).ok();
+    std::fs::remove_dir_all(two).ok();
 }

@@ -25,6 +25,8 @@ pub struct SpecialTokens {
     pub bos: u32,
     /// Sequence end (`</s>` / `[SEP]`).
     pub eos: u32,
+    /// The unknown token (`<unk>` / `[UNK]`), where the vocabulary has one.
+    pub unk: Option<u32>,
 }
 
 /// Encoder + tokenizer.
@@ -94,6 +96,9 @@ impl<B: Backend> SemanticEncoder<B> {
             pad: config.pad_token_id,
             bos: token_id(&tokenizer, &tokenizer_path, &["<s>", "[CLS]"])?,
             eos: token_id(&tokenizer, &tokenizer_path, &["</s>", "[SEP]"])?,
+            unk: ["<unk>", "[UNK]"]
+                .iter()
+                .find_map(|t| tokenizer.token_to_id(t)),
         };
         let vocab = tokenizer.get_vocab_size(true);
         if vocab > config.vocab_size {
