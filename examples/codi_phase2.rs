@@ -8,6 +8,9 @@
 //!     --hybrid_data_path runs/x/hybrid/hybrid_training_data.json --output_dir runs/x/hybrid_codi \
 //!     --num_train_epochs 2 --per_device_train_batch_size 32 --learning_rate 1e-3
 //! ```
+//! `--devices cpu,cpu` (or `cuda:0,cuda:1`) trains one data-parallel replica per device, each taking
+//! `per_device_train_batch_size` examples of every micro-batch (`training.effective_batch_size`
+//! must be a multiple of that times the device count).
 
 use std::path::PathBuf;
 
@@ -21,7 +24,7 @@ use latent_codi::hybrid::phase2::{
 };
 use latent_codi::run::TrainOptions;
 use latent_core::train::StopFlag;
-use latent_core::{BackendJob, DeviceSpec};
+use latent_core::{DeviceList, DevicesJob};
 
 #[derive(Parser, Debug)]
 #[command(about = "Phase 2: hybrid explicit/latent CODI training")]
@@ -81,6 +84,10 @@ struct Args {
     /// Resume from the newest checkpoint in the output directory.
     #[arg(long)]
     resume: bool,
+    /// Data-parallel replicas, one per device (`cpu,cpu`, `cuda:0,cuda:1`), each taking
+    /// `per_device_train_batch_size` examples of every micro-batch; default: `training.device`.
+    #[arg(long)]
+    devices: Option<String>,
 }
 
 struct Job {
@@ -90,10 +97,10 @@ struct Job {
 
 type Out = Result<(), Box<dyn std::error::Error>>;
 
-impl BackendJob for Job {
+impl DevicesJob for Job {
     type Output = Out;
 
-    fn run<B: Backend>(self, device: B::Device) -> Out {
+    fn run<B: Backend>(self, devices: Vec<B::Device>) -> Out {
         let options = TrainOptions {
             resume: self.args.resume,
             progress: true,
@@ -108,7 +115,7 @@ impl BackendJob for Job {
                 switch_labels: self.args.switch_labels,
             },
             &options,
-            &device,
+            &devices,
         )?;
         println!("{}", serde_json::to_string_pretty(&report)?);
         Ok(())
@@ -142,8 +149,12 @@ fn main() {
         }
         .apply(base);
         config.validate(std::path::Path::new("<command line>"), &[])?;
-        let device: DeviceSpec = config.training.device.parse()?;
-        device.run(Job { args, config })?
+        let devices: DeviceList = args
+            .devices
+            .as_deref()
+            .unwrap_or(&config.training.device)
+            .parse()?;
+        devices.run(Job { args, config })?
     })();
     if let Err(e) = result {
         eprintln!("error: {e}");

@@ -602,3 +602,64 @@ fn replicas_share_the_rollouts_and_train_as_one_device() {
         );
     }
 }
+
+/// A stop raised before a data-parallel run's first rollouts ends every replica within a decoding
+/// step with `checkpoint-0` (the state before the first update); the resumed two-replica run then
+/// logs what an uninterrupted one does.
+#[test]
+fn a_stop_during_shared_rollouts_checkpoints_and_the_replicas_resume() {
+    let c = config("dp-stop", Some(ThinkingSource::Projection));
+    let prompts = setup(&c).1;
+    let run = |c: &GrpoRunConfig, stop: Option<StopFlag>, resume: bool| {
+        let (built, _) = setup(c);
+        train_on(
+            c,
+            built.model,
+            &built.tokenizer,
+            &prompts,
+            Length,
+            built.eos_token_ids.clone(),
+            built.pad_token_id,
+            &TrainOptions {
+                resume,
+                progress: false,
+                stop,
+            },
+            &[Default::default(), Default::default()],
+        )
+    };
+    let metrics = |c: &GrpoRunConfig| -> Vec<serde_json::Value> {
+        std::fs::read_to_string(c.training.output_dir.join("metrics.jsonl"))
+            .unwrap()
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect()
+    };
+    let mut whole = c.clone();
+    whole.training.output_dir = c.training.output_dir.join("whole");
+    let _ = std::fs::remove_dir_all(&c.training.output_dir);
+    run(&whole, None, false).unwrap();
+    let stop = StopFlag::new();
+    stop.request();
+    match run(&c, Some(stop), false) {
+        Err(grpo_rl::GrpoError::Core(latent_core::CoreError::Interrupted {
+            checkpoint, ..
+        })) => assert!(
+            checkpoint.ends_with("checkpoint-0"),
+            "{}",
+            checkpoint.display()
+        ),
+        Err(other) => panic!("expected an interruption, got {other}"),
+        Ok(_) => panic!("the run was not interrupted"),
+    }
+    run(&c, None, true).unwrap();
+    let (a, b) = (metrics(&whole), metrics(&c));
+    assert_eq!(a.len(), 3);
+    assert_eq!(a.len(), b.len());
+    for (x, y) in a.iter().zip(&b) {
+        for key in ["step", "loss", "grad_norm", "reward/mean", "loss/kl"] {
+            assert_eq!(x[key], y[key], "{key} at step {}", x["step"]);
+        }
+    }
+    std::fs::remove_dir_all(&c.training.output_dir).unwrap();
+}

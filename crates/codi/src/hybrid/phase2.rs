@@ -189,14 +189,21 @@ impl Default for HybridTraining {
 }
 
 /// Trains on the hybrid samples of `hybrid_data` as `config` says (its `method.task` must be
-/// CODI); saves `output_dir/final_model`.
+/// CODI); saves `output_dir/final_model`. With several `devices`, one data-parallel replica per
+/// device, each taking `per_device_batch_size` examples of every micro-batch (as `codi_train
+/// --devices`, [`crate::run::micro_batching`]); the model is built on `devices[0]`.
 pub fn run_phase2<B: AutodiffBackend>(
     config: &CodiRunConfig,
     hybrid_data: &Path,
     hybrid: &HybridTraining,
     options: &TrainOptions,
-    device: &B::Device,
+    devices: &[B::Device],
 ) -> Result<(CodiModel<B>, TrainReport)> {
+    let device = devices.first().ok_or_else(|| CodiError::Config {
+        path: PathBuf::from("<phase 2>"),
+        key: "training.device".into(),
+        reason: "no device to train on".into(),
+    })?;
     let hybrid_cot_only_ratio = hybrid.cot_only_ratio;
     if config.method.task != Task::Codi {
         return Err(CodiError::Config {
@@ -227,7 +234,7 @@ pub fn run_phase2<B: AutodiffBackend>(
             .then_some(tokens.base_vocab),
         eot_distill: hybrid.eot_distill,
     };
-    let per_batch = config.training.per_device_batch_size;
+    let (per_batch, _) = crate::run::micro_batching(config, devices.len())?;
     let seed = config.training.seed;
     let data: &[HybridExample] = &examples;
     let batches = move |epoch: usize| {
@@ -246,7 +253,7 @@ pub fn run_phase2<B: AutodiffBackend>(
         batches,
         batch_tokens,
         options,
-        std::slice::from_ref(device),
+        devices,
     )?;
     HybridSettings::from(&file.generator).write(&report.saved)?;
     Ok((model, report))
@@ -263,14 +270,13 @@ mod tests {
     use crate::eval::EvalConfig;
     use crate::hybrid::phase1::{generate, Phase1Config};
     use crate::hybrid::schema::write_hybrid_file;
+    use crate::hybrid::schema::HybridFile;
     use crate::hybrid::testing::{problems, tiny_meta, tiny_setup};
     use crate::run::{evaluate_saved, FINAL_MODEL};
+    use latent_core::train::state_dict::module_tensors;
 
-    /// A plain CODI model → Phase 1 → Phase 2 (`restore_from` it) → the Phase 2 `final_model`
-    /// evaluates in plain CODI evaluation with the same special ids.
-    #[test]
-    fn phase2_restores_plain_codi_and_its_checkpoint_evaluates_plainly() {
-        let dir = std::env::temp_dir().join(format!("codi-phase2-{}", std::process::id()));
+    /// The tiny plain CODI model saved in `dir/plain`, and its Phase 1 file `dir/hybrid.json`.
+    fn plain_model_and_phase1(dir: &Path) -> (CodiModel<CpuBackend>, HybridFile, PathBuf) {
         let (model, tokenizer, _) = tiny_setup();
         let meta = tiny_meta(&model, 3);
         let plain = dir.join("plain");
@@ -293,6 +299,67 @@ mod tests {
         assert!(file.samples.iter().any(|s| s.latent_runs() > 0));
         let data = dir.join("hybrid.json");
         write_hybrid_file(&data, &file).unwrap();
+        (model, file, plain)
+    }
+
+    /// Two replicas (2 examples each per micro-batch of 4) train Phase 2 as one device
+    /// accumulating the same shards (2 micro-batches of 2): parameters within 1e-5.
+    #[test]
+    fn phase2_on_two_replicas_trains_as_one_device_accumulating_their_shards() {
+        let dir = std::env::temp_dir().join(format!("codi-phase2-dp-{}", std::process::id()));
+        let (_, _, plain) = plain_model_and_phase1(&dir);
+        let train = |devices: usize| {
+            let mut config = Phase2Overrides {
+                restore_from: Some(plain.clone()),
+                output_dir: Some(dir.join(format!("devices-{devices}"))),
+                num_train_epochs: Some(4),
+                per_device_train_batch_size: Some(2),
+                learning_rate: Some(1e-2),
+                num_latent: Some(2),
+                ..Phase2Overrides::default()
+            }
+            .apply(default_phase2_config());
+            config.training.effective_batch_size = 4;
+            // Whole micro-batches (a last partial one weighs its rows as DDP does, not as one
+            // device's token mean).
+            config.data.max_train_samples = Some(4);
+            let (trained, report) = run_phase2::<Autodiff<CpuBackend>>(
+                &config,
+                &dir.join("hybrid.json"),
+                &HybridTraining {
+                    cot_only_ratio: 0.25,
+                    eot_distill: true,
+                    switch_labels: SwitchLabels::All,
+                },
+                &TrainOptions::default(),
+                &vec![Default::default(); devices],
+            )
+            .unwrap();
+            (module_tensors(&trained.valid()), report.updates)
+        };
+        let (one, one_updates) = train(1);
+        let (two, two_updates) = train(2);
+        assert_eq!(one_updates, two_updates);
+        assert!(one_updates >= 4, "{one_updates} updates");
+        let mut largest = 0.0f32;
+        for ((path, a), (_, b)) in one.iter().zip(&two) {
+            assert_eq!(a.shape, b.shape, "{path}");
+            for (x, y) in a.data.iter().zip(&b.data) {
+                largest = largest.max((x - y).abs());
+            }
+        }
+        assert!(largest <= 1e-5, "parameters differ by {largest}");
+        std::fs::remove_dir_all(&dir).ok();
+    }
+
+    /// A plain CODI model → Phase 1 → Phase 2 (`restore_from` it) → the Phase 2 `final_model`
+    /// evaluates in plain CODI evaluation with the same special ids.
+    #[test]
+    fn phase2_restores_plain_codi_and_its_checkpoint_evaluates_plainly() {
+        let dir = std::env::temp_dir().join(format!("codi-phase2-{}", std::process::id()));
+        let (model, file, plain) = plain_model_and_phase1(&dir);
+        let problems = problems();
+        let data = dir.join("hybrid.json");
         let epochs = 12;
         let config = Phase2Overrides {
             restore_from: Some(plain.clone()),
@@ -323,7 +390,7 @@ mod tests {
                 switch_labels: SwitchLabels::All,
             },
             &options,
-            &Default::default(),
+            &[Default::default()],
         )
         .unwrap();
         assert_eq!(report.updates, 2 * epochs);

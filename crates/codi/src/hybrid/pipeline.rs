@@ -549,8 +549,13 @@ fn run_seed<B: AutodiffBackend>(
         progress,
         stop: None,
     };
-    let (model, report) =
-        run_phase2::<B>(&hybrid, &hybrid_path, &hybrid_training, &options, device)?;
+    let (model, report) = run_phase2::<B>(
+        &hybrid,
+        &hybrid_path,
+        &hybrid_training,
+        &options,
+        std::slice::from_ref(device),
+    )?;
     let model = model.valid();
     let tokenizer = tokenizer_of(&report.saved)?;
     let prep = prep_config(
