@@ -9,6 +9,7 @@ use burn::prelude::*;
 use burn::tensor::activation::log_softmax;
 use latent_core::model::to_f32;
 use latent_core::train::Shard;
+use latent_datasets::rng::SplitMix64;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use serde::{Deserialize, Serialize};
@@ -128,15 +129,7 @@ fn normalisers(
 /// The generator of row `row` of a micro-batch with corruption seed `seed`: its own stream, so a
 /// row draws the same whichever piece of the micro-batch it is corrupted in.
 pub fn row_rng(seed: u64, row: usize) -> StdRng {
-    // SplitMix64's finaliser over the seed and the row's offset.
-    let mut z = seed.wrapping_add(
-        (row as u64)
-            .wrapping_add(1)
-            .wrapping_mul(0x9e37_79b9_7f4a_7c15),
-    );
-    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-    StdRng::seed_from_u64(z ^ (z >> 31))
+    StdRng::seed_from_u64(SplitMix64::with_stream(seed, row as u64).next_u64())
 }
 
 /// What the forward process drew for a batch.
