@@ -2,10 +2,11 @@
 //! epoch, loss, each loss term, lr per group, grad norm, throughput), `training.log` (the same as
 //! text; a term named `ns/x` is written under its own name, others as `loss/x`),
 //! `training_stats.json` and `loss.png` at the end (total updates, per-epoch mean loss, best
-//! metric, wall time; the loss curve), and a progress bar with loss, lr and throughput.
+//! metric, wall time; the loss curve), and, when asked for, progress: a bar with loss, lr and
+//! throughput on a terminal, plain lines on stderr otherwise ([`super::progress_lines`]).
 
 use std::fs::{File, OpenOptions};
-use std::io::Write;
+use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
@@ -14,6 +15,7 @@ use serde_json::{json, Value};
 
 use super::best::BestMetric;
 use super::plot::{Plot, Series, Style, YScale};
+use super::progress_lines::{ProgressLines, ProgressMode, ProgressState};
 use super::trainer::UpdateRecord;
 use crate::{CoreError, Result};
 
@@ -24,6 +26,10 @@ pub struct RunLog {
     metrics: File,
     text: File,
     progress: ProgressBar,
+    /// Plain progress lines on stderr (progress asked for, stderr not a terminal).
+    lines: Option<ProgressLines>,
+    /// Updates done when the logs were opened (a resumed run's earlier ones).
+    opened_at: usize,
     start: Instant,
     last: Instant,
     epoch_losses: Vec<(f64, usize)>,
@@ -67,7 +73,8 @@ impl RunLog {
     ) -> Result<Self> {
         let dir = dir.as_ref().to_path_buf();
         std::fs::create_dir_all(&dir).map_err(|e| CoreError::io(&dir, e))?;
-        let progress = if show_progress {
+        let mode = ProgressMode::choose(show_progress, std::io::stderr().is_terminal());
+        let progress = if mode == ProgressMode::Bar {
             ProgressBar::new(total_updates as u64)
         } else {
             ProgressBar::hidden()
@@ -84,6 +91,8 @@ impl RunLog {
             text: open_append(&dir.join("training.log"))?,
             dir,
             progress,
+            lines: (mode == ProgressMode::Lines).then(|| ProgressLines::new(total_updates)),
+            opened_at: done,
             start: Instant::now(),
             last: Instant::now(),
             epoch_losses: Vec::new(),
@@ -150,6 +159,21 @@ impl RunLog {
             "loss {:.4}{shown} lr {lr:.2e} {tokens_per_s:.0} tok/s",
             record.loss
         ));
+        if let Some(lines) = &self.lines {
+            let state = ProgressState {
+                epoch: record.epoch,
+                done: self.updates,
+                done_here: self.updates.saturating_sub(self.opened_at),
+                loss: record.loss,
+                terms: &shown,
+                lr,
+                tokens_per_s,
+                elapsed: self.start.elapsed(),
+            };
+            if let Some(line) = lines.line(&state) {
+                eprintln!("{line}");
+            }
+        }
         Ok(())
     }
 
@@ -169,9 +193,14 @@ impl RunLog {
         self.write_line(&line)
     }
 
-    /// A free-form line in `training.log` (also shown above the progress bar).
+    /// A free-form line in `training.log` (also shown above the progress bar, or on stderr among
+    /// the progress lines).
     pub fn note(&mut self, text: &str) -> Result<()> {
-        self.progress.println(text);
+        if self.lines.is_some() {
+            eprintln!("{text}");
+        } else {
+            self.progress.println(text);
+        }
         let path = self.dir.join("training.log");
         writeln!(self.text, "{text}").map_err(|e| CoreError::io(&path, e))
     }
