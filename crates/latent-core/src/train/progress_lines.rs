@@ -68,7 +68,7 @@ impl ProgressLines {
     /// The line for this update, or `None` when the update gets no line: only this process's first
     /// update, every multiple of `⌈total / 20⌉` and the last update get one.
     pub fn line(&self, s: &ProgressState) -> Option<String> {
-        let due = s.done_here == 1 || s.done == self.total || s.done % self.every == 0;
+        let due = s.done_here == 1 || s.done == self.total || s.done.is_multiple_of(self.every);
         if !due {
             return None;
         }
