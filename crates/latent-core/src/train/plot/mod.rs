@@ -156,7 +156,11 @@ impl Plot {
         let all = || self.series.iter().flat_map(|s| s.points.iter().copied());
         let log = self.y_scale.is_log(all().filter(finite).map(|(_, y)| y));
         let keep = move |p: &(f64, f64)| finite(p) && (!log || p.1 > 0.0);
-        let (x, y) = scale::bounds(all().filter(keep), log).ok_or("nothing to plot")?;
+        let markers = self
+            .series
+            .iter()
+            .any(|s| matches!(s.style, Style::Markers | Style::LineMarkers));
+        let (x, y) = scale::bounds(all().filter(keep), log, markers).ok_or("nothing to plot")?;
         root.fill(&WHITE).map_err(|e| e.to_string())?;
         let mut builder = ChartBuilder::on(root);
         builder

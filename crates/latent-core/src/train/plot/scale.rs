@@ -34,11 +34,13 @@ impl YScale {
     }
 }
 
-/// The x and y ranges of the axes: the data's extent, widened a little so no point sits on the
-/// frame (`None` when there is no point).
+/// The x and y ranges of the axes: the data's extent, the y range widened a little so no point
+/// sits on the frame, and the x range too when `pad_x` (markers, which the frame would cut in
+/// half); `None` when there is no point.
 pub fn bounds(
     points: impl Iterator<Item = (f64, f64)>,
     log: bool,
+    pad_x: bool,
 ) -> Option<(Range<f64>, Range<f64>)> {
     let (mut x0, mut x1, mut y0, mut y1) = (f64::MAX, f64::MIN, f64::MAX, f64::MIN);
     for (x, y) in points {
@@ -47,7 +49,14 @@ pub fn bounds(
     if x0 > x1 {
         return None;
     }
-    let x = if x1 > x0 { x0..x1 } else { x0 - 0.5..x1 + 0.5 };
+    let x = if x1 == x0 {
+        x0 - 0.5..x1 + 0.5
+    } else if pad_x {
+        let pad = (x1 - x0) * 0.03;
+        x0 - pad..x1 + pad
+    } else {
+        x0..x1
+    };
     let y = if log {
         y0 / 1.15..y1 * 1.15
     } else {
@@ -159,6 +168,19 @@ mod tests {
         assert!(!YScale::Auto.is_log([3.0, 0.1, 0.0].into_iter()));
         assert!(YScale::Log.is_log([1.0].into_iter()));
         assert!(!YScale::Linear.is_log([100.0, 1.0].into_iter()));
+    }
+
+    #[test]
+    fn bounds_keep_points_off_the_frame() {
+        let points = [(0.0, 1.0), (100.0, 3.0)];
+        let (x, y) = bounds(points.into_iter(), false, false).unwrap();
+        assert_eq!(x, 0.0..100.0);
+        assert!((y.start - 0.9).abs() < 1e-12 && (y.end - 3.1).abs() < 1e-12);
+        let (x, _) = bounds(points.into_iter(), false, true).unwrap();
+        assert_eq!(x, -3.0..103.0);
+        let (_, y) = bounds(points.into_iter(), true, false).unwrap();
+        assert!((y.start - 1.0 / 1.15).abs() < 1e-12 && (y.end - 3.45).abs() < 1e-12);
+        assert_eq!(bounds(std::iter::empty(), false, false), None);
     }
 
     #[test]
