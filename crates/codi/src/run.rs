@@ -560,6 +560,13 @@ where
         _ => (model, Position::default(), None),
     };
     let mut log = RunLog::open(&t.output_dir, total, start.global_step, options.progress)?;
+    log.describe_loss(
+        task.label(),
+        match task {
+            Task::Codi => "loss (cross-entropy in nats + distillation)",
+            Task::CotSft | Task::NoCotSft => "cross-entropy (nats per token)",
+        },
+    );
     if let Some(dir) = resumed {
         log.note(&format!("resuming from {} at {:?}", dir.display(), start))?;
     }

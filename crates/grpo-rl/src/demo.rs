@@ -18,7 +18,7 @@ use latent_codi::run::{load_problems, prep_config};
 use latent_codi::CodiModel;
 use latent_core::latent::{ThinkingLm, ThinkingResidualConfig, ThinkingSource};
 use latent_core::seed_backend;
-use latent_core::train::plot::plot_curves;
+use latent_core::train::plot::{Plot, Series, Style};
 use latent_core::train::ScheduleKind;
 use serde::Serialize;
 use tokenizers::Tokenizer;
@@ -544,11 +544,17 @@ pub fn run_demo<B: AutodiffBackend>(
         curves.push((r.row.method.clone(), r.curve));
         rows.push(r.row);
     }
-    let series: Vec<Vec<(f64, f64)>> = curves
-        .iter()
-        .map(|(_, c)| c.iter().map(|&(u, r)| (u as f64, r)).collect())
-        .collect();
-    plot_curves(&cfg.output_dir.join("reward_curves.png"), &series, 900, 520)?;
+    let mut plot = Plot::new(
+        "GRPO demo: mean reward per update of each variant",
+        "optimizer update",
+        "mean reward of the update's completions",
+    )
+    .size(900, 520);
+    for (method, curve) in &curves {
+        let points = curve.iter().map(|&(u, r)| (u as f64, r)).collect();
+        plot = plot.with(Series::new(method.as_str(), points, Style::Smoothed));
+    }
+    plot.save(&cfg.output_dir.join("reward_curves.png"))?;
     let report = DemoReport {
         config: cfg.clone(),
         rows,

@@ -11,7 +11,7 @@ use burn::tensor::backend::AutodiffBackend;
 use burn::tensor::DType;
 use latent_core::hf::safetensors::{write_safetensors, Checkpoint, SaveDtype};
 use latent_core::latent::{ThinkingLm, PROJECTION_MODULE};
-use latent_core::train::plot::plot_curves;
+use latent_core::train::plot::{Plot, Series, Style};
 use latent_core::train::{
     load_checkpoint, train_data_parallel, CheckpointPolicy, DataParallel, GroupedOptimizer,
     LoopConfig, Position, RunLog, StopFlag, TrainingState,
@@ -194,6 +194,7 @@ pub fn train_on<B: AutodiffBackend, R: Reward + Sync>(
     };
     let mut log = RunLog::open(&t.output_dir, total, start.global_step, options.progress)?;
     log.show_terms(&["reward/mean", "kl"]);
+    log.describe_loss("GRPO", "policy loss (clipped surrogate + β·KL)");
     let sizes: Vec<String> = optimizer
         .group_sizes()
         .iter()
@@ -325,7 +326,17 @@ pub fn train_on<B: AutodiffBackend, R: Reward + Sync>(
         .collect();
     if !reward_curve.is_empty() {
         let series: Vec<(f64, f64)> = reward_curve.iter().map(|&(u, r)| (u as f64, r)).collect();
-        plot_curves(&t.output_dir.join("reward.png"), &[series], 800, 480)?;
+        let run = t.output_dir.file_name().map_or_else(
+            || t.output_dir.display().to_string(),
+            |n| n.to_string_lossy().into(),
+        );
+        Plot::new(
+            format!("GRPO mean reward per update, run {run}"),
+            "optimizer update",
+            "mean reward of the update's completions",
+        )
+        .with(Series::new("mean reward", series, Style::Smoothed))
+        .save(&t.output_dir.join("reward.png"))?;
     }
     let saved = t.output_dir.join(FINAL_POLICY);
     save_policy(&model.valid(), &saved, config, tokenizer)?;

@@ -13,6 +13,14 @@ pub enum CoreError {
         /// The underlying error.
         source: std::io::Error,
     },
+    /// A plot could not be drawn or written (no finite points, or the bitmap backend failed).
+    #[error("{path}: plot: {message}")]
+    Plot {
+        /// The PNG file.
+        path: PathBuf,
+        /// What went wrong.
+        message: String,
+    },
     /// A JSON file is malformed or lacks a field.
     #[error("{path}: {message}")]
     Json {

@@ -3,7 +3,7 @@
 use std::path::Path;
 
 use burn::prelude::*;
-use latent_core::train::plot::plot_curves;
+use latent_core::train::plot::{Plot, Series, Style};
 use serde::Serialize;
 
 use crate::batch::input_of;
@@ -152,18 +152,26 @@ impl EvalReport {
         s
     }
 
-    /// Accuracy against log₂ N, one curve per method in [`METHODS`] order.
+    /// Accuracy (%) against log₂ N, one curve per method in [`METHODS`] order, as a PNG at `path`.
     pub fn plot(&self, path: &Path) -> Result<()> {
-        let series: Vec<Vec<(f64, f64)>> = METHODS
-            .iter()
-            .map(|m| {
-                self.curves
-                    .iter()
-                    .filter(|c| c.method == *m)
-                    .map(|c| ((c.n as f64).log2(), c.accuracy))
-                    .collect()
-            })
-            .collect();
-        Ok(plot_curves(path, &series, 900, 520)?)
+        let mut plot = Plot::new(
+            format!(
+                "best-of-N accuracy by selection method ({} questions)",
+                self.questions
+            ),
+            "log₂ N (paths per question)",
+            "accuracy (%)",
+        )
+        .size(900, 520);
+        for m in METHODS {
+            let points = self
+                .curves
+                .iter()
+                .filter(|c| c.method == m)
+                .map(|c| ((c.n as f64).log2(), c.accuracy))
+                .collect();
+            plot = plot.with(Series::new(m, points, Style::LineMarkers));
+        }
+        Ok(plot.save(path)?)
     }
 }

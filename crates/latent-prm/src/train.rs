@@ -279,6 +279,14 @@ pub fn train_on<B: AutodiffBackend>(
         ),
     };
     let mut log = RunLog::open(&t.output_dir, total, start.global_step, options.progress)?;
+    log.describe_loss(
+        "latent reward model",
+        match config.loss {
+            LossKind::Mse => "loss (squared error to the score)",
+            LossKind::Bce => "loss (binary cross-entropy, nats)",
+            LossKind::Listwise => "loss (listwise cross-entropy, nats)",
+        },
+    );
     log.note(&format!(
         "latent reward model: {} training questions x {} paths ({} steps of width {}), loss {:?}, {} updates ({} micro-batches of {} per epoch, accumulation {})",
         questions.len(), set.meta.sampling.paths_per_question, set.steps(), set.hidden(), config.loss, total, per_epoch, t.batch_size, t.accumulation

@@ -5,15 +5,15 @@
 //! Writes `results.md` (every row as mean ± standard deviation over the seeds, the comparisons
 //! of the adaptive modes with the straight line between the pure modes and with random switching
 //! at an equal token budget, and each seed's table), `results.json` and `accuracy_vs_tokens.png`
-//! (accuracy against mean written tokens, one marker per mode, the random modes joined by a
-//! line); each seed's models and evaluations go to `seed-<s>/`.
+//! (accuracy against mean written tokens, one marker per model and mode, the random modes joined
+//! by a line, with axes, title and legend); each seed's models and evaluations go to `seed-<s>/`.
 
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use burn::module::AutodiffModule;
 use burn::tensor::backend::AutodiffBackend;
-use plotters::prelude::*;
+use latent_core::train::plot::{Plot, Series, Style};
 use serde::{Deserialize, Serialize};
 
 use super::controller::{BaselineMode, ControllerConfig, SwitchRule};
@@ -706,52 +706,42 @@ fn tokenizer_of(dir: &Path) -> Result<tokenizers::Tokenizer> {
     latent_core::hf::tokenizer::load_tokenizer(dir.join("model/tokenizer.json")).map_err(Into::into)
 }
 
-/// Accuracy (y) against written tokens (x): one marker per row, random rows joined by a line.
-/// No text is drawn (no fonts needed); the values are in `results.md`.
-pub fn plot(path: &Path, rows: &[PipelineRow]) -> Result<()> {
-    let fail = |e: String| CodiError::io(path, std::io::Error::other(e));
-    let x1 = rows.iter().map(|r| r.tokens).fold(1.0, f64::max) * 1.05;
-    let root = BitMapBackend::new(path, (640, 480)).into_drawing_area();
-    root.fill(&WHITE).map_err(|e| fail(e.to_string()))?;
-    let mut chart = ChartBuilder::on(&root)
-        .margin(16)
-        .build_cartesian_2d(0.0..x1, 0.0..100.0)
-        .map_err(|e| fail(e.to_string()))?;
-    chart
-        .plotting_area()
-        .draw(&Rectangle::new(
-            [(0.0, 0.0), (x1, 100.0)],
-            BLACK.stroke_width(1),
-        ))
-        .map_err(|e| fail(e.to_string()))?;
-    let colour = |r: &PipelineRow| match (r.model.as_str(), r.mode.as_str()) {
-        ("CoT-SFT", _) | ("CODI", _) => RGBColor(127, 127, 127),
-        (_, "explicit") => RGBColor(31, 119, 180),
-        (_, "latent") => RGBColor(44, 160, 44),
-        (_, m) if m.starts_with("adaptive") => RGBColor(214, 39, 40),
-        (_, m) if m.starts_with("planned") => RGBColor(148, 103, 189),
-        _ => RGBColor(255, 127, 14),
-    };
-    let random: Vec<(f64, f64)> = rows
+/// The figure of `accuracy_vs_tokens.png`: accuracy (y, %) against mean written tokens per
+/// question (x), one marker series per model and mode, the random-switching rows joined by a line
+/// in order of their token counts.
+pub fn accuracy_plot(rows: &[PipelineRow]) -> Plot {
+    let mut plot = Plot::new(
+        "hybrid pipeline: test accuracy against written tokens (mean over seeds)",
+        "written tokens per question (mean)",
+        "test accuracy (%)",
+    )
+    .size(900, 540);
+    let mut random: Vec<(f64, f64)> = rows
         .iter()
         .filter(|r| r.mode.starts_with("random"))
         .map(|r| (r.tokens, r.accuracy))
         .collect();
-    let mut random = random;
     random.sort_by(|a, b| a.0.total_cmp(&b.0));
-    chart
-        .draw_series(LineSeries::new(
+    for r in rows.iter().filter(|r| !r.mode.starts_with("random")) {
+        plot = plot.with(Series::new(
+            format!("{}, {}", r.model, r.mode),
+            vec![(r.tokens, r.accuracy)],
+            Style::Markers,
+        ));
+    }
+    if !random.is_empty() {
+        plot = plot.with(Series::new(
+            format!("{HYBRID}, random switching"),
             random,
-            RGBColor(255, 127, 14).stroke_width(2),
-        ))
-        .map_err(|e| fail(e.to_string()))?;
-    chart
-        .draw_series(
-            rows.iter()
-                .map(|r| Circle::new((r.tokens, r.accuracy), 6, colour(r).filled())),
-        )
-        .map_err(|e| fail(e.to_string()))?;
-    root.present().map_err(|e| fail(e.to_string()))
+            Style::LineMarkers,
+        ));
+    }
+    plot
+}
+
+/// Writes [`accuracy_plot`] of `rows` as a PNG at `path`.
+pub fn plot(path: &Path, rows: &[PipelineRow]) -> Result<()> {
+    Ok(accuracy_plot(rows).save(path)?)
 }
 
 #[cfg(test)]
@@ -768,6 +758,31 @@ mod tests {
             switches: 0.0,
             seconds: 0.0,
         }
+    }
+
+    #[test]
+    fn the_plot_names_each_mode_and_joins_the_random_rows_by_tokens() {
+        let rows = [
+            row("explicit", 30.0, 50.0),
+            row("random p=0.5", 20.0, 40.0),
+            row("latent", 5.0, 20.0),
+            row("random p=0.2", 10.0, 30.0),
+        ];
+        let plot = accuracy_plot(&rows);
+        let names: Vec<&str> = plot.series.iter().map(|s| s.name.as_str()).collect();
+        assert_eq!(
+            names,
+            [
+                "hybrid (Phase 2), explicit",
+                "hybrid (Phase 2), latent",
+                "hybrid (Phase 2), random switching"
+            ]
+        );
+        assert_eq!(plot.series[0].points, vec![(30.0, 50.0)]);
+        assert_eq!(plot.series[0].style, Style::Markers);
+        assert_eq!(plot.series[2].points, vec![(10.0, 30.0), (20.0, 40.0)]);
+        assert_eq!(plot.series[2].style, Style::LineMarkers);
+        assert_eq!(plot.y_label, "test accuracy (%)");
     }
 
     fn seed(seed: u64, adaptive: f64) -> SeedReport {

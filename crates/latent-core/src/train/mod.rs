@@ -56,6 +56,7 @@ pub mod groups;
 pub mod micro_batch_rng;
 pub mod plot;
 pub mod precision;
+pub mod progress_lines;
 pub mod replica;
 pub mod run_log;
 pub mod schedule;

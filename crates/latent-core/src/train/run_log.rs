@@ -2,10 +2,11 @@
 //! epoch, loss, each loss term, lr per group, grad norm, throughput), `training.log` (the same as
 //! text; a term named `ns/x` is written under its own name, others as `loss/x`),
 //! `training_stats.json` and `loss.png` at the end (total updates, per-epoch mean loss, best
-//! metric, wall time; the loss curve), and a progress bar with loss, lr and throughput.
+//! metric, wall time; the loss curve), and, when asked for, progress: a bar with loss, lr and
+//! throughput on a terminal, plain lines on stderr otherwise ([`super::progress_lines`]).
 
 use std::fs::{File, OpenOptions};
-use std::io::Write;
+use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
@@ -13,6 +14,8 @@ use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::{json, Value};
 
 use super::best::BestMetric;
+use super::plot::{Plot, Series, Style, YScale};
+use super::progress_lines::{ProgressLines, ProgressMode, ProgressState};
 use super::trainer::UpdateRecord;
 use crate::{CoreError, Result};
 
@@ -23,12 +26,20 @@ pub struct RunLog {
     metrics: File,
     text: File,
     progress: ProgressBar,
+    /// Plain progress lines on stderr (progress asked for, stderr not a terminal).
+    lines: Option<ProgressLines>,
+    /// Updates done when the logs were opened (a resumed run's earlier ones).
+    opened_at: usize,
     start: Instant,
     last: Instant,
     epoch_losses: Vec<(f64, usize)>,
     updates: usize,
-    /// `(step, loss)` of every update, and `(step, value)` of the first evaluated metric.
-    curves: [Vec<(f64, f64)>; 2],
+    /// `(step, loss)` of every update.
+    loss_curve: Vec<(f64, f64)>,
+    /// The key of the first evaluated metric and its `(step, value)` points.
+    metric_curve: Option<(String, Vec<(f64, f64)>)>,
+    /// What `loss.png` is titled with (the method) and its y axis label.
+    loss_plot: (String, String),
     /// Terms shown in the progress message besides the loss.
     shown: Vec<String>,
 }
@@ -62,7 +73,8 @@ impl RunLog {
     ) -> Result<Self> {
         let dir = dir.as_ref().to_path_buf();
         std::fs::create_dir_all(&dir).map_err(|e| CoreError::io(&dir, e))?;
-        let progress = if show_progress {
+        let mode = ProgressMode::choose(show_progress, std::io::stderr().is_terminal());
+        let progress = if mode == ProgressMode::Bar {
             ProgressBar::new(total_updates as u64)
         } else {
             ProgressBar::hidden()
@@ -79,13 +91,24 @@ impl RunLog {
             text: open_append(&dir.join("training.log"))?,
             dir,
             progress,
+            lines: (mode == ProgressMode::Lines).then(|| ProgressLines::new(total_updates)),
+            opened_at: done,
             start: Instant::now(),
             last: Instant::now(),
             epoch_losses: Vec::new(),
             updates: done,
-            curves: [Vec::new(), Vec::new()],
+            loss_curve: Vec::new(),
+            metric_curve: None,
+            loss_plot: (String::new(), "loss".into()),
             shown: Vec::new(),
         })
+    }
+
+    /// Names what `loss.png` shows: the method (`CODI`, put in the title before the run directory's
+    /// name) and the y axis label with the loss's unit (`loss (nats)`); without it the title names
+    /// the run only and the axis reads `loss`.
+    pub fn describe_loss(&mut self, method: &str, y_label: &str) {
+        self.loss_plot = (method.to_string(), y_label.to_string());
     }
 
     /// Also show these terms of each update in the progress message (e.g. `reward/mean`, `kl`).
@@ -121,7 +144,7 @@ impl RunLog {
         *sum += record.loss;
         *n += 1;
         self.updates = record.update + 1;
-        self.curves[0].push((self.updates as f64, record.loss));
+        self.loss_curve.push((self.updates as f64, record.loss));
         let lr = record.lrs.first().map(|(_, lr)| *lr).unwrap_or(0.0);
         self.progress.set_position(self.updates as u64);
         let shown: String = self
@@ -136,13 +159,31 @@ impl RunLog {
             "loss {:.4}{shown} lr {lr:.2e} {tokens_per_s:.0} tok/s",
             record.loss
         ));
+        if let Some(lines) = &self.lines {
+            let state = ProgressState {
+                epoch: record.epoch,
+                done: self.updates,
+                done_here: self.updates.saturating_sub(self.opened_at),
+                loss: record.loss,
+                terms: &shown,
+                lr,
+                tokens_per_s,
+                elapsed: self.start.elapsed(),
+            };
+            if let Some(line) = lines.line(&state) {
+                eprintln!("{line}");
+            }
+        }
         Ok(())
     }
 
     /// Records an evaluation (e.g. `{"valid/loss": 1.2}`) in both logs.
     pub fn metrics(&mut self, step: usize, values: &[(String, f64)]) -> Result<()> {
-        if let Some((_, v)) = values.first() {
-            self.curves[1].push((step as f64, *v));
+        if let Some((key, v)) = values.first() {
+            let (_, points) = self
+                .metric_curve
+                .get_or_insert_with(|| (key.clone(), Vec::new()));
+            points.push((step as f64, *v));
         }
         let mut line = json!({ "step": step });
         let map = line.as_object_mut().expect("object");
@@ -152,9 +193,14 @@ impl RunLog {
         self.write_line(&line)
     }
 
-    /// A free-form line in `training.log` (also shown above the progress bar).
+    /// A free-form line in `training.log` (also shown above the progress bar, or on stderr among
+    /// the progress lines).
     pub fn note(&mut self, text: &str) -> Result<()> {
-        self.progress.println(text);
+        if self.lines.is_some() {
+            eprintln!("{text}");
+        } else {
+            self.progress.println(text);
+        }
         let path = self.dir.join("training.log");
         writeln!(self.text, "{text}").map_err(|e| CoreError::io(&path, e))
     }
@@ -190,9 +236,103 @@ impl RunLog {
         let path = self.dir.join("training_stats.json");
         let text = serde_json::to_string_pretty(&stats).map_err(|e| CoreError::json(&path, &e))?;
         crate::atomic::write_atomic(&path, text.as_bytes())?;
-        if !self.curves[0].is_empty() {
-            super::plot::plot_curves(&self.dir.join("loss.png"), &self.curves, 800, 480)?;
+        if !self.loss_curve.is_empty() {
+            self.loss_plot().save(&self.dir.join("loss.png"))?;
         }
         Ok(stats)
+    }
+
+    /// `loss.png`: the per-update loss (faint, with its moving average) and the first evaluated
+    /// metric, against optimizer updates, on a log axis when the loss spans more than a decade.
+    fn loss_plot(&self) -> Plot {
+        let run = self.dir.file_name().map_or_else(
+            || self.dir.display().to_string(),
+            |n| n.to_string_lossy().into(),
+        );
+        let (method, y_label) = &self.loss_plot;
+        let title = if method.is_empty() {
+            format!("training loss, run {run}")
+        } else {
+            format!("{method} training loss, run {run}")
+        };
+        let mut plot = Plot::new(title, "optimizer update", y_label.as_str())
+            .y_scale(YScale::Auto)
+            .with(Series::new(
+                "training loss",
+                self.loss_curve.clone(),
+                Style::Smoothed,
+            ));
+        if let Some((key, points)) = &self.metric_curve {
+            plot = plot.with(Series::new(
+                key.as_str(),
+                points.clone(),
+                Style::LineMarkers,
+            ));
+        }
+        plot
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record(update: usize, loss: f64) -> UpdateRecord {
+        UpdateRecord {
+            update,
+            epoch: 0,
+            micro_batches: 1,
+            loss,
+            grad_norm: 1.0,
+            lrs: vec![("all".into(), 1e-3)],
+            terms: Vec::new(),
+            loss_scale: None,
+            skipped: false,
+        }
+    }
+
+    #[test]
+    fn loss_png_names_the_run_the_loss_and_the_metric() {
+        let dir =
+            std::env::temp_dir().join(format!("latent-core-runlog-plot-{}", std::process::id()));
+        std::fs::remove_dir_all(&dir).ok();
+        let mut log = RunLog::open(&dir, 3, 0, false).unwrap();
+        log.describe_loss("CODI", "loss (nats)");
+        for (u, loss) in [4.0, 2.0, 0.3].into_iter().enumerate() {
+            log.update(&record(u, loss), 10).unwrap();
+            if u > 0 {
+                let metrics = [
+                    ("valid/loss".into(), 1.0 / u as f64),
+                    ("valid/acc".into(), 0.1),
+                ];
+                log.metrics(u + 1, &metrics).unwrap();
+            }
+        }
+        let plot = log.loss_plot();
+        let run = dir.file_name().unwrap().to_string_lossy();
+        assert_eq!(plot.title, format!("CODI training loss, run {run}"));
+        assert_eq!(
+            (plot.x_label.as_str(), plot.y_label.as_str()),
+            ("optimizer update", "loss (nats)")
+        );
+        assert_eq!(plot.y_scale, YScale::Auto);
+        assert_eq!(
+            plot.series,
+            vec![
+                Series::new(
+                    "training loss",
+                    vec![(1.0, 4.0), (2.0, 2.0), (3.0, 0.3)],
+                    Style::Smoothed
+                ),
+                Series::new(
+                    "valid/loss",
+                    vec![(2.0, 1.0), (3.0, 0.5)],
+                    Style::LineMarkers
+                ),
+            ]
+        );
+        log.finish(None).unwrap();
+        assert!(dir.join("loss.png").is_file());
+        std::fs::remove_dir_all(&dir).ok();
     }
 }
