@@ -222,6 +222,13 @@ pub fn run_training_on<A: AutodiffBackend>(
     let batches = train_set.len().div_ceil(t.batch_size);
     let total = total_updates(t.epochs, batches, t.accumulation);
     let mut log = RunLog::open(&out, total, 0, progress)?;
+    log.describe_loss(
+        "SGDD decoder",
+        match config.train.loss {
+            LossKind::MaskedCe => "masked-token cross-entropy (nats)",
+            LossKind::WeightedBound => "weighted bound, Σ w(t)·CE per token (nats)",
+        },
+    );
     log.note(&format!(
         "sgdd: encoder {} ({} parameters, frozen); trainable {} parameters (vocab {}, width {}); {} train / {} held-out examples ({} + {} over max_len {})",
         config.encoder, params.encoder, params.trainable, model.vocab_size(), config.model.hidden,
