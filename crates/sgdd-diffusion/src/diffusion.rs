@@ -423,14 +423,9 @@ mod tests {
         assert!(bias.abs() < 0.01, "mean fraction − γ(t) = {bias}");
     }
 
-    /// The weighted bound against a direct computation from the model's logits: rows whose only
-    /// mask was forced count nothing (at small t their weight is about 1/t), the masked CE counts
-    /// every masked position, the non-pad CE only masked positions whose target is not a pad.
-    #[test]
-    fn bound_leaves_out_forced_masks_and_nonpad_ce_leaves_out_pads() {
-        use crate::decoder::DecoderConfig;
-        use latent_core::CpuBackend;
-        let config = DecoderConfig {
+    /// A one-layer decoder of width 16 over a vocabulary of 20, `max_len` 10.
+    fn tiny_decoder<B: burn::tensor::backend::Backend>(device: &B::Device) -> SgddModel<B> {
+        let config = crate::decoder::DecoderConfig {
             layers: 1,
             hidden: 16,
             heads: 2,
@@ -440,8 +435,16 @@ mod tests {
             init_std: 0.3,
             ..Default::default()
         };
+        SgddModel::new(&config, 20, 4, 1, device)
+    }
+
+    /// The weighted bound against a direct computation from the model's logits: rows whose only
+    /// mask was forced count nothing (at small t their weight is about 1/t), the masked CE counts
+    /// every masked position, the non-pad CE only masked positions whose target is not a pad.
+    #[test]
+    fn bound_leaves_out_forced_masks_and_nonpad_ce_leaves_out_pads() {
         let device = Default::default();
-        let model = SgddModel::<CpuBackend>::new(&config, 20, 4, 1, &device);
+        let model = tiny_decoder::<latent_core::CpuBackend>(&device);
         let schedule = MaskSchedule::default();
         // Row r: <s> (2), then 2 + r % 6 content tokens, then pads (0).
         let mut b = batch(0);
@@ -568,21 +571,10 @@ mod tests {
     /// numbers of masked tokens.
     #[test]
     fn shard_losses_weighted_by_rows_add_up_to_the_whole_batch() {
-        use crate::decoder::DecoderConfig;
         use latent_core::CpuBackend;
         type B = CpuBackend;
-        let config = DecoderConfig {
-            layers: 1,
-            hidden: 16,
-            heads: 2,
-            ffn: 32,
-            max_len: 10,
-            cond_tokens: 1,
-            init_std: 0.3,
-            ..Default::default()
-        };
         let device = Default::default();
-        let model = SgddModel::<B>::new(&config, 20, 4, 1, &device);
+        let model = tiny_decoder::<B>(&device);
         let schedule = MaskSchedule::default();
         let mut whole = batch(5);
         whole.targets = (0..640)
