@@ -1,7 +1,9 @@
 //! Evaluates a trained SGDD model on its test data: masked-CE loss, the weighted-bound perplexity,
 //! exact match, token F1, BLEU-4 (DiffuSeq sentence protocol and sacreBLEU corpus BLEU), the cosine
 //! between the re-encoded output and the input; for QQP also the copy-source baseline, BLEU against
-//! the source and the exact-copy rate. Writes `metrics.json` and `samples.jsonl` to `--out`.
+//! the source and the exact-copy rate; beside them the copy-nothing, unigram and nearest-neighbour
+//! retrieval baselines on the same pairs (retrieving from the run's training pairs; not with
+//! `--on-train`). Writes `metrics.json` and `samples.jsonl` to `--out`.
 //!
 //! ```text
 //! cargo run --release --example sgdd_eval -- --model runs/sgdd/phase1/export [--limit 500] \
@@ -13,6 +15,7 @@ use std::path::PathBuf;
 use burn::prelude::*;
 use clap::Parser;
 use latent_core::{BackendJob, DeviceSpec};
+use sgdd_diffusion::baselines::baselines;
 use sgdd_diffusion::config::Task;
 use sgdd_diffusion::data::{split_pairs, test_pairs, Examples};
 use sgdd_diffusion::eval::{eval_generation, eval_loss, write_samples};
@@ -78,6 +81,29 @@ impl BackendJob for Eval {
             paraphrase,
             None,
         )?;
+        let mut report = report;
+        let baselines = if args.on_train {
+            None
+        } else {
+            let run_cache = config.train.out_dir.join("cache");
+            let cache = if run_cache.is_dir() {
+                run_cache
+            } else {
+                out.join("cache")
+            };
+            let train = Examples::build(
+                split_pairs(&config)?.0,
+                &encoder,
+                &config,
+                Some(&cache),
+                &device,
+            )?;
+            let b = baselines(&train, &examples);
+            for (sample, retrieved) in report.samples.iter_mut().zip(&b.retrieved) {
+                sample.retrieved = Some(retrieved.clone());
+            }
+            Some(b)
+        };
         write_samples(&out.join("samples.jsonl"), &report.samples)?;
         let metrics = serde_json::json!({
             "model": args.model,
@@ -86,6 +112,7 @@ impl BackendJob for Eval {
             "dropped_over_max_len": examples.dropped,
             "loss": loss,
             "generation": report,
+            "baselines": baselines,
             "decode": config.decode,
         });
         let text = serde_json::to_string_pretty(&metrics).expect("serialisable");

@@ -32,6 +32,7 @@ pub mod multiplication;
 pub mod qqp;
 pub mod reader;
 pub mod rng;
+pub mod sentences;
 pub mod synthetic;
 pub mod wiki;
 

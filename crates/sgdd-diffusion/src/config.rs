@@ -44,6 +44,34 @@ pub struct DataConfig {
     pub max_words: usize,
     /// Seed of the split and the shuffles.
     pub seed: u64,
+    /// More text for reconstruction (`wiki_reconstruction` only): each source's texts join
+    /// `train_file`'s lines before sentence splitting, the word filter and de-duplication.
+    pub extra_files: Vec<TextSource>,
+    /// Split every text into sentences (Unicode sentence boundaries,
+    /// `latent_datasets::sentences`) before the word filter (`wiki_reconstruction` only).
+    pub split_sentences: bool,
+}
+
+/// A file of text for reconstruction and how to read it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TextSource {
+    /// How the file holds its texts.
+    pub format: TextFormat,
+    /// The file (`$LATENT_DATA_DIR/`, `$LATENT_MODELS_DIR/` and `sample:` prefixes expanded).
+    pub file: String,
+}
+
+/// The text formats a reconstruction corpus reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TextFormat {
+    /// One text per line (Wikipedia, SimCSE's wiki1m layout).
+    Lines,
+    /// The `question` field of GSM8K JSON lines.
+    Gsm8kQuestions,
+    /// Both questions (`src` and `trg`) of QQP JSON lines.
+    QqpQuestions,
 }
 
 impl Default for DataConfig {
@@ -57,6 +85,8 @@ impl Default for DataConfig {
             min_words: 3,
             max_words: 40,
             seed: 0,
+            extra_files: Vec::new(),
+            split_sentences: false,
         }
     }
 }
@@ -238,6 +268,20 @@ impl RunConfig {
                 "data.valid_fraction",
                 format!("{} is not in [0, 1)", self.data.valid_fraction),
             ));
+        }
+        if self.task != Task::WikiReconstruction {
+            if !self.data.extra_files.is_empty() {
+                return Err(bad(
+                    "data.extra_files",
+                    "adds reconstruction text: only task wiki_reconstruction reads it".into(),
+                ));
+            }
+            if self.data.split_sentences {
+                return Err(bad(
+                    "data.split_sentences",
+                    "splits reconstruction text: only task wiki_reconstruction reads it".into(),
+                ));
+            }
         }
         if self.decode.steps == 0 {
             return Err(bad("decode.steps", "must be at least 1".into()));

@@ -158,6 +158,10 @@ pub struct Sample {
     pub sentence_bleu: f64,
     /// Cosine between the re-encoded output and the input vector.
     pub cosine: f64,
+    /// The nearest-neighbour retrieval baseline's output for the same input, when computed
+    /// ([`crate::baselines`]).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub retrieved: Option<String>,
 }
 
 /// Generation metrics.
@@ -221,6 +225,7 @@ pub fn eval_generation<B: Backend>(
             exact_match: exact_match(&outputs[i], &refs[i]),
             sentence_bleu: sentence_bleu(&outputs[i], &refs[i]),
             cosine: cosines[i],
+            retrieved: None,
         })
         .collect();
     let copy = paraphrase.then(|| CopyReport {

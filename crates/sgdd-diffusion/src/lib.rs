@@ -13,7 +13,8 @@
 //!
 //! Modules: [`encoder`] (the frozen encoder), [`decoder`] (the trainable denoiser), [`schedule`]
 //! (the one masking convention), [`diffusion`] (corruption and losses), [`maskgit`] (decoding with
-//! guidance), [`metrics`] (EM, F1, BLEU), [`config`] / [`data`] / [`train`] / [`eval`] (runs), [`error`].
+//! guidance), [`metrics`] (EM, F1, BLEU), [`baselines`] (copy-nothing, unigram and nearest-neighbour
+//! retrieval on the same held-out pairs), [`config`] / [`data`] / [`train`] / [`eval`] (runs), [`error`].
 //!
 //! ```no_run
 //! use latent_core::CpuBackend;
@@ -30,6 +31,7 @@
 #![warn(missing_docs)]
 #![forbid(unsafe_code)]
 
+pub mod baselines;
 pub mod config;
 pub mod data;
 pub mod decoder;

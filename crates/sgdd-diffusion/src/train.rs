@@ -18,7 +18,7 @@ use latent_core::train::{
 use serde_json::{json, Value};
 
 use crate::config::{RunConfig, Task};
-use crate::data::{split_pairs, Examples};
+use crate::data::{split_data, Examples};
 use crate::decoder::model::POSITIONS_KEY;
 use crate::decoder::{pca_embedding, EmbeddingInit, SgddModel};
 use crate::diffusion::{corrupt, diffusion_loss, LossKind, SgddBatch};
@@ -197,10 +197,10 @@ pub fn run_training_on<A: AutodiffBackend>(
     let out = config.train.out_dir.clone();
     std::fs::create_dir_all(&out).map_err(|e| latent_core::CoreError::io(&out, e))?;
     let encoder = SemanticEncoder::<A::InnerBackend>::load(&config.encoder_path()?, device)?;
-    let (train_pairs, valid_pairs) = split_pairs(config)?;
+    let split = split_data(config)?;
     let cache = out.join("cache");
-    let train_set = Examples::build(train_pairs, &encoder, config, Some(&cache), device)?;
-    let valid_set = Examples::build(valid_pairs, &encoder, config, Some(&cache), device)?;
+    let train_set = Examples::build(split.train, &encoder, config, Some(&cache), device)?;
+    let valid_set = Examples::build(split.valid, &encoder, config, Some(&cache), device)?;
     if train_set.is_empty() || valid_set.is_empty() {
         return Err(SgddError::config(
             "data",
@@ -234,6 +234,11 @@ pub fn run_training_on<A: AutodiffBackend>(
         config.encoder, params.encoder, params.trainable, model.vocab_size(), config.model.hidden,
         train_set.len(), valid_set.len(), train_set.dropped, valid_set.dropped, config.model.max_len
     ))?;
+    if let Some(corpus) = &split.corpus {
+        log.note(&corpus.summary())?;
+        let text = serde_json::to_string_pretty(corpus).expect("serialisable");
+        latent_core::atomic::write_atomic(&out.join("corpus.json"), text.as_bytes())?;
+    }
     let groups = [ParamGroupConfig {
         name: "decoder".into(),
         prefixes: vec![],

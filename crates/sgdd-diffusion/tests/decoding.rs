@@ -55,6 +55,45 @@ fn parameter_count_matches_the_formula_and_the_design() {
     assert!((50_000_000..53_000_000).contains(&full), "{full}");
 }
 
+/// `model.cond_norm` standardises the semantic vector: scaling it (and shifting it) leaves the
+/// logits unchanged with the norm and changes them without it; its two vectors are counted.
+#[test]
+fn the_semantic_vector_norm_makes_the_output_blind_to_its_scale() {
+    let device = Default::default();
+    let change = |cond_norm: bool| {
+        let config = DecoderConfig {
+            cond_norm,
+            ..small().0
+        };
+        let model = SgddModel::<B>::new(&config, 50, 16, MASK, &device);
+        assert_eq!(model.num_params(), config.num_parameters(50, 16));
+        let tokens = ids_tensor::<B>(&[2, MASK, 7, MASK, 3, 0, 0, 0, 0, 0, 0, 0], 1, 12, &device);
+        let vector: Vec<f32> = (0..16).map(|i| (i as f32 * 0.7).sin()).collect();
+        let logits = |scale: f32| {
+            let v: Vec<f32> = vector.iter().map(|x| x * scale + 0.5 * scale).collect();
+            model.forward(
+                tokens.clone(),
+                float_tensor::<B, 1>(vec![0.4], [1], &device),
+                float_tensor::<B, 2>(v, [1, 16], &device),
+                Tensor::zeros([1], &device),
+            )
+        };
+        let diff: f32 = (logits(1.0) - logits(8.0)).abs().max().into_scalar().elem();
+        diff
+    };
+    assert!(change(true) < 1e-4, "{}", change(true));
+    assert!(change(false) > 1e-2, "{}", change(false));
+    let (plain, _) = small();
+    let normed = DecoderConfig {
+        cond_norm: true,
+        ..plain.clone()
+    };
+    assert_eq!(
+        normed.num_parameters(50, 16),
+        plain.num_parameters(50, 16) + 2 * 16
+    );
+}
+
 /// With every input position `<mask>`, RoPE alone gives every position the same output (all value
 /// vectors are equal); the absolute position embedding is what tells them apart.
 #[test]

@@ -39,6 +39,10 @@ pub struct DecoderConfig {
     /// Memory slots the semantic vector is projected to (keys/values of the cross-attention).
     /// With 1 slot the cross-attention output is the same for every position.
     pub cond_tokens: usize,
+    /// A LayerNorm (learned scale and shift) on the semantic vector, after the null vector is
+    /// substituted and before the projection to the memory slots: the encoder's vectors reach the
+    /// decoder standardised whatever their scale (off in design 004).
+    pub cond_norm: bool,
     /// Std of the normal initialisation.
     pub init_std: f64,
     /// LayerNorm ε.
@@ -59,6 +63,7 @@ impl Default for DecoderConfig {
             rope_theta: 10_000.0,
             absolute_positions: true,
             cond_tokens: 1,
+            cond_norm: false,
             init_std: 0.02,
             norm_eps: 1e-5,
             embedding_init: EmbeddingInit::EncoderPca,
@@ -118,6 +123,7 @@ impl DecoderConfig {
         } else {
             0
         };
-        vocab * h + positions + time + project + cond_dim + self.layers * layer + norm
+        let cond_norm = if self.cond_norm { 2 * cond_dim } else { 0 };
+        vocab * h + positions + time + cond_norm + project + cond_dim + self.layers * layer + norm
     }
 }

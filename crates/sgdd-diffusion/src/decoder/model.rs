@@ -45,6 +45,9 @@ pub struct SgddModel<B: Backend> {
     pub positions: Option<Embedding<B>>,
     /// Timestep embedding.
     pub time: TimeEmbedding<B>,
+    /// LayerNorm on the semantic vector (or the null vector) before [`SgddModel::project`]
+    /// ([`DecoderConfig::cond_norm`]).
+    pub cond_norm: Option<Norm<B>>,
     /// Semantic vector → memory slots: `[cond_dim, cond_tokens * hidden]`.
     pub project: Linear<B>,
     /// The learned null vector that replaces the semantic vector for unconditional predictions, `[cond_dim]`.
@@ -79,6 +82,9 @@ impl<B: Backend> SgddModel<B> {
                 weight: Initializer::Normal { mean: 0.0, std }.init([config.max_len, h], device),
             }),
             time: TimeEmbedding::new(h, std, device),
+            cond_norm: config
+                .cond_norm
+                .then(|| Norm::new(NormKind::Layer, cond_dim, config.norm_eps, device)),
             project: super::linear(cond_dim, config.cond_tokens * h, std, device),
             null: Initializer::Normal { mean: 0.0, std }.init([cond_dim], device),
             layers: (0..config.layers)
@@ -189,7 +195,10 @@ impl<B: Backend> SgddModel<B> {
         let h = self.hidden;
         let u = uncond.reshape([b, 1]).expand([b, c]);
         let null = self.null.val().reshape([1, c]).expand([b, c]);
-        let z = cond * (u.clone().neg() + 1.0) + null * u;
+        let mut z = cond * (u.clone().neg() + 1.0) + null * u;
+        if let Some(norm) = &self.cond_norm {
+            z = norm.forward(z);
+        }
         let memory = self.project.forward(z).reshape([b, self.cond_tokens, h]);
         let time = self.time.forward(t).reshape([b, 1, h]).expand([b, s, h]);
         let mut x = self.embed.forward(tokens) + time;
