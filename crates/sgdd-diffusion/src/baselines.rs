@@ -96,7 +96,8 @@ pub fn baselines(train: &Examples, held_out: &Examples) -> BaselineReport {
         unigram: score(&vec![unigram_output.clone(); refs.len()], &refs),
         unigram_output,
         retrieval: score(&retrieved, &refs),
-        retrieval_cosine: nearest.iter().map(|&(_, c)| c).sum::<f64>() / nearest.len().max(1) as f64,
+        retrieval_cosine: nearest.iter().map(|&(_, c)| c).sum::<f64>()
+            / nearest.len().max(1) as f64,
         retrieval_pool: train.len(),
         retrieved,
     }
@@ -148,6 +149,9 @@ mod tests {
         assert_eq!(report.copy_nothing.token_f1, 0.0);
         assert_eq!(report.retrieval_pool, 3);
         let nearest = nearest_neighbours(&train.cond, &held_out.cond);
-        assert!((nearest[1].1 - 0.3 / (0.14f64).sqrt()).abs() < 1e-6, "{nearest:?}");
+        assert!(
+            (nearest[1].1 - 0.3 / (0.14f64).sqrt()).abs() < 1e-6,
+            "{nearest:?}"
+        );
     }
 }

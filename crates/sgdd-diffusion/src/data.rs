@@ -457,8 +457,11 @@ mod tests {
             "\n"
         );
         let qqp = "{\"src\": \"A dog ran past it.\", \"trg\": \"Why is the sky blue?\"}\n";
-        let (mut config, dir) =
-            corpus_config(&[("wiki.txt", wiki), ("gsm8k.jsonl", gsm8k), ("qqp.jsonl", qqp)]);
+        let (mut config, dir) = corpus_config(&[
+            ("wiki.txt", wiki),
+            ("gsm8k.jsonl", gsm8k),
+            ("qqp.jsonl", qqp),
+        ]);
         config.data.split_sentences = true;
         let source = |format, name: &str| TextSource {
             format,
