@@ -13,7 +13,8 @@
 //!
 //! Modules: [`encoder`] (the frozen encoder), [`decoder`] (the trainable denoiser), [`schedule`]
 //! (the one masking convention), [`diffusion`] (corruption and losses), [`maskgit`] (decoding with
-//! guidance), [`metrics`] (EM, F1, BLEU), [`config`] / [`data`] / [`train`] / [`eval`] (runs), [`error`].
+//! guidance), [`metrics`] (EM, F1, BLEU), [`config`] / [`data`] / [`train`] / [`eval`] (runs), [`error`],
+//! [`cli`] (the jobs `latent sgdd train|eval|generate`, which the examples run).
 //!
 //! ```no_run
 //! use latent_core::CpuBackend;
@@ -30,6 +31,7 @@
 #![warn(missing_docs)]
 #![forbid(unsafe_code)]
 
+pub mod cli;
 pub mod config;
 pub mod data;
 pub mod decoder;
