@@ -52,6 +52,11 @@ pub enum Group {
     #[command(subcommand)]
     Bench(bench::Command),
     /// burn-collective's global orchestrator for multi-node data parallel (docs/training.md).
+    ///
+    /// burn-collective's global orchestrator, which the nodes of a multi-node data-parallel run
+    /// (latent_core::train::GlobalCollective) register with before they exchange gradients
+    /// directly. Runs until Ctrl-C or SIGTERM; writes nothing (docs/training.md, "Data parallel").
+    /// --dry-run prints the port and stops.
     Orchestrator(orchestrator::OrchestratorArgs),
 }
 

@@ -6,13 +6,6 @@ const JOB: &str = "latent orchestrator";
 
 /// Arguments of `latent orchestrator`.
 #[derive(clap::Args, Debug)]
-#[command(
-    about = "burn-collective's global orchestrator for multi-node data-parallel training",
-    long_about = "burn-collective's global orchestrator, which the nodes of a multi-node \
-data-parallel run (latent_core::train::GlobalCollective) register with before they exchange \
-gradients directly. Runs until Ctrl-C or SIGTERM; writes nothing (docs/training.md, \"Data \
-parallel\"). --dry-run prints the port and stops."
-)]
 pub struct OrchestratorArgs {
     /// The common flags (`--dry-run` applies).
     #[command(flatten)]

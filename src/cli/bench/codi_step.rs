@@ -41,10 +41,6 @@ use latent_core::{peak_rss_mb, DeviceSpec};
 use latent_datasets::answer::GoldAnswer;
 
 #[derive(clap::Args, Debug, Clone)]
-#[command(
-    about = "Time and peak memory of CODI training steps, with or without activation checkpointing",
-    long_about = "Time and peak memory of CODI training steps on a randomly initialised model (built from the run config's model.config: nothing is downloaded), with or without activation checkpointing; every step trains on the same synthetic micro-batch through the shared training loop. Prints one JSON line, writes nothing; peak RSS is the process's, so run one process per mode. --dry-run prints the resolved config."
-)]
 pub struct CodiStepArgs {
     /// The common flags (`--config`: the CODI run config, default configs/codi/gpt2-gsm8k-aug.yaml; `--set`, `--device`, `--dry-run` apply).
     #[command(flatten)]

@@ -28,10 +28,6 @@ use latent_core::train::{
 use latent_core::{seed_backend, CausalLm, DeviceList, DevicesJob, LmInput, ModelConfig};
 
 #[derive(clap::Args, Debug, Clone)]
-#[command(
-    about = "Benchmark data-parallel training of a randomly initialised causal LM",
-    long_about = "Data-parallel training throughput: next-token cross-entropy on a randomly initialised causal LM (from --config, a Hugging Face config.json) through the shared loop on one replica per --devices entry; --batch is the global micro-batch (split across the replicas). Prints one JSON line (wall time of the timed updates after --warmup untimed ones, tokens/s, the final loss and a checksum of the first replica's parameters), writes nothing. --dry-run prints the inputs."
-)]
 pub struct DataParallelArgs {
     /// The common flags (`--config`: a Hugging Face config.json, required; `--devices` (default cpu), `--dry-run` apply).
     #[command(flatten)]

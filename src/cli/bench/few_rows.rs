@@ -19,10 +19,6 @@ use latent_core::cli::{CommonArgs, Flag, JobResult};
 use latent_core::model::few_rows_matmul::split_depth;
 
 #[derive(clap::Args, Debug, Clone)]
-#[command(
-    about = "Few-rows products: Flex's matmul against the cut across threads",
-    long_about = "Times the few-rows product of latent_core::model::few_rows_matmul against Flex's own matmul on decoding-step shapes, with cold weights (--copies distinct weights used in turn); prints one JSON line per shape, writes nothing (docs/performance.md). --dry-run prints the inputs."
-)]
 pub struct FewRowsArgs {
     /// The common flags (`--dry-run` applies).
     #[command(flatten)]

@@ -36,10 +36,6 @@ pub enum Mode {
 }
 
 #[derive(clap::Args, Debug, Clone)]
-#[command(
-    about = "Benchmark a randomly initialised causal LM",
-    long_about = "Throughput and memory of a randomly initialised causal LM built from --config (a Hugging Face config.json); prints one JSON line (tokens_per_s, peak_rss_mb, ...), writes nothing. train = forward + next-token cross-entropy + backward + AdamW step. generate = greedy decoding of exactly --new-tokens steps through the decoding loop, then the same number of steps fed with vectors, reporting the cost of a vector step against a token step. Timing excludes --warmup runs (docs/performance.md). --dry-run prints the inputs and the parameter count."
-)]
 pub struct LmArgs {
     /// The common flags (`--config`: a Hugging Face config.json, required; `--device`, `--dry-run` apply).
     #[command(flatten)]

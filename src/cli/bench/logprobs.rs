@@ -33,10 +33,6 @@ pub enum Mode {
 }
 
 #[derive(clap::Args, Debug, Clone)]
-#[command(
-    about = "Peak memory of per-token log-probabilities under autodiff",
-    long_about = "Peak memory and time of per-token log-probabilities under autodiff: the full-logits path ([batch, seq, vocab] logits, log-softmax, gather, backward) against the chunked helper (CausalLm::logprob_loss), on random weights from --config (a Hugging Face config.json). Prints one JSON line, writes nothing; run each mode in its own process, since the peak resident set is per process (docs/performance.md). --dry-run prints the inputs."
-)]
 pub struct LogprobsArgs {
     /// The common flags (`--config`: a Hugging Face config.json, required; `--device`, `--dry-run` apply).
     #[command(flatten)]

@@ -14,13 +14,6 @@ const JOB: &str = "latent lm encode";
 
 /// Arguments of `latent lm encode`.
 #[derive(clap::Args, Debug)]
-#[command(
-    about = "Encode a text with a BERT-family encoder",
-    long_about = "Encodes one text with a BERT-family encoder (BERT, RoBERTa, MiniLM) and writes to \
---out (f32 safetensors) its last_hidden_state [1, seq, hidden] and sentence_embedding [1, hidden] \
-(attention-masked mean of the last hidden state, not normalised); prints a summary line on stderr. \
---dry-run prints the inputs and stops."
-)]
 pub struct EncodeArgs {
     /// The common flags (`--device`, `--quiet`, `--dry-run` apply).
     #[command(flatten)]

@@ -14,14 +14,6 @@ const JOB: &str = "latent lm forward";
 
 /// Arguments of `latent lm forward`.
 #[derive(clap::Args, Debug)]
-#[command(
-    about = "Forward pass of a causal LM; writes logits and hidden states as safetensors",
-    long_about = "Runs one forward pass of a Hugging Face causal LM and writes to --out (f32 \
-safetensors) its logits [1, seq, vocab] and hidden_states.<i> [1, seq, hidden] for \
-i = 0..=num_layers (transformers' output_hidden_states convention); prints `wrote N tensors to \
-OUT`. With --incremental the same outputs are computed position by position through the KV cache. \
---dry-run prints the inputs and stops."
-)]
 pub struct ForwardArgs {
     /// The common flags (`--device`, `--quiet`, `--dry-run` apply).
     #[command(flatten)]

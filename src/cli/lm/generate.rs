@@ -11,13 +11,6 @@ const JOB: &str = "latent lm generate";
 
 /// Arguments of `latent lm generate`.
 #[derive(clap::Args, Debug)]
-#[command(
-    about = "Generate text with a causal LM",
-    long_about = "Generates text from a causal LM through the KV cache; prints the text on stdout \
-and the prompt/decoding speed (tokens/s) on stderr; writes nothing. With --chat the prompt is \
-rendered with the model's chat template (tokenizer_config.json), and the template's end-of-turn \
-token also stops generation. --dry-run prints the inputs and stops."
-)]
 pub struct GenerateArgs {
     /// The common flags (`--device`, `--quiet`, `--dry-run` apply).
     #[command(flatten)]

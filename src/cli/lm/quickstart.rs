@@ -16,14 +16,6 @@ type B = CpuBackend;
 
 /// Arguments of `latent lm quickstart`.
 #[derive(clap::Args, Debug)]
-#[command(
-    about = "Build, run, save and reload a small causal LM on the CPU",
-    long_about = "Builds a small Qwen2-style model from an embedded config on the CPU (no \
-downloads), runs the forward contract every method uses (ids, hidden states, a latent vector fed in \
-place of a token), saves it in Hugging Face layout to --out (or --output-dir; default \
-runs/quickstart), reloads it and checks the logits are identical. --dry-run prints the model \
-config and stops."
-)]
 pub struct QuickstartArgs {
     /// The common flags (`--output-dir`, `--dry-run` apply).
     #[command(flatten)]

@@ -12,12 +12,6 @@ const JOB: &str = "latent lm save";
 
 /// Arguments of `latent lm save`.
 #[derive(clap::Args, Debug)]
-#[command(
-    about = "Save a causal LM in Hugging Face layout",
-    long_about = "Converts a checkpoint (--model DIR|HUB_ID, with --save-dtype) or writes a seeded \
-random model (--config config.json) in Hugging Face layout (config.json, model.safetensors) to \
---out (or --output-dir); prints the parameter count. Runs on the CPU. --dry-run prints the inputs."
-)]
 pub struct SaveArgs {
     /// The common flags (`--config`: a config.json to build a randomly initialised model from;
     /// `--output-dir`, `--quiet`, `--dry-run` apply).

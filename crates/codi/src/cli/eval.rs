@@ -20,18 +20,6 @@ const JOB: &str = "latent codi eval";
 
 /// Arguments of `latent codi eval`.
 #[derive(clap::Args, Debug)]
-#[command(
-    about = "Evaluate a saved CODI model on GSM8K-style data",
-    long_about = "Evaluate a saved CODI / CoT-SFT / No-CoT-SFT model (default: \
-training.output_dir/final_model of --config) on the config's data.eval: accuracy (last number, float \
-equality), mean decoded tokens, latent steps, latency per question; with --probe N, the top tokens \
-of each continuous thought of the first N questions. --model may also be a checkpoint directory of \
-the reference PyTorch implementation (the config supplies what it does not record; docs/codi.md). \
---baseline_mode adaptive,explicit,latent,random,planned decodes with the hybrid controller or a \
-baseline, one table row each (docs/codi-hybrid.md). Prints one summary line (or the table); writes \
-the per-question results to --out, else <--output-dir or the model>/eval.json (eval_hybrid.json \
-for hybrid modes). --dry-run prints the resolved config and the inputs."
-)]
 pub struct EvalArgs {
     /// The common flags (`--config` is required: its `data.eval`, `eval` and
     /// `training.output_dir` are used).

@@ -12,14 +12,6 @@ const JOB: &str = "latent codi experiment";
 
 /// Arguments of `latent codi experiment` (unset flags keep the documented run's values).
 #[derive(clap::Args, Debug)]
-#[command(
-    about = "CPU-sized CODI vs CoT-SFT vs No-CoT-SFT on synthetic arithmetic",
-    long_about = "The CPU-sized CODI experiment: synthetic GSM8k-Aug-format arithmetic, a tiny model \
-trained with CoT-SFT, then CODI from it, and No-CoT-SFT with the same number of updates; prints the \
-table of accuracy, decoded tokens and wall time and writes every run and results.md under \
---output-dir (default runs/codi-experiment). Embedded defaults; flags change them. --dry-run \
-prints the settings and stops."
-)]
 pub struct ExperimentArgs {
     /// The common flags (`--output-dir`, `--quiet`, `--dry-run` apply).
     #[command(flatten)]

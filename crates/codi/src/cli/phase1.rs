@@ -18,14 +18,6 @@ pub const HYBRID_DATA_FILE: &str = "hybrid_training_data.json";
 /// Arguments of `latent codi phase1` (the design document's flag names, with `-` spellings as
 /// aliases).
 #[derive(clap::Args, Debug)]
-#[command(
-    about = "Phase 1: entropy-guided hybrid explicit/latent training data",
-    long_about = "Phase 1 of hybrid CODI (docs/codi-hybrid.md): a CoT-capable saved model (a \
-final_model directory of `latent codi train`, e.g. CoT-SFT or CODI) measures the entropy of every \
-CoT step of GSM8k-Aug-format data and writes hybrid samples (entropy-guided / random / explicit) to \
-one versioned JSON file (--output_path, or <--output-dir>/hybrid_training_data.json); prints \
-summary statistics. --dry-run prints the settings and the number of problems."
-)]
 pub struct Phase1Args {
     /// The common flags (`--device`, `--output-dir`, `--dry-run` apply).
     #[command(flatten)]

@@ -18,17 +18,6 @@ const JOB: &str = "latent codi phase2";
 /// Arguments of `latent codi phase2` (the design document's flag names, with `-` spellings as
 /// aliases; `--output_dir` is the common `--output-dir`).
 #[derive(clap::Args, Debug)]
-#[command(
-    about = "Phase 2: hybrid explicit/latent CODI training",
-    long_about = "Phase 2 of hybrid CODI (docs/codi-hybrid.md): trains on the hybrid samples of \
-Phase 1 (--hybrid_data_path) with the plain CODI model, special ids, projection and forward, so the \
-output final_model/ (with hybrid.json) evaluates in plain `latent codi eval` (and in hybrid mode \
-with --baseline_mode). Writes checkpoints, logs, loss.png and final_model/ under --output-dir \
-(--output_dir). --config optionally gives a run config (configs/codi/*.yaml) the flags override \
-(default: the design document's Phase 2 defaults: 5 epochs, batch 4, lr 2e-5, warm-up 10 %). \
---resume continues from the newest checkpoint in the output directory. --devices cpu,cpu (or \
-cuda:0,cuda:1) trains one data-parallel replica per device. --dry-run prints the resolved config."
-)]
 pub struct Phase2Args {
     /// The common flags (`--config` is optional here).
     #[command(flatten)]

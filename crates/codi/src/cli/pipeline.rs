@@ -13,15 +13,6 @@ const JOB: &str = "latent codi pipeline";
 
 /// Arguments of `latent codi pipeline` (unset flags keep the documented run's values).
 #[derive(clap::Args, Debug)]
-#[command(
-    about = "CPU-sized hybrid CODI: CoT-SFT → CODI → Phase 1 → Phase 2 → every mode",
-    long_about = "The hybrid CODI pipeline at CPU size (the README's main job): synthetic \
-GSM8k-Aug-format arithmetic, a tiny model trained with CoT-SFT, then CODI from it, Phase 1 hybrid \
-data from the CoT-SFT model, Phase 2 from the CODI model, and every decoding mode of the Phase 2 \
-model. Prints the table and writes every run, results.md and a plot of accuracy against written \
-tokens under --output-dir (default runs/codi-hybrid; docs/codi-hybrid.md). Embedded defaults; flags \
-change them. --dry-run prints the settings and stops."
-)]
 pub struct PipelineArgs {
     /// The common flags (`--output-dir`, `--quiet`, `--dry-run` apply).
     #[command(flatten)]

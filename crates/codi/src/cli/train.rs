@@ -22,16 +22,6 @@ const JOB: &str = "latent codi train";
 
 /// Arguments of `latent codi train`.
 #[derive(clap::Args, Debug)]
-#[command(
-    about = "Train CODI / CoT-SFT / No-CoT-SFT from a YAML config",
-    long_about = "Train CODI (or the CoT-SFT / No-CoT-SFT baselines) from a YAML config \
-(--config configs/codi/*.yaml), then evaluate the final model when the config names an evaluation \
-set. Writes checkpoints, final_model/, metrics.jsonl, training.log, loss.png and eval.json under \
-training.output_dir. --dry-run prints the resolved config, parameter counts and the records of the \
-data files (no weights are loaded: the model is built from model.config). --resume continues from \
-the newest checkpoint in training.output_dir; Ctrl-C saves one and stops. --devices cpu,cpu (or \
-cuda:0,cuda:1) trains one data-parallel replica per device."
-)]
 pub struct TrainArgs {
     /// The common flags (`--config` is required).
     #[command(flatten)]

@@ -12,14 +12,6 @@ const JOB: &str = "latent hrpo demo";
 
 /// Arguments of `latent hrpo demo` (unset flags keep the documented run's values).
 #[derive(clap::Args, Debug)]
-#[command(
-    about = "CPU-sized GRPO vs HRPO vs HRPO + projection after a CoT-SFT warm start",
-    long_about = "The CPU-sized GRPO / HRPO demo: a tiny model warm-started with CoT-SFT on \
-synthetic GSM8k-Aug-format arithmetic, then GRPO, HRPO and HRPO with the learned projection from \
-the same checkpoint; prints the table of held-out greedy accuracy before and after and writes every \
-run and results.md under --output-dir (default runs/grpo-demo). Embedded defaults; flags change \
-them. --dry-run prints the settings and stops."
-)]
 pub struct DemoArgs {
     /// The common flags (`--output-dir`, `--quiet`, `--dry-run` apply).
     #[command(flatten)]

@@ -16,15 +16,6 @@ const JOB: &str = "latent hrpo eval";
 
 /// Arguments of `latent hrpo eval`.
 #[derive(clap::Args, Debug)]
-#[command(
-    about = "Greedy pass@1 of a GRPO / HRPO policy",
-    long_about = "Greedy pass@1 of a trained policy with HRPO's protocol (the training prompts' chat \
-template and system prompt, arg-max decoding with mixing on for hybrid policies, at most \
-eval.max_new_tokens) on the config's evaluation set (--config: the run config the policy was \
-trained with). Without --policy the base model is evaluated (no mixing). Prints one summary line; \
-writes the records to --out, else <--output-dir>/eval.json, else <policy>/eval.json, else \
-./eval.json. --dry-run prints the resolved config and the inputs."
-)]
 pub struct EvalArgs {
     /// The common flags (`--config` is required).
     #[command(flatten)]

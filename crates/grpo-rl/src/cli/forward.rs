@@ -15,16 +15,6 @@ const JOB: &str = "latent hrpo forward";
 
 /// Arguments of `latent hrpo forward`.
 #[derive(clap::Args, Debug, Clone)]
-#[command(
-    about = "Forward pass of a base model + HRPO adapter with thinking states mixed in",
-    long_about = "Forward pass of a base model + HRPO adapter with thinking states mixed in. \
-ADAPTER_DIR is a PEFT adapter directory (adapter_config.json, adapter_model.safetensors) with LoRA \
-on the base model's projections and HRPO's residual (thinking_residual_gate_r, \
-thinking_residual_gate_i, thinking_residual_Lambda) in modules_to_save. --thinking-states holds \
-thinking_states [seq, hidden] (f32; rows where the mask is 0 are ignored). Where the mask is 1 the \
-input is ThinkingResidual(E[id], h), elsewhere the token embedding. Writes logits [1, seq, vocab] \
-(f32) to --out and prints `wrote logits to OUT`. --dry-run prints the inputs and stops."
-)]
 pub struct ForwardArgs {
     /// The common flags (`--device`, `--quiet`, `--dry-run` apply).
     #[command(flatten)]

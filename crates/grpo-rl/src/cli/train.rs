@@ -18,16 +18,6 @@ const JOB: &str = "latent hrpo train";
 
 /// Arguments of `latent hrpo train`.
 #[derive(clap::Args, Debug)]
-#[command(
-    about = "Train a policy with GRPO / HRPO from a YAML config, then greedy pass@1",
-    long_about = "Train a policy with GRPO / HRPO from a YAML config (--config configs/grpo/*.yaml), \
-then evaluate it (greedy pass@1) when the config names an evaluation set. Writes checkpoints, \
-final/ (PEFT adapter), metrics.jsonl, training.log and loss.png under training.output_dir, and \
-final/eval.json. --dry-run prints the resolved config, the trainable parameters per group and the \
-optimizer updates per epoch, allocating nothing. --resume continues from the newest checkpoint \
-in training.output_dir; Ctrl-C saves one and stops. --devices cpu,cpu (or cuda:0,cuda:1) trains \
-one data-parallel replica per device."
-)]
 pub struct TrainArgs {
     /// The common flags (`--config` is required).
     #[command(flatten)]

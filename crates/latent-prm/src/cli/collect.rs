@@ -13,14 +13,6 @@ const JOB: &str = "latent prm collect";
 
 /// Arguments of `latent prm collect`.
 #[derive(clap::Args, Debug)]
-#[command(
-    about = "Collect noisy latent paths of a CODI reasoner for the latent reward model",
-    long_about = "Collects latent reasoning paths of a CODI reasoner for the latent reward model: \
-per question, one noise-free decoding and N decodings with Gaussian noise on the continuous \
-thoughts, stored as safetensors shards with a JSON metadata file under --out (or --output-dir; \
-docs/prm.md); prints the metadata. Re-running the same command resumes after the last complete \
-shard. --dry-run prints the inputs and the sampling settings."
-)]
 pub struct CollectArgs {
     /// The common flags (`--device`, `--output-dir`, `--quiet`, `--dry-run` apply).
     #[command(flatten)]

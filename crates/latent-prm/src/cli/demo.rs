@@ -13,14 +13,6 @@ const JOB: &str = "latent prm demo";
 
 /// Arguments of `latent prm demo` (unset flags keep the documented run's values).
 #[derive(clap::Args, Debug)]
-#[command(
-    about = "CPU-sized latent reward model: collect, train, best-of-N",
-    long_about = "The CPU-sized latent reward model demo: the CODI experiment's model (trained \
-first when --codi-experiment does not hold it), noisy latent paths on training and held-out \
-questions, a scorer trained on them, and the best-of-N table (docs/prm.md). Writes everything under \
---output-dir (default runs/prm-demo). Embedded defaults; flags change them. --dry-run prints the \
-settings and stops."
-)]
 pub struct DemoArgs {
     /// The common flags (`--output-dir`, `--quiet`, `--dry-run` apply).
     #[command(flatten)]

@@ -15,13 +15,6 @@ const JOB: &str = "latent prm eval";
 
 /// Arguments of `latent prm eval`.
 #[derive(clap::Args, Debug)]
-#[command(
-    about = "Best-of-N evaluation of a latent reward model",
-    long_about = "Evaluates a trained latent reward model on a held-out collection: score quality \
-(MSE, MAE, AUROC) and best-of-N accuracy against greedy, random, majority vote, score-weighted vote \
-and pass@N, with bootstrap error bars; prints the table and writes results.json, results.md and \
-best_of_n.png under --out (or --output-dir). --dry-run prints the inputs."
-)]
 pub struct EvalArgs {
     /// The common flags (`--device`, `--output-dir`, `--dry-run` apply).
     #[command(flatten)]

@@ -13,16 +13,6 @@ const JOB: &str = "latent prm train";
 
 /// Arguments of `latent prm train`.
 #[derive(clap::Args, Debug)]
-#[command(
-    about = "Train the latent reward model on collected latent paths",
-    long_about = "Train the latent reward model on collected latent paths from a YAML config \
-(--config configs/prm/*.yaml). Writes checkpoints, best/, final/, metrics.jsonl, training.log and \
-loss.png under training.output_dir and prints the report as JSON. --dry-run prints the resolved \
-config and the parameter counts from config.json alone, allocating nothing. --resume DIR resumes \
-from that checkpoint; --resume alone from the newest one in training.output_dir; Ctrl-C writes a \
-checkpoint and stops. --devices cpu,cpu (or cuda:0,cuda:1) runs one data-parallel replica per \
-device; without it the run uses training.device."
-)]
 pub struct TrainArgs {
     /// The common flags (`--config` is required).
     #[command(flatten)]

@@ -15,16 +15,6 @@ const JOB: &str = "latent sgdd eval";
 
 /// Arguments of `latent sgdd eval`.
 #[derive(clap::Args, Debug)]
-#[command(
-    about = "Evaluate a trained SGDD model",
-    long_about = "Evaluates a trained SGDD model on its test data: masked-CE loss, the \
-weighted-bound perplexity, exact match, token F1, BLEU-4 (DiffuSeq sentence protocol and sacreBLEU \
-corpus BLEU), the cosine between the re-encoded output and the input; for QQP also the copy-source \
-baseline, BLEU against the source and the exact-copy rate. Prints the metrics as JSON and writes \
-metrics.json and samples.jsonl to --out (or --output-dir; default: the model directory). --set \
-overrides the run's config (data, decode; model.* changes the architecture built). --dry-run prints \
-the inputs."
-)]
 pub struct EvalArgs {
     /// The common flags (`--set`, `--device`, `--output-dir`, `--dry-run` apply).
     #[command(flatten)]

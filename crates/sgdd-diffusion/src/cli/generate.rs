@@ -16,14 +16,6 @@ const JOB: &str = "latent sgdd generate";
 
 /// Arguments of `latent sgdd generate`.
 #[derive(clap::Args, Debug)]
-#[command(
-    about = "Generate text from semantic vectors with a trained SGDD model",
-    long_about = "Encodes texts with the model's frozen encoder and decodes them with MaskGIT + CFG; \
-prints each output and one JSON line with the decoding time (batch of all --text's, or --repeat \
-copies for latency runs). The time covers MaskGIT decoding (and correction rounds when asked), not \
-the initial encoding. Writes nothing. --set overrides the run's config (decode.*); --dry-run prints \
-the inputs."
-)]
 pub struct GenerateArgs {
     /// The common flags (`--set`, `--device`, `--dry-run` apply).
     #[command(flatten)]

@@ -16,17 +16,6 @@ const JOB: &str = "latent sgdd train";
 
 /// Arguments of `latent sgdd train`.
 #[derive(clap::Args, Debug)]
-#[command(
-    about = "Train SGDD (phase 1: Wikipedia reconstruction, phase 2: QQP paraphrase)",
-    long_about = "Train SGDD on the shared training loop from a YAML or JSON run config (--config \
-configs/sgdd/*.yaml). Writes checkpoints (checkpoint-N, best, final), export/, metrics.jsonl, \
-training.log, training_stats.json and loss.png under train.out_dir (--output-dir) and prints a JSON \
-summary. --resume DIR with a checkpoint of the same task continues that run exactly; with one of \
-the other task (phase 1 → phase 2) it takes its weights and starts a fresh optimizer; --resume \
-alone takes the newest checkpoint in train.out_dir. --devices cpu,cpu (or cuda:0,cuda:1) trains one \
-data-parallel replica per device. --dry-run prints the resolved config, the parameter counts \
-(encoder frozen, decoder trainable) and the updates per epoch, without training."
-)]
 pub struct TrainArgs {
     /// The common flags (`--config` is required).
     #[command(flatten)]
