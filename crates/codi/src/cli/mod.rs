@@ -62,7 +62,7 @@ pub enum Command {
     /// the flags override (default: the design document's Phase 2 defaults: 5 epochs, batch 4, lr
     /// 2e-5, warm-up 10 %). --resume continues from the newest checkpoint in the output directory.
     /// --devices cpu,cpu (or cuda:0,cuda:1) trains one data-parallel replica per device. --dry-run
-    /// prints the resolved config.
+    /// prints the resolved config, the hybrid samples and the updates per epoch.
     Phase2(phase2::Phase2Args),
     /// The CPU pipeline: CoT-SFT → CODI → Phase 1 → Phase 2 → every decoding mode; writes every run,
     /// `results.md` and the plot under `--output-dir` (default runs/codi-hybrid).

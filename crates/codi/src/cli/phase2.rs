@@ -5,13 +5,14 @@ use std::path::{Path, PathBuf};
 use burn::backend::Autodiff;
 use burn::prelude::*;
 use latent_core::cli::{CommonArgs, Flag, JobResult};
-use latent_core::train::StopFlag;
+use latent_core::train::{total_updates, StopFlag};
 use latent_core::{DeviceList, DevicesJob};
 
 use crate::config::CodiRunConfig;
 use crate::hybrid::batch::SwitchLabels;
 use crate::hybrid::phase2::{default_phase2_config, run_phase2, HybridTraining, Phase2Overrides};
-use crate::run::TrainOptions;
+use crate::hybrid::schema::read_hybrid_file;
+use crate::run::{micro_batching, TrainOptions};
 
 const JOB: &str = "latent codi phase2";
 
@@ -119,16 +120,12 @@ impl Phase2Args {
         let config = self.resolve()?;
         let devices: DeviceList = c.device_list(&config.training.device).parse()?;
         if c.dry_run {
-            println!("{}", serde_json::to_string_pretty(&config)?);
-            println!(
-                "{}",
-                serde_json::json!({
-                    "hybrid_data_path": self.hybrid_data_path,
-                    "hybrid": self.hybrid(),
-                    "replicas": devices.specs().len(),
-                })
+            return dry_run(
+                &config,
+                &self.hybrid_data_path,
+                self.hybrid(),
+                devices.specs().len(),
             );
-            return Ok(());
         }
         let options = TrainOptions {
             resume: c.resume_latest(JOB, &config.training.output_dir)?,
@@ -143,6 +140,38 @@ impl Phase2Args {
             &devices,
         )
     }
+}
+
+/// Prints the resolved config, the hybrid samples of `hybrid_data` and the updates per epoch
+/// (before preprocessing drops samples longer than the model takes; the model is not loaded).
+pub fn dry_run(
+    config: &CodiRunConfig,
+    hybrid_data: &Path,
+    hybrid: HybridTraining,
+    replicas: usize,
+) -> JobResult {
+    let file = read_hybrid_file(hybrid_data)?;
+    let samples = config
+        .data
+        .max_train_samples
+        .map_or(file.samples.len(), |m| m.min(file.samples.len()));
+    let (micro, accumulation) = micro_batching(config, replicas)?;
+    let batches = samples.div_ceil(micro);
+    println!("{}", serde_json::to_string_pretty(config)?);
+    println!(
+        "{}",
+        serde_json::json!({
+            "hybrid_data_path": hybrid_data,
+            "hybrid": hybrid,
+            "samples": samples,
+            "replicas": replicas,
+            "micro_batch": micro,
+            "accumulation": accumulation,
+            "updates_per_epoch": total_updates(1, batches, accumulation),
+            "updates": total_updates(config.training.epochs, batches, accumulation),
+        })
+    );
+    Ok(())
 }
 
 /// Trains Phase 2 with `config` on the samples of `hybrid_data` and prints the report as JSON.
