@@ -201,6 +201,41 @@ impl CommonArgs {
         self.device.as_deref().unwrap_or("cpu").parse()
     }
 
+    /// The start of a job on one device that takes no config: rejects the common flags it does not
+    /// list in `uses`, parses `--device` (default cpu) and, with `--dry-run`, prints the job's
+    /// `inputs` and returns `None` (the job then stops).
+    pub fn start_on_device(
+        &self,
+        job: &str,
+        uses: &[Flag],
+        inputs: &impl std::fmt::Debug,
+    ) -> crate::Result<Option<crate::DeviceSpec>> {
+        self.accept(job, uses)?;
+        let device = self.device_spec()?;
+        if self.dry_run {
+            println!("{inputs:#?}");
+            return Ok(None);
+        }
+        Ok(Some(device))
+    }
+
+    /// A job with embedded settings (the CPU demos): takes `--output-dir` (already in
+    /// `settings`), `--quiet` and `--dry-run`, which prints `settings` as JSON; otherwise runs
+    /// `run(settings, progress)`.
+    pub fn run_settings<T: serde::Serialize>(
+        &self,
+        job: &str,
+        settings: &T,
+        run: impl FnOnce(&T, bool) -> JobResult,
+    ) -> JobResult {
+        self.accept(job, &[Flag::OutputDir, Flag::Quiet, Flag::DryRun])?;
+        if self.dry_run {
+            println!("{}", serde_json::to_string_pretty(settings)?);
+            return Ok(());
+        }
+        run(settings, !self.quiet)
+    }
+
     /// `--devices`, else `--device`, else `default` (a config's device key).
     pub fn device_list<'a>(&'a self, default: &'a str) -> &'a str {
         self.devices
@@ -255,6 +290,15 @@ pub fn newest_checkpoint(output_dir: &Path) -> crate::Result<PathBuf> {
     policy
         .latest()?
         .ok_or_else(|| CliError::NoCheckpoint(output_dir.into()).into())
+}
+
+/// Prints a demo's table and its wall time, naming the `results.md` it wrote.
+pub fn print_table(markdown: &str, seconds: f64, results: &Path) {
+    println!("{markdown}");
+    println!(
+        "total wall time: {seconds:.0} s; results in {}",
+        results.display()
+    );
 }
 
 /// Runs a job's result out: on an error prints `error: <message>` on stderr and exits with status 1

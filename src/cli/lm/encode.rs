@@ -32,13 +32,10 @@ pub struct EncodeArgs {
 impl EncodeArgs {
     /// Encodes on `--device` (default cpu) and writes `--out`.
     pub fn run(self) -> JobResult {
-        let c = &self.common;
-        c.accept(JOB, &[Flag::Device, Flag::Quiet, Flag::DryRun])?;
-        let device = c.device_spec()?;
-        if c.dry_run {
-            println!("{self:#?}");
+        let uses = [Flag::Device, Flag::Quiet, Flag::DryRun];
+        let Some(device) = self.common.start_on_device(JOB, &uses, &self)? else {
             return Ok(());
-        }
+        };
         Ok(device.run(Encode(self))??)
     }
 }

@@ -38,14 +38,11 @@ pub struct ForwardArgs {
 impl ForwardArgs {
     /// Runs the forward pass on `--device` (default cpu) and writes `--out`.
     pub fn run(self) -> JobResult {
-        let c = &self.common;
-        c.accept(JOB, &[Flag::Device, Flag::Quiet, Flag::DryRun])?;
-        let device = c.device_spec()?;
-        if c.dry_run {
-            println!("{self:#?}");
+        let uses = [Flag::Device, Flag::Quiet, Flag::DryRun];
+        let Some(device) = self.common.start_on_device(JOB, &uses, &self)? else {
             return Ok(());
-        }
-        let (quiet, out) = (c.quiet, self.out.clone());
+        };
+        let (quiet, out) = (self.common.quiet, self.out.clone());
         let n = device.run(Forward(self))??;
         if !quiet {
             println!("wrote {n} tensors to {}", out.display());

@@ -53,13 +53,10 @@ pub struct GenerateArgs {
 impl GenerateArgs {
     /// Generates on `--device` (default cpu).
     pub fn run(self) -> JobResult {
-        let c = &self.common;
-        c.accept(JOB, &[Flag::Device, Flag::Quiet, Flag::DryRun])?;
-        let device = c.device_spec()?;
-        if c.dry_run {
-            println!("{self:#?}");
+        let uses = [Flag::Device, Flag::Quiet, Flag::DryRun];
+        let Some(device) = self.common.start_on_device(JOB, &uses, &self)? else {
             return Ok(());
-        }
+        };
         Ok(device.run(Generate(self))??)
     }
 }

@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 
 use burn::backend::Autodiff;
-use latent_core::cli::{CommonArgs, Flag, JobResult};
+use latent_core::cli::{CommonArgs, JobResult};
 use latent_core::CpuBackend;
 
 use crate::hybrid::batch::SwitchLabels;
@@ -105,14 +105,7 @@ impl PipelineArgs {
 
     /// Runs the pipeline on the CPU (or prints its settings with `--dry-run`).
     pub fn run(self) -> JobResult {
-        let c = &self.common;
-        c.accept(JOB, &[Flag::OutputDir, Flag::Quiet, Flag::DryRun])?;
-        let cfg = self.config();
-        if c.dry_run {
-            println!("{}", serde_json::to_string_pretty(&cfg)?);
-            return Ok(());
-        }
-        pipeline(&cfg, !c.quiet)
+        self.common.run_settings(JOB, &self.config(), pipeline)
     }
 }
 

@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 
 use burn::backend::Autodiff;
-use latent_core::cli::{CommonArgs, Flag, JobResult};
+use latent_core::cli::{print_table, CommonArgs, JobResult};
 use latent_core::CpuBackend;
 
 use crate::demo::{run_demo, DemoConfig, Variant};
@@ -85,25 +85,17 @@ impl DemoArgs {
 
     /// Runs the demo on the CPU (or prints its settings with `--dry-run`).
     pub fn run(self) -> JobResult {
-        let c = &self.common;
-        c.accept(JOB, &[Flag::OutputDir, Flag::Quiet, Flag::DryRun])?;
-        let cfg = self.config();
-        if c.dry_run {
-            println!("{}", serde_json::to_string_pretty(&cfg)?);
-            return Ok(());
-        }
-        demo(&cfg, !c.quiet)
+        self.common.run_settings(JOB, &self.config(), demo)
     }
 }
 
 /// Runs the demo with `cfg` and prints its table and wall time.
 pub fn demo(cfg: &DemoConfig, progress: bool) -> JobResult {
     let report = run_demo::<Autodiff<CpuBackend>>(cfg, &Default::default(), progress)?;
-    println!("{}", report.markdown());
-    println!(
-        "total wall time: {:.0} s; results in {}",
+    print_table(
+        &report.markdown(),
         report.seconds,
-        cfg.output_dir.join("results.md").display()
+        &cfg.output_dir.join("results.md"),
     );
     Ok(())
 }

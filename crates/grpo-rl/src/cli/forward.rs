@@ -49,21 +49,11 @@ pub struct ForwardArgs {
 impl ForwardArgs {
     /// Runs the forward pass on `--device` (default cpu) and writes `--out`.
     pub fn run(self) -> JobResult {
-        let c = &self.common;
-        c.accept(JOB, &[Flag::Device, Flag::Quiet, Flag::DryRun])?;
-        let device = c.device_spec()?;
-        if c.dry_run {
-            println!(
-                "{}",
-                serde_json::json!({
-                    "model": self.model, "adapter": self.adapter, "input_ids": self.input_ids,
-                    "thinking_mask": self.thinking_mask, "thinking_states": self.thinking_states,
-                    "out": self.out, "dtype": format!("{:?}", self.dtype), "device": format!("{device:?}"),
-                })
-            );
+        let uses = [Flag::Device, Flag::Quiet, Flag::DryRun];
+        let Some(device) = self.common.start_on_device(JOB, &uses, &self)? else {
             return Ok(());
-        }
-        let (quiet, out) = (c.quiet, self.out.clone());
+        };
+        let (quiet, out) = (self.common.quiet, self.out.clone());
         device.run(Forward(self))??;
         if !quiet {
             println!("wrote logits to {}", out.display());

@@ -69,24 +69,14 @@ impl CollectArgs {
     /// Collects on `--device` (default cpu).
     pub fn run(self) -> JobResult {
         let c = &self.common;
-        c.accept(
-            JOB,
-            &[Flag::Device, Flag::OutputDir, Flag::Quiet, Flag::DryRun],
-        )?;
-        let device = c.device_spec()?;
         let out = c.output(JOB, self.out.as_deref(), "--out (or --output-dir)")?;
         let format: DataFormat =
             serde_json::from_value(serde_json::Value::String(self.format.clone()))?;
-        if c.dry_run {
-            println!(
-                "{}",
-                serde_json::to_string_pretty(&serde_json::json!({
-                    "reasoner": self.reasoner, "questions": self.questions, "format": format,
-                    "limit": self.limit, "out": out, "sampling": self.sampling(),
-                }))?
-            );
+        let uses = [Flag::Device, Flag::OutputDir, Flag::Quiet, Flag::DryRun];
+        let inputs = (&self, &out, self.sampling());
+        let Some(device) = c.start_on_device(JOB, &uses, &inputs)? else {
             return Ok(());
-        }
+        };
         device.run(Job {
             args: self,
             format,

@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 
 use burn::backend::Autodiff;
-use latent_core::cli::{CommonArgs, Flag, JobResult};
+use latent_core::cli::{CommonArgs, JobResult};
 use latent_core::CpuBackend;
 
 use crate::demo::{run_demo, DemoConfig};
@@ -71,14 +71,7 @@ impl DemoArgs {
 
     /// Runs the demo on the CPU (or prints its settings with `--dry-run`).
     pub fn run(self) -> JobResult {
-        let c = &self.common;
-        c.accept(JOB, &[Flag::OutputDir, Flag::Quiet, Flag::DryRun])?;
-        let cfg = self.config()?;
-        if c.dry_run {
-            println!("{}", serde_json::to_string_pretty(&cfg)?);
-            return Ok(());
-        }
-        demo(&cfg, !c.quiet)
+        self.common.run_settings(JOB, &self.config()?, demo)
     }
 }
 

@@ -43,19 +43,11 @@ impl EvalArgs {
     /// Evaluates on `--device` (default cpu).
     pub fn run(self) -> JobResult {
         let c = &self.common;
-        c.accept(JOB, &[Flag::Device, Flag::OutputDir, Flag::DryRun])?;
-        let device = c.device_spec()?;
         let out = c.output(JOB, self.out.as_deref(), "--out (or --output-dir)")?;
-        if c.dry_run {
-            println!(
-                "{}",
-                serde_json::json!({
-                    "model": self.model, "paths": self.paths, "out": out, "n": self.n,
-                    "rounds": self.rounds, "seed": self.seed,
-                })
-            );
+        let uses = [Flag::Device, Flag::OutputDir, Flag::DryRun];
+        let Some(device) = c.start_on_device(JOB, &uses, &(&self, &out))? else {
             return Ok(());
-        }
+        };
         device.run(Job { args: self, out })?
     }
 }

@@ -37,22 +37,15 @@ impl EvalArgs {
     /// Evaluates on `--device` (default cpu).
     pub fn run(self) -> JobResult {
         let c = &self.common;
-        c.accept(
-            JOB,
-            &[Flag::Set, Flag::Device, Flag::OutputDir, Flag::DryRun],
-        )?;
-        let device = c.device_spec()?;
-        let out = (self.out.clone().or(c.output_dir.clone())).unwrap_or_else(|| self.model.clone());
-        if c.dry_run {
-            println!(
-                "{}",
-                serde_json::json!({
-                    "model": self.model, "overrides": c.overrides, "limit": self.limit,
-                    "on_train": self.on_train, "out": out,
-                })
-            );
+        let out = self
+            .out
+            .clone()
+            .or(c.output_dir.clone())
+            .unwrap_or_else(|| self.model.clone());
+        let uses = [Flag::Set, Flag::Device, Flag::OutputDir, Flag::DryRun];
+        let Some(device) = c.start_on_device(JOB, &uses, &(&self, &out))? else {
             return Ok(());
-        }
+        };
         Ok(device.run(Eval { args: self, out })??)
     }
 }

@@ -55,21 +55,10 @@ pub struct GenerateArgs {
 impl GenerateArgs {
     /// Generates on `--device` (default cpu).
     pub fn run(self) -> JobResult {
-        let c = &self.common;
-        c.accept(JOB, &[Flag::Set, Flag::Device, Flag::DryRun])?;
-        let device = c.device_spec()?;
-        if c.dry_run {
-            println!(
-                "{}",
-                serde_json::json!({
-                    "model": self.model, "overrides": c.overrides, "text": self.text,
-                    "steps": self.steps, "cfg_scale": self.cfg_scale, "gumbel_tau": self.gumbel_tau,
-                    "temperature": self.temperature, "correct_rounds": self.correct_rounds,
-                    "seed": self.seed, "repeat": self.repeat, "runs": self.runs,
-                })
-            );
+        let uses = [Flag::Set, Flag::Device, Flag::DryRun];
+        let Some(device) = self.common.start_on_device(JOB, &uses, &self)? else {
             return Ok(());
-        }
+        };
         Ok(device.run(Generate(self))??)
     }
 }
