@@ -44,6 +44,40 @@ pub struct CommonArgs {
     pub quiet: bool,
 }
 
+/// The arguments of a job that trains from a run config, then evaluates (`latent codi train`,
+/// `latent hrpo train`): every common flag, `--config` required.
+#[derive(clap::Args, Debug, Clone, Default, PartialEq)]
+pub struct TrainEvalArgs {
+    /// The common flags (`--config` is required).
+    #[command(flatten)]
+    pub common: CommonArgs,
+    /// Skip the evaluation after training.
+    #[arg(long)]
+    pub no_eval: bool,
+}
+
+/// How such a job runs beside its config.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct TrainSettings {
+    /// Resume from the newest checkpoint in the output directory.
+    pub resume: bool,
+    /// Hide the progress bar.
+    pub quiet: bool,
+    /// Skip the evaluation after training.
+    pub no_eval: bool,
+}
+
+impl TrainEvalArgs {
+    /// The settings of `job`, whose config's output directory is `output_dir`.
+    pub fn settings(&self, job: &str, output_dir: &Path) -> crate::Result<TrainSettings> {
+        Ok(TrainSettings {
+            resume: self.common.resume_latest(job, output_dir)?,
+            quiet: self.common.quiet,
+            no_eval: self.no_eval,
+        })
+    }
+}
+
 /// One of the common flags, to name those a job uses in [`CommonArgs::accept`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Flag {

@@ -22,7 +22,7 @@ use burn::prelude::*;
 use burn::tensor::backend::AutodiffBackend;
 use burn::tensor::{DType, Distribution};
 use clap::ValueEnum;
-use latent_core::cli::{CommonArgs, Flag, JobResult};
+use latent_core::cli::{CommonArgs, JobResult};
 use latent_core::infer::{decode, DecodeConfig, DecodePolicy, Next, NextInputs, StepView, Stepper};
 use latent_core::{
     parse_dtype, peak_rss_mb, BackendJob, CausalLm, DeviceSpec, LmInput, ModelConfig,
@@ -264,15 +264,11 @@ const JOB: &str = "latent bench lm";
 impl LmArgs {
     /// Builds the model from `--config` on `--device` (default cpu) and prints the JSON line.
     pub fn run(self) -> JobResult {
-        let c = &self.common;
-        c.accept(JOB, &[Flag::Config, Flag::Device, Flag::DryRun])?;
-        let config = ModelConfig::from_file(c.config(JOB)?)?;
-        let device = c.device_spec()?;
-        if c.dry_run {
-            println!("{self:#?}");
-            println!("parameters: {}", config.num_parameters());
+        let (config, uses) = super::model_config(&self.common, JOB)?;
+        let inputs = (&self, config.num_parameters());
+        let Some(device) = self.common.start_on_device(JOB, &uses, &inputs)? else {
             return Ok(());
-        }
+        };
         let report = device.run(Bench {
             args: self,
             config,

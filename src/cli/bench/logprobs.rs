@@ -18,7 +18,7 @@ use burn::tensor::activation::log_softmax;
 use burn::tensor::backend::AutodiffBackend;
 use burn::tensor::Distribution;
 use clap::ValueEnum;
-use latent_core::cli::{CommonArgs, Flag, JobResult};
+use latent_core::cli::{CommonArgs, JobResult};
 use latent_core::model::LogprobOptions;
 use latent_core::{peak_rss_mb, seed_backend, BackendJob, CausalLm, LmInput, ModelConfig};
 
@@ -147,14 +147,10 @@ const JOB: &str = "latent bench logprobs";
 impl LogprobsArgs {
     /// Builds the model from `--config` on `--device` (default cpu) and prints the JSON line.
     pub fn run(self) -> JobResult {
-        let c = &self.common;
-        c.accept(JOB, &[Flag::Config, Flag::Device, Flag::DryRun])?;
-        let config = ModelConfig::from_file(c.config(JOB)?)?;
-        let device = c.device_spec()?;
-        if c.dry_run {
-            println!("{self:#?}");
+        let (config, uses) = super::model_config(&self.common, JOB)?;
+        let Some(device) = self.common.start_on_device(JOB, &uses, &self)? else {
             return Ok(());
-        }
+        };
         let line = device.run(Bench(self, config))?;
         println!("{line}");
         Ok(())

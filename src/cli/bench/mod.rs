@@ -2,7 +2,8 @@
 //! nothing is written to disk).
 
 use clap::Subcommand;
-use latent_core::cli::JobResult;
+use latent_core::cli::{CommonArgs, Flag, JobResult};
+use latent_core::ModelConfig;
 
 pub mod codi_step;
 pub mod data_parallel;
@@ -67,4 +68,15 @@ impl Command {
             Command::DataParallel(args) => args.run(),
         }
     }
+}
+
+/// The model config (`--config`, a Hugging Face config.json) of a benchmark on one device, and the
+/// common flags such a benchmark uses.
+fn model_config(
+    common: &CommonArgs,
+    job: &str,
+) -> Result<(ModelConfig, [Flag; 3]), Box<dyn std::error::Error>> {
+    let uses = [Flag::Config, Flag::Device, Flag::DryRun];
+    common.accept(job, &uses)?;
+    Ok((ModelConfig::from_file(common.config(job)?)?, uses))
 }

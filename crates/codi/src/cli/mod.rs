@@ -26,7 +26,7 @@ pub enum Command {
     /// of the data files (no weights are loaded: the model is built from model.config). --resume
     /// continues from the newest checkpoint in training.output_dir; Ctrl-C saves one and stops.
     /// --devices cpu,cpu (or cuda:0,cuda:1) trains one data-parallel replica per device.
-    Train(train::TrainArgs),
+    Train(latent_core::cli::TrainEvalArgs),
     /// Evaluate a saved CODI model (default `training.output_dir/final_model`): accuracy, tokens,
     /// latency, thought probing, hybrid decoding modes; writes `<model>/eval.json` (or
     /// `eval_hybrid.json`).
@@ -89,7 +89,7 @@ impl Command {
     /// Runs the job.
     pub fn run(self) -> JobResult {
         match self {
-            Command::Train(args) => args.run(),
+            Command::Train(args) => train::run(args),
             Command::Eval(args) => args.run(),
             Command::Phase1(args) => args.run(),
             Command::Phase2(args) => args.run(),

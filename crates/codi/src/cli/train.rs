@@ -3,11 +3,13 @@
 
 use std::path::PathBuf;
 
+use burn::backend::Autodiff;
 use burn::module::AutodiffModule;
+use burn::prelude::Backend;
 use burn::tensor::backend::AutodiffBackend;
-use latent_core::cli::{CommonArgs, Flag, JobResult};
+use latent_core::cli::{Flag, JobResult, TrainEvalArgs, TrainSettings};
 use latent_core::train::{AutodiffDevicesJob, StopFlag, TrainingJob};
-use latent_core::DeviceList;
+use latent_core::{DeviceList, DevicesJob};
 
 use crate::config::{resolve_data_path, CodiRunConfig};
 use crate::data::prepare;
@@ -20,58 +22,25 @@ use crate::run::{
 
 const JOB: &str = "latent codi train";
 
-/// Arguments of `latent codi train`.
-#[derive(clap::Args, Debug)]
-pub struct TrainArgs {
-    /// The common flags (`--config` is required).
-    #[command(flatten)]
-    pub common: CommonArgs,
-    /// Skip the evaluation after training.
-    #[arg(long)]
-    pub no_eval: bool,
-}
-
-/// How [`train`] runs beside its config.
-#[derive(Debug, Clone, Default)]
-pub struct TrainSettings {
-    /// Resume from the newest checkpoint in `training.output_dir`.
-    pub resume: bool,
-    /// Hide the progress bar.
-    pub quiet: bool,
-    /// Skip the evaluation after training.
-    pub no_eval: bool,
-    /// Only print the counts ([`TrainArgs`]' `--dry-run`).
-    pub dry_run: bool,
-}
-
-impl TrainArgs {
-    /// Loads the config (with `--set`, `--device`, `--output-dir`) and trains, or with
-    /// `--dry-run` prints the counts.
-    pub fn run(self) -> JobResult {
-        let c = &self.common;
-        c.accept(JOB, &Flag::ALL)?;
-        let overrides = c.overrides(Some("training.device"), "training.output_dir");
-        let config = CodiRunConfig::load(c.config(JOB)?, &overrides)?;
-        let devices: DeviceList = c.device_list(&config.training.device).parse()?;
+/// `latent codi train`: loads the config (with `--set`, `--device`, `--output-dir`) and trains,
+/// or with `--dry-run` prints the counts.
+pub fn run(args: TrainEvalArgs) -> JobResult {
+    let c = &args.common;
+    c.accept(JOB, &Flag::ALL)?;
+    let overrides = c.overrides(Some("training.device"), "training.output_dir");
+    let config = CodiRunConfig::load(c.config(JOB)?, &overrides)?;
+    let devices: DeviceList = c.device_list(&config.training.device).parse()?;
+    if c.dry_run {
         // Counting parameters needs no accelerator: as many CPU replicas instead.
-        let devices: DeviceList = if c.dry_run {
-            vec!["cpu"; devices.specs().len()].join(",").parse()?
-        } else {
-            devices
-        };
-        let settings = TrainSettings {
-            resume: c.resume_latest(JOB, &config.training.output_dir)?,
-            quiet: c.quiet,
-            no_eval: self.no_eval,
-            dry_run: c.dry_run,
-        };
-        train(config, settings, &devices)
+        let cpus: DeviceList = vec!["cpu"; devices.specs().len()].join(",").parse()?;
+        return cpus.run(CountJob(config))?;
     }
+    let settings = args.settings(JOB, &config.training.output_dir)?;
+    train(config, settings, &devices)
 }
 
 /// Trains on `devices` (one data-parallel replica each), prints the report as JSON, then evaluates
-/// into `training.output_dir/eval.json` unless `settings.no_eval` (or only prints the counts with
-/// `settings.dry_run`).
+/// into `training.output_dir/eval.json` unless `settings.no_eval`.
 pub fn train(config: CodiRunConfig, settings: TrainSettings, devices: &DeviceList) -> JobResult {
     let checkpointing = config.training.checkpointing;
     let job = Job { settings, config };
@@ -89,9 +58,6 @@ impl AutodiffDevicesJob for Job {
     fn run<B: AutodiffBackend>(self, devices: Vec<B::Device>) -> JobResult {
         let Job { settings, config } = self;
         let device = devices[0].clone();
-        if settings.dry_run {
-            return dry_run::<B>(&config, &device, devices.len());
-        }
         let built = build::<B>(&config, &device)?;
         let prep = prep_config(&config, &built.meta, built.model.lm.config());
         let (examples, report) = training_examples(&config, &built)?;
@@ -153,6 +119,17 @@ impl AutodiffDevicesJob for Job {
             out.display()
         );
         Ok(())
+    }
+}
+
+/// `--dry-run`: [`dry_run`] on as many CPU replicas as the run has devices.
+struct CountJob(CodiRunConfig);
+
+impl DevicesJob for CountJob {
+    type Output = JobResult;
+
+    fn run<B: Backend>(self, devices: Vec<B::Device>) -> JobResult {
+        dry_run::<Autodiff<B>>(&self.0, &devices[0], devices.len())
     }
 }
 

@@ -24,7 +24,7 @@ pub enum Command {
     /// group and the optimizer updates per epoch, allocating nothing. --resume continues from the
     /// newest checkpoint in training.output_dir; Ctrl-C saves one and stops. --devices cpu,cpu (or
     /// cuda:0,cuda:1) trains one data-parallel replica per device.
-    Train(train::TrainArgs),
+    Train(latent_core::cli::TrainEvalArgs),
     /// Greedy pass@1 of a saved policy (or the base model) with HRPO's protocol; writes the records
     /// to `--out` (default: `<policy>/eval.json`).
     ///
@@ -62,7 +62,7 @@ impl Command {
     /// Runs the job.
     pub fn run(self) -> JobResult {
         match self {
-            Command::Train(args) => args.run(),
+            Command::Train(args) => train::run(args),
             Command::Eval(args) => args.run(),
             Command::Forward(args) => args.run(),
             Command::Demo(args) => args.run(),

@@ -2,7 +2,7 @@
 
 use burn::module::AutodiffModule;
 use burn::tensor::backend::AutodiffBackend;
-use latent_core::cli::{CommonArgs, Flag, JobResult};
+use latent_core::cli::{Flag, JobResult, TrainEvalArgs, TrainSettings};
 use latent_core::hf::hub::resolve_model;
 use latent_core::train::{AutodiffDevicesJob, StopFlag, TrainingJob};
 use latent_core::{DeviceList, ModelConfig};
@@ -16,47 +16,19 @@ use crate::{GrpoRunConfig, Gsm8kReward};
 
 const JOB: &str = "latent hrpo train";
 
-/// Arguments of `latent hrpo train`.
-#[derive(clap::Args, Debug)]
-pub struct TrainArgs {
-    /// The common flags (`--config` is required).
-    #[command(flatten)]
-    pub common: CommonArgs,
-    /// Skip the evaluation after training.
-    #[arg(long)]
-    pub no_eval: bool,
-}
-
-/// How [`train`] runs beside its config.
-#[derive(Debug, Clone, Default)]
-pub struct TrainSettings {
-    /// Resume from the newest checkpoint in `training.output_dir`.
-    pub resume: bool,
-    /// Hide the progress bar.
-    pub quiet: bool,
-    /// Skip the evaluation after training.
-    pub no_eval: bool,
-}
-
-impl TrainArgs {
-    /// Loads the config (with `--set`, `--device`, `--output-dir`) and trains, or with
-    /// `--dry-run` prints the counts.
-    pub fn run(self) -> JobResult {
-        let c = &self.common;
-        c.accept(JOB, &Flag::ALL)?;
-        let overrides = c.overrides(Some("training.device"), "training.output_dir");
-        let config = GrpoRunConfig::load(c.config(JOB)?, &overrides)?;
-        let devices: DeviceList = c.device_list(&config.training.device).parse()?;
-        if c.dry_run {
-            return dry_run(&config, devices.specs().len());
-        }
-        let settings = TrainSettings {
-            resume: c.resume_latest(JOB, &config.training.output_dir)?,
-            quiet: c.quiet,
-            no_eval: self.no_eval,
-        };
-        train(config, settings, &devices)
+/// `latent hrpo train`: loads the config (with `--set`, `--device`, `--output-dir`) and trains,
+/// or with `--dry-run` prints the counts.
+pub fn run(args: TrainEvalArgs) -> JobResult {
+    let c = &args.common;
+    c.accept(JOB, &Flag::ALL)?;
+    let overrides = c.overrides(Some("training.device"), "training.output_dir");
+    let config = GrpoRunConfig::load(c.config(JOB)?, &overrides)?;
+    let devices: DeviceList = c.device_list(&config.training.device).parse()?;
+    if c.dry_run {
+        return dry_run(&config, devices.specs().len());
     }
+    let settings = args.settings(JOB, &config.training.output_dir)?;
+    train(config, settings, &devices)
 }
 
 /// Prints the resolved config, the trainable counts per group and the updates per epoch, from
