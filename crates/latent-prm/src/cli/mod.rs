@@ -33,7 +33,7 @@ pub enum Command {
     /// training.output_dir; Ctrl-C writes a checkpoint and stops. --devices cpu,cpu (or
     /// cuda:0,cuda:1) runs one data-parallel replica per device; without it the run uses
     /// training.device.
-    Train(train::TrainArgs),
+    Train(latent_core::cli::CommonArgs),
     /// Best-of-N evaluation of a trained scorer on held-out paths; writes `results.json`,
     /// `results.md` and `best_of_n.png` under `--out`.
     ///
@@ -58,7 +58,7 @@ impl Command {
     pub fn run(self) -> JobResult {
         match self {
             Command::Collect(args) => args.run(),
-            Command::Train(args) => args.run(),
+            Command::Train(args) => train::run(args),
             Command::Eval(args) => args.run(),
             Command::Demo(args) => args.run(),
         }

@@ -11,33 +11,22 @@ use crate::train::{parameter_counts, train_on, TrainOptions};
 
 const JOB: &str = "latent prm train";
 
-/// Arguments of `latent prm train`.
-#[derive(clap::Args, Debug)]
-pub struct TrainArgs {
-    /// The common flags (`--config` is required).
-    #[command(flatten)]
-    pub common: CommonArgs,
-}
-
-impl TrainArgs {
-    /// Loads the config (with `--set`, `--device`, `--output-dir`) and trains, or with
-    /// `--dry-run` prints the counts.
-    pub fn run(self) -> JobResult {
-        let c = &self.common;
-        c.accept(JOB, &Flag::ALL)?;
-        let overrides = c.overrides(Some("training.device"), "training.output_dir");
-        let config = PrmRunConfig::load(c.config(JOB)?, &overrides)?;
-        if c.dry_run {
-            return dry_run(&config);
-        }
-        let devices: DeviceList = c.device_list(&config.training.device).parse()?;
-        let options = TrainOptions {
-            resume: c.resume_dir(&config.training.output_dir)?,
-            progress: !c.quiet,
-            stop: Some(StopFlag::ctrl_c()?),
-        };
-        train(config, options, &devices)
+/// `latent prm train`: loads the config (with `--set`, `--device`, `--output-dir`) and trains,
+/// or with `--dry-run` prints the counts.
+pub fn run(c: CommonArgs) -> JobResult {
+    c.accept(JOB, &Flag::ALL)?;
+    let overrides = c.overrides(Some("training.device"), "training.output_dir");
+    let config = PrmRunConfig::load(c.config(JOB)?, &overrides)?;
+    if c.dry_run {
+        return dry_run(&config);
     }
+    let devices: DeviceList = c.device_list(&config.training.device).parse()?;
+    let options = TrainOptions {
+        resume: c.resume_dir(&config.training.output_dir)?,
+        progress: !c.quiet,
+        stop: Some(StopFlag::ctrl_c()?),
+    };
+    train(config, options, &devices)
 }
 
 /// Prints the resolved config and the trainable parameters per group.

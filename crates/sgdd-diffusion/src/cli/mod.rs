@@ -24,7 +24,7 @@ pub enum Command {
     /// train.out_dir. --devices cpu,cpu (or cuda:0,cuda:1) trains one data-parallel replica per
     /// device. --dry-run prints the resolved config, the parameter counts (encoder frozen, decoder
     /// trainable) and the updates per epoch, without training.
-    Train(train::TrainArgs),
+    Train(latent_core::cli::CommonArgs),
     /// Evaluate a trained model (EM, F1, BLEU, copy baseline); writes `metrics.json` and
     /// `samples.jsonl` to `--out` (default: the model directory).
     ///
@@ -50,7 +50,7 @@ impl Command {
     /// Runs the job.
     pub fn run(self) -> JobResult {
         match self {
-            Command::Train(args) => args.run(),
+            Command::Train(args) => train::run(args),
             Command::Eval(args) => args.run(),
             Command::Generate(args) => args.run(),
         }

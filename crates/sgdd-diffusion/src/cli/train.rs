@@ -14,28 +14,17 @@ use crate::train::{build_model, run_training_on};
 
 const JOB: &str = "latent sgdd train";
 
-/// Arguments of `latent sgdd train`.
-#[derive(clap::Args, Debug)]
-pub struct TrainArgs {
-    /// The common flags (`--config` is required).
-    #[command(flatten)]
-    pub common: CommonArgs,
-}
-
-impl TrainArgs {
-    /// Loads the config (with `--set`, `--output-dir`) and trains on `--devices` / `--device`
-    /// (default cpu), or with `--dry-run` prints the counts.
-    pub fn run(self) -> JobResult {
-        let c = &self.common;
-        c.accept(JOB, &Flag::ALL)?;
-        let config = RunConfig::load(c.config(JOB)?, &c.overrides(None, "train.out_dir"))?;
-        let devices: DeviceList = c.device_list("cpu").parse()?;
-        if c.dry_run {
-            return dry_run(&config, devices.specs().len());
-        }
-        let resume = c.resume_dir(&config.train.out_dir)?;
-        train(config, resume, !c.quiet, &devices)
+/// `latent sgdd train`: loads the config (with `--set`, `--output-dir`) and trains on `--devices`
+/// / `--device` (default cpu), or with `--dry-run` prints the counts.
+pub fn run(c: CommonArgs) -> JobResult {
+    c.accept(JOB, &Flag::ALL)?;
+    let config = RunConfig::load(c.config(JOB)?, &c.overrides(None, "train.out_dir"))?;
+    let devices: DeviceList = c.device_list("cpu").parse()?;
+    if c.dry_run {
+        return dry_run(&config, devices.specs().len());
     }
+    let resume = c.resume_dir(&config.train.out_dir)?;
+    train(config, resume, !c.quiet, &devices)
 }
 
 /// Prints the resolved config, the parameter counts (the encoder is loaded; the decoder is built
