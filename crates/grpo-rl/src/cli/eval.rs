@@ -40,6 +40,7 @@ impl EvalArgs {
                 Flag::DryRun,
                 Flag::Device,
                 Flag::OutputDir,
+                Flag::Quiet,
             ],
         )?;
         let path = c.config(JOB)?.to_path_buf();
@@ -61,17 +62,18 @@ impl EvalArgs {
             );
             return Ok(());
         }
-        evaluate_policy(&path, config, self.policy.as_deref(), &out)
+        evaluate_policy(&path, config, self.policy.as_deref(), &out, c.quiet)
     }
 }
 
 /// Evaluates `policy` (or the base model) as trained with `config` (read from `config_path`),
-/// prints the summary line and writes the records to `out`.
+/// prints the summary line and writes the records to `out` (`quiet`: no progress line).
 pub fn evaluate_policy(
     config_path: &Path,
     config: GrpoRunConfig,
     policy: Option<&Path>,
     out: &Path,
+    quiet: bool,
 ) -> JobResult {
     let device: DeviceSpec = config.training.device.parse()?;
     device.run(Job {
@@ -79,6 +81,7 @@ pub fn evaluate_policy(
         config,
         policy: policy.map(Into::into),
         out: out.into(),
+        quiet,
     })?
 }
 
@@ -87,6 +90,7 @@ struct Job {
     config: GrpoRunConfig,
     policy: Option<PathBuf>,
     out: PathBuf,
+    quiet: bool,
 }
 
 impl BackendJob for Job {
@@ -98,6 +102,7 @@ impl BackendJob for Job {
             config,
             policy,
             out,
+            quiet,
         } = self;
         let dtype = parse_dtype(&config.model.dtype)?;
         let (base, tokenizer, tokenizer_path, template) = load_base::<B>(&config, &device)?;
@@ -131,9 +136,13 @@ impl BackendJob for Job {
             eos_token_ids: eos,
         };
         let summary = evaluate(&model, &tokenizer, &prompts, &settings, |done| {
-            eprint!("\r{done}/{} prompts", prompts.len())
+            if !quiet {
+                eprint!("\r{done}/{} prompts", prompts.len())
+            }
         })?;
-        eprintln!();
+        if !quiet {
+            eprintln!();
+        }
         std::fs::write(&out, serde_json::to_string_pretty(&summary)?)?;
         println!(
             "greedy pass@1: {:.1}% ± {:.1} ({} of {}), {:.1} tokens, {:.1} mixed positions per completion; records in {}",
