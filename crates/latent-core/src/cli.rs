@@ -112,6 +112,17 @@ impl Flag {
         Flag::Quiet,
     ];
 
+    /// What a job that evaluates a saved model with its run config uses: all but `--resume` and
+    /// `--devices`.
+    pub const EVALUATE: [Flag; 6] = [
+        Flag::Config,
+        Flag::Set,
+        Flag::DryRun,
+        Flag::Device,
+        Flag::OutputDir,
+        Flag::Quiet,
+    ];
+
     /// The flag as typed.
     pub fn name(self) -> &'static str {
         match self {

@@ -81,17 +81,7 @@ impl EvalArgs {
     /// Loads the config (with `--set`, `--device`) and evaluates on `training.device`.
     pub fn run(self) -> JobResult {
         let c = &self.common;
-        c.accept(
-            JOB,
-            &[
-                Flag::Config,
-                Flag::Set,
-                Flag::DryRun,
-                Flag::Device,
-                Flag::OutputDir,
-                Flag::Quiet,
-            ],
-        )?;
+        c.accept(JOB, &Flag::EVALUATE)?;
         let overrides = c.overrides(Some("training.device"), "training.output_dir");
         let config = CodiRunConfig::load(c.config(JOB)?, &overrides)?;
         if c.dry_run {

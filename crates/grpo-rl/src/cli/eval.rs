@@ -32,17 +32,7 @@ impl EvalArgs {
     /// Loads the config and evaluates on `training.device` (or `--device`).
     pub fn run(self) -> JobResult {
         let c = &self.common;
-        c.accept(
-            JOB,
-            &[
-                Flag::Config,
-                Flag::Set,
-                Flag::DryRun,
-                Flag::Device,
-                Flag::OutputDir,
-                Flag::Quiet,
-            ],
-        )?;
+        c.accept(JOB, &Flag::EVALUATE)?;
         let path = c.config(JOB)?.to_path_buf();
         let overrides = c.overrides(Some("training.device"), "training.output_dir");
         let config = GrpoRunConfig::load(&path, &overrides)?;
