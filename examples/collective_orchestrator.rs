@@ -7,24 +7,14 @@
 //! ```
 //! See docs/training.md, "Data parallel", for the node side and for the state of the multi-node
 //! path on burn-collective 0.21.0.
+//!
+//! A thin wrapper: the same job, flags and output as `latent orchestrator` (`latent orchestrator --help`).
 
-use clap::Parser;
+// The system allocator maps and zeroes large buffers afresh on every call; mimalloc reuses them
+// (docs/performance.md, "Allocation").
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-#[derive(Parser, Debug)]
-#[command(about = "burn-collective's global orchestrator for multi-node data-parallel training")]
-struct Args {
-    /// The port to listen on (all interfaces); nodes use `ws://<this host>:<port>`.
-    #[arg(long, default_value_t = 3000)]
-    port: u16,
-}
-
-fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let args = Args::parse();
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()?;
-    // It logs (burn's tracing subscriber) and returns at Ctrl-C / SIGTERM or when it cannot
-    // listen on the port.
-    runtime.block_on(burn_collective::start_global_orchestrator(args.port));
-    Ok(())
+fn main() {
+    latent_reasoning::cli::main_as(&["orchestrator"]);
 }

@@ -11,102 +11,8 @@
 //! holds `thinking_states` `[seq, hidden]` (f32; rows where the mask is 0 are ignored). Where the mask
 //! is 1 the input is `ThinkingResidual(E[id], h)`, elsewhere the token embedding. Output (f32):
 //! `logits` `[1, seq, vocab]`.
-
-use std::path::PathBuf;
-
-use burn::prelude::*;
-use burn::tensor::DType;
-use clap::Parser;
-use latent_core::hf::safetensors::{write_safetensors, Checkpoint, HostTensor};
-use latent_core::latent::ThinkingLm;
-use latent_core::lora::{LoraConfig, ADAPTER_CONFIG};
-use latent_core::{parse_dtype, BackendJob, CoreError, DeviceSpec, Pretrained, SaveDtype};
-
-#[derive(Parser, Debug)]
-#[command(about = "Forward pass of a base model + HRPO adapter with thinking states mixed in")]
-struct Args {
-    /// Base model directory (config.json + safetensors) or hub id.
-    #[arg(long)]
-    model: String,
-    /// PEFT adapter directory with the thinking residual in modules_to_save.
-    #[arg(long)]
-    adapter: PathBuf,
-    /// Comma-separated token ids.
-    #[arg(long, value_delimiter = ',', required = true)]
-    input_ids: Vec<i64>,
-    /// Comma-separated 0/1 per position: 1 mixes the thinking state in.
-    #[arg(long, value_delimiter = ',', required = true)]
-    thinking_mask: Vec<u8>,
-    /// safetensors file with `thinking_states` `[seq, hidden]`.
-    #[arg(long)]
-    thinking_states: PathBuf,
-    /// Output .safetensors file.
-    #[arg(long)]
-    out: PathBuf,
-    /// Compute dtype of the weights: f32, bf16 or f16 (Λ stays f32).
-    #[arg(long, default_value = "f32", value_parser = parse_dtype)]
-    dtype: DType,
-    /// cpu, cuda or cuda:N.
-    #[arg(long, default_value = "cpu")]
-    device: DeviceSpec,
-    /// Also write the loaded adapter back in PEFT's layout into this directory (a round trip:
-    /// `PeftModel.from_pretrained` reads it).
-    #[arg(long)]
-    save_adapter: Option<PathBuf>,
-}
-
-struct Forward(Args);
-
-impl BackendJob for Forward {
-    type Output = latent_core::Result<()>;
-
-    fn run<B: Backend>(self, device: B::Device) -> Self::Output {
-        let args = self.0;
-        let seq = args.input_ids.len();
-        if args.thinking_mask.len() != seq || args.thinking_mask.iter().any(|&m| m > 1) {
-            return Err(CoreError::Shape(format!(
-                "--thinking-mask needs {seq} values of 0 or 1 (one per input id), got {:?}",
-                args.thinking_mask
-            )));
-        }
-        let base = Pretrained::<B>::load(&args.model, &device, args.dtype)?;
-        let model = ThinkingLm::load_adapter(base.model, &args.adapter, args.dtype)?;
-        if let Some(dir) = &args.save_adapter {
-            let config = LoraConfig::from_file(args.adapter.join(ADAPTER_CONFIG))?;
-            model.save_adapter(dir, &config)?;
-        }
-        let hidden = model.lm.config().hidden_size;
-        let file = Checkpoint::open(std::slice::from_ref(&args.thinking_states))?;
-        let states = file
-            .read("thinking_states")?
-            .ok_or_else(|| CoreError::MissingTensor {
-                location: file.location(),
-                key: "thinking_states".into(),
-                param: format!("thinking states [{seq}, {hidden}]"),
-            })?;
-        if states.shape != [seq, hidden] {
-            return Err(CoreError::TensorMismatch {
-                location: file.location(),
-                key: "thinking_states".into(),
-                expected: format!("shape [{seq}, {hidden}]"),
-                found: format!("shape {:?}", states.shape),
-            });
-        }
-        let ids =
-            Tensor::<B, 2, Int>::from_data(TensorData::new(args.input_ids, [1, seq]), &device);
-        let mask: Vec<bool> = args.thinking_mask.iter().map(|&m| m == 1).collect();
-        let mask = Tensor::<B, 2, Bool>::from_data(TensorData::new(mask, [1, seq]), &device);
-        let states =
-            Tensor::<B, 3>::from_data(TensorData::new(states.data, [1, seq, hidden]), &device);
-        let logits = model.forward_mixed(ids, mask, states, None)?.logits;
-        let data = logits.into_data().convert::<f32>();
-        let logits = HostTensor {
-            shape: data.shape.to_vec(),
-            data: data.into_vec().expect("f32 data"),
-        };
-        write_safetensors(&args.out, &[("logits".to_string(), logits)], SaveDtype::F32)
-    }
-}
+//!
+//! A thin wrapper: the same job, flags and output as `latent hrpo forward` (`latent hrpo forward --help`).
 
 // The system allocator maps and zeroes large buffers afresh on every call; mimalloc reuses them
 // (docs/performance.md, "Allocation").
@@ -114,13 +20,5 @@ impl BackendJob for Forward {
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() {
-    let args = Args::parse();
-    let (device, out) = (args.device, args.out.clone());
-    match device.run(Forward(args)).and_then(|r| r) {
-        Ok(()) => println!("wrote logits to {}", out.display()),
-        Err(err) => {
-            eprintln!("error: {err}");
-            std::process::exit(1);
-        }
-    }
+    latent_reasoning::cli::main_as(&["hrpo", "forward"]);
 }

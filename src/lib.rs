@@ -10,7 +10,11 @@
 //! | [`sgdd`] | `sgdd-diffusion` | semantic-guided masked diffusion |
 //! | [`prm`] | `latent-prm` | latent reward model and best-of-N selection |
 //! | [`grpo`] | `grpo-rl` | HRPO-style hybrid latent RL with GRPO |
+//!
+//! [`cli`] is the `latent` command: every recipe as `latent <group> <job>` (`cargo install --path .`).
 #![forbid(unsafe_code)]
+
+pub mod cli;
 
 pub use grpo_rl as grpo;
 pub use latent_codi as codi;

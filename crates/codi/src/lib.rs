@@ -18,7 +18,9 @@
 //! - [`hybrid`]: hybrid explicit/latent reasoning (Phase 1 data, Phase 2 training, adaptive
 //!   decoding);
 //! - [`config`]: the YAML run config; [`run`]: training and evaluation drivers used by the
-//!   `codi_train` / `codi_eval` examples; [`experiment`]: the CPU-sized end-to-end experiment.
+//!   jobs; [`experiment`]: the CPU-sized end-to-end experiment;
+//! - [`cli`]: the jobs `latent codi train|eval|phase1|phase2|pipeline|experiment` (what the
+//!   examples run).
 //!
 //! See `docs/codi.md` for the recipe and `docs/results.md` for measured results.
 //!
@@ -27,6 +29,7 @@
 #![forbid(unsafe_code)]
 
 pub mod batch;
+pub mod cli;
 pub mod config;
 pub mod data;
 mod error;

@@ -15,7 +15,8 @@
 //!   log-probs and the loss of a micro-batch ([`GrpoStep`]); [`forward`]: the training forward with
 //!   stored thinking states, or recomputed through the projection in two passes;
 //! - [`model`]: building the policy, parameter groups, `--dry-run` counts, saving and loading;
-//!   [`train`]: the driver; [`eval`]: greedy pass@1; [`demo`]: the CPU-sized demo.
+//!   [`train`]: the driver; [`eval`]: greedy pass@1; [`demo`]: the CPU-sized demo;
+//! - [`cli`]: the jobs `latent hrpo train|eval|forward|demo` (what the examples run).
 //!
 //! See `docs/grpo.md` for the recipe and every option.
 #![warn(missing_docs)]
@@ -23,6 +24,7 @@
 
 pub mod advantage;
 pub mod batch;
+pub mod cli;
 pub mod config;
 pub mod demo;
 mod error;

@@ -155,6 +155,9 @@ pub enum CoreError {
         /// The checkpoint written before stopping.
         checkpoint: PathBuf,
     },
+    /// A job's command line does not fit the job (see [`crate::cli`]).
+    #[error(transparent)]
+    Cli(#[from] crate::cli::CliError),
     /// Inputs to `forward` have inconsistent shapes.
     #[error("forward: {0}")]
     Shape(String),

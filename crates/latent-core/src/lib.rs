@@ -28,6 +28,7 @@
 
 pub mod atomic;
 pub mod backend_rng;
+pub mod cli;
 pub mod config_file;
 pub mod device;
 mod error;

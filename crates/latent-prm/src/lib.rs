@@ -15,11 +15,13 @@
 //! 4. [`eval`] and [`select`]: score quality (MSE, MAE, AUROC) and best-of-N curves against greedy,
 //!    random, majority vote, score-weighted vote and pass@N, with bootstrap error bars.
 //!
-//! Examples: `prm_collect`, `prm_train`, `prm_eval` and the CPU-sized `prm_demo` (see `docs/prm.md`).
+//! Jobs ([`cli`]): `latent prm collect|train|eval|demo` (the examples `prm_collect`, `prm_train`,
+//! `prm_eval` and the CPU-sized `prm_demo` wrap them; see `docs/prm.md`).
 #![warn(missing_docs)]
 #![forbid(unsafe_code)]
 
 pub mod batch;
+pub mod cli;
 pub mod collect;
 pub mod config;
 pub mod demo;

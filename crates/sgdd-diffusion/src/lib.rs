@@ -14,7 +14,8 @@
 //! Modules: [`encoder`] (the frozen encoder), [`decoder`] (the trainable denoiser), [`schedule`]
 //! (the one masking convention), [`diffusion`] (corruption and losses), [`maskgit`] (decoding with
 //! guidance), [`metrics`] (EM, F1, BLEU), [`baselines`] (copy-nothing, unigram and nearest-neighbour
-//! retrieval on the same held-out pairs), [`config`] / [`data`] / [`train`] / [`eval`] (runs), [`error`].
+//! retrieval on the same held-out pairs), [`config`] / [`data`] / [`train`] / [`eval`] (runs),
+//! [`error`], [`cli`] (the jobs `latent sgdd train|eval|generate`, which the examples run).
 //!
 //! ```no_run
 //! use latent_core::CpuBackend;
@@ -32,6 +33,7 @@
 #![forbid(unsafe_code)]
 
 pub mod baselines;
+pub mod cli;
 pub mod config;
 pub mod data;
 pub mod decoder;
